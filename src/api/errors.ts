@@ -1,0 +1,40 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from 'pino';
+
+/** Every error a client sees: a status, a short title (`error`) and one sentence (`message`). */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly title: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string) => new ApiError(400, 'Invalid request', message);
+export const unauthorized = (message: string) => new ApiError(401, 'Unauthorized', message, {}, { 'WWW-Authenticate': 'Bearer' });
+export const invalidToken = (message: string) => new ApiError(401, 'Invalid token', message, {}, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+export const notFound = (what: string) => new ApiError(404, 'Not found', `${what} not found`);
+export const conflict = (message: string) => new ApiError(409, 'Conflict', message);
+export const unprocessable = (message: string) => new ApiError(422, 'Unprocessable request', message);
+export const unavailable = (message: string, extra: Record<string, unknown> = {}) =>
+  new ApiError(503, 'Service unavailable', message, extra, { 'Retry-After': '5' });
+
+/** The one place that renders errors; unknown errors become a 500 without a stack trace or internals. */
+export function renderError(err: Error, c: Context, logger: Logger): Response {
+  if (err instanceof ApiError) {
+    for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+    return c.json({ error: err.title, message: err.message, ...err.extra }, err.status);
+  }
+  const status = (err as { status?: unknown }).status;
+  if (typeof status === 'number' && status === 413) {
+    return c.json({ error: 'Payload too large', message: 'request body is larger than server.body_limit_bytes' }, 413);
+  }
+  logger.error({ err, route: c.req.routePath, method: c.req.method }, 'unhandled error in request');
+  return c.json({ error: 'Internal server error', message: 'the server failed to handle this request; see the server log' }, 500);
+}

@@ -1,0 +1,58 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { deleteWorkspace, findWorkspace, insertWorkspace, listWorkspaces, updateWorkspace } from '../../db/workspaces.js';
+import type { ApiResources } from '../../resources.js';
+import { checkGitSource } from '../../../workers/workspace/source-policy.js';
+import { conflict, notFound, unprocessable } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { workspaceJson } from '../serialize.js';
+import { readJson } from '../validate.js';
+import { uuidParam } from './params.js';
+
+const source = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('empty') }).strict(),
+  z.object({ type: z.literal('git'), url: z.string().min(1).max(2048), ref: z.string().min(1).max(255).optional() }).strict(),
+]);
+const createBody = z.object({ name: z.string().trim().min(1).max(200), source: source.default({ type: 'empty' }) }).strict();
+const updateBody = z.object({ name: z.string().trim().min(1).max(200).optional(), source: source.optional() }).strict();
+
+export function workspaceRoutes(r: ApiResources) {
+  const policy = { fileRoot: r.config.sandbox.git_file_root, allowHttps: r.config.sandbox.allow_https_git };
+  // A git URL outside policy is refused here, before anything is stored (the worker checks again).
+  const checkSource = (s: z.infer<typeof source> | undefined) => {
+    if (s?.type !== 'git') return;
+    const verdict = checkGitSource(s, policy);
+    if (!verdict.ok) throw unprocessable(`source.url: ${verdict.message}`);
+  };
+
+  return new Hono<AuthEnv>()
+    .post('/', async (c) => {
+      const body = await readJson(c, createBody);
+      checkSource(body.source);
+      const row = await insertWorkspace(r.sql, { ownerId: c.get('principal').userId, name: body.name, source: body.source });
+      return c.json(workspaceJson(row), 201);
+    })
+    .get('/', async (c) => {
+      const rows = await listWorkspaces(r.sql, c.get('principal').userId, 200);
+      return c.json({ items: rows.map(workspaceJson) });
+    })
+    .get('/:id', async (c) => {
+      const row = await findWorkspace(r.sql, c.get('principal').userId, uuidParam(c, 'workspace'));
+      if (!row) throw notFound('workspace');
+      return c.json(workspaceJson(row));
+    })
+    .put('/:id', async (c) => {
+      const id = uuidParam(c, 'workspace');
+      const body = await readJson(c, updateBody);
+      checkSource(body.source);
+      const row = await updateWorkspace(r.sql, c.get('principal').userId, id, body);
+      if (!row) throw notFound('workspace');
+      return c.json(workspaceJson(row));
+    })
+    .delete('/:id', async (c) => {
+      const outcome = await deleteWorkspace(r.sql, c.get('principal').userId, uuidParam(c, 'workspace'));
+      if (outcome === 'missing') throw notFound('workspace');
+      if (outcome === 'busy') throw conflict('workspace has queued or running tasks: cancel them or wait, then delete');
+      return c.body(null, 204);
+    });
+}

@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import { duration } from './duration.js';
+
+/** Booleans may arrive as strings from env overrides or ${VAR} interpolation. */
+const boolish = (fallback: boolean) =>
+  z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean().default(fallback));
+
+// One schema, one set of defaults. Every key is documented in configs/config.example.yml.
+// Objects are strict so that a typo in a key is an error that names the key, not a silent default.
+
+const server = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    read_timeout: duration('30s'),
+    write_timeout: duration('30s'),
+    idle_timeout: duration('120s'),
+    body_limit_bytes: z.coerce.number().int().positive().default(1_048_576),
+    max_prompt_chars: z.coerce.number().int().positive().default(100_000),
+    shutdown_timeout: duration('10s'),
+  })
+  .strict()
+  .default({});
+
+const database = z
+  .object({
+    url: z.string().optional(),
+    host: z.string().default('127.0.0.1'),
+    port: z.coerce.number().int().default(5432),
+    user: z.string().default('postgres'),
+    password: z.string().default(''),
+    database: z.string().default('aicli'),
+    ssl_mode: z.enum(['disable', 'prefer', 'require', 'verify-full']).default('disable'),
+    max_open_conns: z.coerce.number().int().positive().default(10),
+    max_idle_conns: z.coerce.number().int().nonnegative().default(10),
+    conn_max_lifetime: duration('1h'),
+    conn_max_idle_time: duration('5m'),
+    connect_timeout: duration('10s'),
+    slow_query_ms: z.coerce.number().int().nonnegative().default(500),
+  })
+  .strict()
+  .default({});
+
+const redis = z
+  .object({
+    url: z.string().default('redis://127.0.0.1:6379'),
+    key_prefix: z.string().min(1).default('aicli'),
+  })
+  .strict()
+  .default({});
+
+const auth = z
+  .object({
+    jwt: z
+      .object({
+        secret_key: z.string().default(''),
+        issuer: z.string().default('aicli-web'),
+        audience: z.string().default('aicli-api'),
+        access_token_ttl: duration('15m'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .default({});
+
+const queue = z
+  .object({
+    name: z.string().min(1).default('tasks'),
+    attempts: z.coerce.number().int().min(1).default(3),
+    backoff_delay: duration('2s'),
+    lock_duration: duration('60s'),
+    stalled_interval: duration('30s'),
+    max_stalled_count: z.coerce.number().int().min(0).default(1),
+    worker_concurrency: z.coerce.number().int().min(1).default(2),
+    reconcile_interval: duration('15s'),
+  })
+  .strict()
+  .default({});
+
+const sandbox = z
+  .object({
+    image: z.string().default(''),
+    docker_socket: z.string().default('/var/run/docker.sock'),
+    startup_check: boolish(true),
+    runtime: z.string().nullable().default(null),
+    memory_mb: z.coerce.number().int().min(64).default(2048),
+    max_memory_mb: z.coerce.number().int().min(64).default(8192),
+    cpus: z.coerce.number().positive().default(1),
+    max_cpus: z.coerce.number().positive().default(4),
+    pids: z.coerce.number().int().min(16).default(512),
+    max_pids: z.coerce.number().int().min(16).default(4096),
+    nofile: z.coerce.number().int().min(64).default(4096),
+    tmpfs_mb: z.coerce.number().int().min(16).default(512),
+    timeout_seconds: z.coerce.number().int().min(1).default(1800),
+    max_timeout_seconds: z.coerce.number().int().min(1).default(4 * 3600),
+    stop_grace: duration('5s'),
+    scratch_root: z.string().default('./var/scratch'),
+    git_file_root: z.string().nullable().default(null),
+    allow_https_git: boolish(true),
+    reap_interval: duration('60s'),
+  })
+  .strict()
+  .default({});
+
+const claude = z
+  .object({
+    version: z.string().default('2.1.332'),
+    model: z.string().default('claude-sonnet-4-5'),
+    max_turns: z.coerce.number().int().min(1).default(30),
+    max_turns_cap: z.coerce.number().int().min(1).default(200),
+    permission_mode: z.enum(['default', 'acceptEdits', 'plan', 'bypassPermissions']).default('bypassPermissions'),
+    upstream_base_url: z.string().url().default('https://api.anthropic.com'),
+    api_key: z.string().default(''),
+    max_retries: z.coerce.number().int().min(0).default(2),
+  })
+  .strict()
+  .default({});
+
+const worker = z
+  .object({
+    id: z.string().nullable().default(null),
+    gateway_socket_dir: z.string().default('./var/run'),
+    gateway_port: z.coerce.number().int().min(1024).max(65535).default(8787),
+    metrics_port: z.coerce.number().int().min(0).max(65535).default(9464),
+  })
+  .strict()
+  .default({});
+
+const logging = z
+  .object({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
+    format: z.enum(['json', 'pretty']).optional(),
+    output: z.enum(['stdout', 'file']).default('stdout'),
+    file_path: z.string().default('/var/log/aicli/app.log'),
+    max_size: z.coerce.number().positive().default(100),
+    max_backups: z.coerce.number().int().min(0).default(5),
+    max_age: z.coerce.number().int().min(0).default(30),
+  })
+  .strict()
+  .default({});
+
+export const configSchema = z
+  .object({
+    environment: z.enum(['development', 'staging', 'production', 'test']).default('development'),
+    server,
+    database,
+    redis,
+    auth,
+    queue,
+    sandbox,
+    claude,
+    worker,
+    logging,
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,63 @@
+import type { Sql } from './client.js';
+
+export type WorkspaceSource = { type: 'empty' } | { type: 'git'; url: string; ref?: string };
+
+export interface WorkspaceRow {
+  id: string;
+  owner_id: string;
+  name: string;
+  source: WorkspaceSource;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'id, owner_id, name, source, created_at, updated_at';
+
+// Every query takes the owner: another tenant's id simply finds nothing (404), never a 403 that leaks existence.
+
+export async function insertWorkspace(sql: Sql, w: { ownerId: string; name: string; source: WorkspaceSource }): Promise<WorkspaceRow> {
+  const [row] = await sql<WorkspaceRow[]>`
+    insert into workspaces (owner_id, name, source) values (${w.ownerId}, ${w.name}, ${sql.json(w.source)})
+    returning ${sql.unsafe(COLUMNS)}`;
+  return row as WorkspaceRow;
+}
+
+export async function findWorkspace(sql: Sql, ownerId: string, id: string): Promise<WorkspaceRow | undefined> {
+  const [row] = await sql<WorkspaceRow[]>`
+    select ${sql.unsafe(COLUMNS)} from workspaces where id = ${id} and owner_id = ${ownerId}`;
+  return row;
+}
+
+export async function listWorkspaces(sql: Sql, ownerId: string, limit: number): Promise<WorkspaceRow[]> {
+  return sql<WorkspaceRow[]>`
+    select ${sql.unsafe(COLUMNS)} from workspaces where owner_id = ${ownerId}
+    order by created_at desc, id desc limit ${limit}`;
+}
+
+export async function updateWorkspace(
+  sql: Sql,
+  ownerId: string,
+  id: string,
+  patch: { name?: string; source?: WorkspaceSource },
+): Promise<WorkspaceRow | undefined> {
+  const [row] = await sql<WorkspaceRow[]>`
+    update workspaces set
+      name = coalesce(${patch.name ?? null}, name),
+      source = coalesce(${patch.source ? sql.json(patch.source) : null}::jsonb, source),
+      updated_at = now()
+    where id = ${id} and owner_id = ${ownerId}
+    returning ${sql.unsafe(COLUMNS)}`;
+  return row;
+}
+
+/** Deletes unless a task of the workspace is still queued or running ('busy'). */
+export async function deleteWorkspace(sql: Sql, ownerId: string, id: string): Promise<'deleted' | 'missing' | 'busy'> {
+  return sql.begin(async (tx) => {
+    const [ws] = await tx`select id from workspaces where id = ${id} and owner_id = ${ownerId} for update`;
+    if (!ws) return 'missing' as const;
+    const [active] = await tx`select 1 from tasks where workspace_id = ${id} and status in ('queued', 'running') limit 1`;
+    if (active) return 'busy' as const;
+    await tx`delete from workspaces where id = ${id}`;
+    return 'deleted' as const;
+  });
+}

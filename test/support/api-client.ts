@@ -1,0 +1,34 @@
+/** A small JSON client for the API under test. */
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    public token: string | null = null,
+  ) {}
+
+  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    const res = await fetch(this.baseUrl + path, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: any = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    return { status: res.status, json, text, headers: res.headers };
+  }
+
+  async login(email: string, password: string): Promise<string> {
+    const res = await this.request('POST', '/api/v1/auth/login', { email, password });
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.text}`);
+    this.token = res.json.access_token as string;
+    return this.token;
+  }
+}

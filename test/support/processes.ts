@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(REPO_ROOT, 'bin/aicli-web.js');
+
+export interface CliProcess {
+  child: ChildProcess;
+  output(): string;
+  stderr(): string;
+  /** Resolves with the first match of `re` in stdout+stderr; rejects if the process exits first. */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns the built CLI (`npm run build` first) with a clean env plus `env`. */
+export function spawnCli(args: string[], env: Record<string, string>, cwd = REPO_ROOT): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
+  const notify = () => waiters.forEach((w) => w());
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString();
+    notify();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    err += c.toString();
+    notify();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      resolve({ code, signal });
+      notify();
+    }),
+  );
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    child,
+    output: () => out + err,
+    stderr: () => err,
+    exited,
+    waitFor(re, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out waiting for ${re} in output:\n${(out + err).slice(-3000)}`));
+        }, timeoutMs);
+        const check = () => {
+          const m = (out + err).match(re);
+          if (m) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve(m);
+          } else if (done) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            reject(new Error(`process exited before ${re} appeared; output:\n${(out + err).slice(-3000)}`));
+          }
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (!done) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs the CLI to completion. */
+export async function runCli(args: string[], env: Record<string, string>, cwd = REPO_ROOT) {
+  const p = spawnCli(args, env, cwd);
+  const { code } = await p.exited;
+  return { code, output: p.output(), stderr: p.stderr() };
+}
