@@ -5,6 +5,16 @@ import { duration } from './duration.js';
 const boolish = (fallback: boolean) =>
   z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean().default(fallback));
 
+/** Maps may arrive as JSON text from an env override (AICLI__SANDBOX__EXTRA_LABELS='{"team":"a"}'). */
+function parseJsonString(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v || '{}');
+  } catch {
+    return v;
+  }
+}
+
 // One schema, one set of defaults. Every key is documented in configs/config.example.yml.
 // Objects are strict so that a typo in a key is an error that names the key, not a silent default.
 
@@ -99,6 +109,7 @@ const sandbox = z
     git_file_root: z.string().nullable().default(null),
     allow_https_git: boolish(true),
     reap_interval: duration('60s'),
+    extra_labels: z.preprocess(parseJsonString, z.record(z.string())).default({}),
   })
   .strict()
   .default({});
@@ -129,8 +140,8 @@ const worker = z
 
 const logging = z
   .object({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
-    format: z.enum(['json', 'pretty']).optional(),
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).nullish(),
+    format: z.enum(['json', 'pretty']).nullish(),
     output: z.enum(['stdout', 'file']).default('stdout'),
     file_path: z.string().default('/var/log/aicli/app.log'),
     max_size: z.coerce.number().positive().default(100),
