@@ -155,7 +155,7 @@ describe('tasks', () => {
         body: JSON.stringify({ workspace_id: wsA, prompt: 'while redis is down' }),
       });
       expect(res.status).toBe(503);
-      const body = await res.json();
+      const body: any = await res.json();
       expect(body.error).toBe('Service unavailable');
       expect(res.headers.get('retry-after')).toBe('5');
       const [row] = await db.sql`select status, enqueued_at from tasks where id = ${body.task_id}`;

@@ -1,0 +1,41 @@
+// Container labels are the only link between a sandbox and the task attempt it
+// runs, so the runner (which writes them) and the reaper (which reads them back)
+// share one definition here.
+
+export const SANDBOX_LABEL = {
+  managed: 'aicli.managed',
+  taskId: 'aicli.task_id',
+  attempt: 'aicli.attempt',
+  workerId: 'aicli.worker_id',
+} as const;
+
+export interface SandboxIdentity {
+  taskId: string;
+  attempt: number;
+  workerId: string;
+}
+
+/** Labels for a new sandbox; the fixed identity labels win over `extra`. */
+export function sandboxLabels(id: SandboxIdentity, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...extra,
+    [SANDBOX_LABEL.managed]: 'true',
+    [SANDBOX_LABEL.taskId]: id.taskId,
+    [SANDBOX_LABEL.attempt]: String(id.attempt),
+    [SANDBOX_LABEL.workerId]: id.workerId,
+  };
+}
+
+/** Reads the identity back; null when a label is missing or malformed. */
+export function parseSandboxLabels(labels: Record<string, string> | undefined): SandboxIdentity | null {
+  const taskId = labels?.[SANDBOX_LABEL.taskId];
+  const workerId = labels?.[SANDBOX_LABEL.workerId];
+  const attempt = Number(labels?.[SANDBOX_LABEL.attempt]);
+  if (!taskId || workerId === undefined || !Number.isInteger(attempt)) return null;
+  return { taskId, attempt, workerId };
+}
+
+/** `key=value` strings for the Docker `label` list filter (all must match). */
+export function labelFilter(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+}
