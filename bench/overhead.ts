@@ -1,0 +1,106 @@
+// bench/overhead: 10 sequential tasks through the API (POST → terminal status) against the same image, CLI and
+// scripted model started directly with `docker run`, in the same run. Prints both medians, their ratio, and the
+// pickup latency (job added → container started) p50/p99. Run: npm run build && node dist/bench/overhead.js
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, chownSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { runMigrations } from '../src/db/migrate.js';
+import { migrationsDir } from '../src/cli/context.js';
+import { buildClaudeArgs } from '../workers/claude/args.js';
+import { sandboxImageTag } from '../workers/sandbox/build.js';
+import { PG_ADMIN_URL, pgUrl } from '../test/support/services.js';
+import { scenarioPrompt, startScriptedModel } from '../test/support/scripted-model.js';
+import { signUp, startSystem, waitForTerminal } from '../test/support/system.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
+};
+
+function dockerRun(args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('docker', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code ?? -1));
+  });
+}
+
+async function main() {
+  const image = sandboxImageTag();
+  const model = await startScriptedModel();
+  model.scenario('bench', [
+    { kind: 'tool', name: 'Write', input: { file_path: '/workspace/hello.txt', content: 'hello\n' } },
+    { kind: 'tool', name: 'Bash', input: { command: 'cat hello.txt', description: 'show' } },
+    { kind: 'text', text: 'done' },
+  ]);
+  const prompt = scenarioPrompt('bench', 'write and cat hello.txt');
+  const dbName = `aicli_bench_${Date.now()}`;
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${dbName}`);
+  const sql = postgres(pgUrl(dbName), { max: 2, onnotice: () => {} });
+  await runMigrations(sql, { dir: migrationsDir() });
+  const scratch = mkdtempSync(path.join(tmpdir(), 'aicli-bench-'));
+  const sys = await startSystem({ id: `bench${Date.now()}`, dbUrl: pgUrl(dbName), image, modelUrl: model.url });
+  try {
+    const api = await signUp(sys, 'bench@example.com');
+    const ws = await api.request('POST', '/api/v1/workspaces', { name: 'bench' });
+
+    // Baseline: the same image, CLI and script with plain `docker run` (host network straight to the model).
+    const direct: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const dir = path.join(scratch, `direct-${i}`);
+      mkdirSync(path.join(dir, 'ws'), { recursive: true });
+      mkdirSync(path.join(dir, 'claude'), { recursive: true });
+      chownSync(path.join(dir, 'ws'), 1000, 1000);
+      chownSync(path.join(dir, 'claude'), 1000, 1000);
+      const args = buildClaudeArgs({ prompt, model: 'claude-sonnet-4-5', maxTurns: 30, permissionMode: 'bypassPermissions' });
+      const started = performance.now();
+      const code = await dockerRun([
+        'run', '--rm', '--network', 'host', '--user', '1000:1000',
+        '-v', `${path.join(dir, 'ws')}:/workspace`, '-v', `${path.join(dir, 'claude')}:/aicli/claude`,
+        '-e', `ANTHROPIC_BASE_URL=${model.url}`, '-e', 'ANTHROPIC_API_KEY=sk-ant-bench', '-e', 'CLAUDE_CONFIG_DIR=/aicli/claude',
+        '-e', 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1', image, 'claude', ...args,
+      ]);
+      direct.push(performance.now() - started);
+      if (code !== 0) throw new Error(`direct docker run exited ${code}`);
+    }
+
+    const viaApi: number[] = [];
+    const pickup: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const started = performance.now();
+      const res = await api.request('POST', '/api/v1/tasks', { workspace_id: ws.json.id, prompt });
+      const task = await waitForTerminal(api, res.json.id, 120_000);
+      viaApi.push(performance.now() - started);
+      if (task.status !== 'succeeded') throw new Error(`task ${task.id} ended ${task.status}: ${JSON.stringify(task.error)}`);
+      const [row] = await sql<{ enqueued_at: Date }[]>`select enqueued_at from tasks where id = ${task.id}`;
+      pickup.push(Number(task.usage.container_started_at) - (row as { enqueued_at: Date }).enqueued_at.getTime());
+    }
+
+    const mApi = median(viaApi);
+    const mDirect = median(direct);
+    console.log(`runs: ${RUNS}`);
+    console.log(`direct docker run median: ${mDirect.toFixed(0)} ms`);
+    console.log(`through the API median:  ${mApi.toFixed(0)} ms`);
+    console.log(`ratio (api / direct):    ${(mApi / mDirect).toFixed(3)}`);
+    console.log(`pickup latency (job added -> container started): p50 ${pct(pickup, 50).toFixed(0)} ms, p99 ${pct(pickup, 99).toFixed(0)} ms`);
+  } finally {
+    await sys.stop();
+    await model.close();
+    await sql.end();
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+    await admin.end();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+await main();

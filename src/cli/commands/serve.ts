@@ -1,0 +1,42 @@
+import type { Config } from '../../config/index.js';
+import type { Sql } from '../../db/client.js';
+import { runMigrations } from '../../db/migrate.js';
+import type { Logger } from '../../observability/logger.js';
+import { startWorker, type RunningWorker } from '../../../workers/worker/task-worker.js';
+import { checkRedis, connectDatabase, migrationsDir, requireCurrentSchema } from '../context.js';
+import { onShutdown } from '../lifecycle.js';
+import { startApi, type RunningApi } from './api.js';
+
+export type Role = 'api' | 'worker' | 'up';
+
+/** `api`, `worker` and `up` (migrate + both in one process): start, then wait for a signal. */
+export async function serve(role: Role, config: Config, logger: Logger): Promise<void> {
+  const sql = await connectDatabase(config);
+  let api: RunningApi | null = null;
+  let worker: RunningWorker | null = null;
+  try {
+    if (role === 'up') {
+      const { applied } = await runMigrations(sql, { dir: migrationsDir(), log: (m) => logger.info(m) });
+      if (applied.length) logger.info({ action: 'migrated', applied }, 'migrations applied');
+    }
+    await requireCurrentSchema(sql);
+    await checkRedis(config);
+    if (role === 'api' || role === 'up') api = await startApi(config, sql, logger);
+    if (role === 'worker' || role === 'up') worker = await startWorker({ config, sql, logger });
+  } catch (err) {
+    await Promise.allSettled([api?.close(), worker?.close()]);
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw err;
+  }
+  onShutdown(
+    async () => {
+      // Stop taking work first, then close the shared pools last.
+      const results = await Promise.allSettled([api?.close(), worker?.close()]);
+      for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'shutdown step failed');
+      await sql.end({ timeout: 5 });
+    },
+    (msg) => logger.info(msg),
+  );
+}
+
+export type { Sql };

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { hashPassword } from '../../auth/password.js';
+import { insertUser } from '../../db/users.js';
+import type { CommandContext } from '../context.js';
+import { connectDatabase, requireCurrentSchema } from '../context.js';
+import { StartupError } from '../fatal.js';
+
+const input = z.object({
+  email: z.string().email('--email must be an email address'),
+  password: z.string().min(8, '--password must have at least 8 characters'),
+  role: z.enum(['admin', 'user', 'viewer'], { message: '--role must be admin, user or viewer' }),
+});
+
+export async function createUserCommand(ctx: CommandContext, opts: { email?: string; password?: string; role?: string }): Promise<void> {
+  const parsed = input.safeParse({ ...opts, role: opts.role ?? 'user' });
+  if (!parsed.success) throw new StartupError(parsed.error.issues[0]?.message ?? 'invalid arguments');
+  const sql = await connectDatabase(ctx.config);
+  try {
+    await requireCurrentSchema(sql);
+    const user = await insertUser(sql, {
+      email: parsed.data.email,
+      passwordHash: await hashPassword(parsed.data.password),
+      role: parsed.data.role,
+    }).catch((err: { code?: string }) => {
+      if (err.code === '23505') throw new StartupError(`a user with email ${parsed.data.email} already exists`);
+      throw err;
+    });
+    process.stdout.write(`${JSON.stringify({ id: user.id, email: user.email, role: user.role })}\n`);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}

@@ -1,0 +1,86 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { databaseUrl, loadConfig, type Config } from '../config/index.js';
+import { createSql, pingDatabase, type Sql } from '../db/client.js';
+import { assertSchemaCurrent } from '../db/migrate.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { createRedis } from '../queue/redis.js';
+import { describeFatal, StartupError } from './fatal.js';
+
+/** The repository's migrations directory (dist/src/cli → ../../../migrations, src/cli → ../../migrations). */
+export function migrationsDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const up = here.includes(`${path.sep}dist${path.sep}`) ? '../../../migrations' : '../../migrations';
+  return path.resolve(here, up);
+}
+
+export interface CommandContext {
+  config: Config;
+  configSource: string | null;
+  logger: Logger;
+}
+
+export function loadContext(opts: { config?: string }, name: string): CommandContext {
+  const { config, source } = loadConfig({ configPath: opts.config });
+  return { config, configSource: source, logger: createLogger(config, name) };
+}
+
+function dbWhere(cfg: Config): string {
+  try {
+    const url = new URL(databaseUrl(cfg.database));
+    return `${url.hostname}:${url.port || 5432}`;
+  } catch {
+    return `${cfg.database.host}:${cfg.database.port}`;
+  }
+}
+
+/** Connects and pings Postgres; a refusal becomes the seed's one-line message. */
+export async function connectDatabase(cfg: Config): Promise<Sql> {
+  const sql = createSql(cfg.database);
+  try {
+    await pingDatabase(sql);
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw new StartupError(describeFatal(err, { kind: 'database', where: dbWhere(cfg) }), { cause: err });
+  }
+  return sql;
+}
+
+/** Refuses to serve on a schema that is behind this build. */
+export async function requireCurrentSchema(sql: Sql): Promise<void> {
+  await assertSchemaCurrent(sql, migrationsDir());
+}
+
+export async function checkRedis(cfg: Config): Promise<void> {
+  const redis = createRedis(cfg.redis.url, 'command', 'aicli-startup-check');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(Object.assign(new Error('no answer within 3 s'), { code: 'ETIMEDOUT' })), 3000);
+      redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      redis.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  } catch (err) {
+    const where = cfg.redis.url.replace(/\/\/[^@]*@/, '//***@');
+    throw new StartupError(describeFatal(err, { kind: 'redis', where }), { cause: err });
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Runs a command body; any error is printed as one line on stderr and exits 1. */
+export async function runCommand(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    process.stderr.write(`aicli-web: ${describeFatal(err)}\n`);
+    process.exitCode = 1;
+    // Open handles (pools, sockets) must not keep a failed start alive.
+    setTimeout(() => process.exit(1), 200).unref();
+  }
+}

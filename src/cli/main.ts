@@ -1,0 +1,52 @@
+import { Command } from 'commander';
+import { loadContext, runCommand } from './context.js';
+import { migrateCommand } from './commands/migrate.js';
+import { sandboxBuildCommand } from './commands/sandbox.js';
+import { serve, type Role } from './commands/serve.js';
+import { createUserCommand } from './commands/users.js';
+
+const program = new Command('aicli-web')
+  .description('AICode Manager: run Claude Code tasks in hardened containers')
+  .option('-c, --config <file>', 'config file (else CONFIG_FILE, ./config.yml, ./configs/config.yml, /etc/aicli/config.yml)')
+  .showHelpAfterError();
+
+const globals = () => program.opts<{ config?: string }>();
+const serveAs = (role: Role) => () =>
+  runCommand(async () => {
+    const ctx = loadContext(globals(), `aicli-${role}`);
+    await serve(role, ctx.config, ctx.logger);
+  });
+
+program.command('up').description('migrate, then run the API and a worker in one process').action(serveAs('up'));
+program.command('api', { isDefault: true }).description('run the HTTP API (the default)').action(serveAs('api'));
+program.command('worker').description('run a task worker').action(serveAs('worker'));
+
+program
+  .command('migrate')
+  .description('apply SQL migrations')
+  .option('--version <v>', 'migrate up or down to this version')
+  .option('--force', 'clear a dirty migration and retry it')
+  .option('--status', 'list migrations and their state')
+  .action((opts: { version?: string; force?: boolean; status?: boolean }) =>
+    runCommand(() => migrateCommand(loadContext(globals(), 'aicli-migrate'), opts)),
+  );
+
+const users = program.command('users').description('manage users');
+users
+  .command('create')
+  .requiredOption('--email <email>')
+  .requiredOption('--password <password>')
+  .option('--role <role>', 'admin, user or viewer', 'user')
+  .action((opts: { email: string; password: string; role: string }) =>
+    runCommand(() => createUserCommand(loadContext(globals(), 'aicli-users'), opts)),
+  );
+
+const sandbox = program.command('sandbox').description('sandbox image');
+sandbox
+  .command('build')
+  .description('build the sandbox image (cached by tag)')
+  .option('--force', 'rebuild even when the tag exists')
+  .option('--tag <tag>', 'image tag (default: sandbox.image or the computed tag)')
+  .action((opts: { force?: boolean; tag?: string }) => runCommand(() => sandboxBuildCommand(loadContext(globals(), 'aicli-sandbox'), opts)));
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import type { ApiClient } from '../support/api-client.js';
+import { testId } from '../support/config.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { ensureTestSandboxImage } from '../support/sandbox-image.js';
+import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
+import { containersOf, REAL_KEY, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+
+// The whole pipeline over real processes: `aicli-web up` spawned, the real claude CLI in the real sandbox
+// image, Postgres and Redis; the only double is the scripted Messages API on loopback.
+const id = testId('e2e');
+let db: TestDatabase;
+let model: ScriptedModel;
+let sys: SystemUnderTest;
+let alice: ApiClient;
+let workspaceId = '';
+
+beforeAll(async () => {
+  const image = await ensureTestSandboxImage();
+  model = await startScriptedModel();
+  db = await createTestDatabase('e2e');
+  sys = await startSystem({ id, dbUrl: db.url, image, modelUrl: model.url });
+  alice = await signUp(sys, 'alice@example.com');
+  const ws = await alice.request('POST', '/api/v1/workspaces', { name: 'demo', source: { type: 'empty' } });
+  expect(ws.status).toBe(201);
+  workspaceId = ws.json.id;
+});
+
+afterAll(async () => {
+  await sys?.stop();
+  await model?.close();
+  await db?.drop();
+});
+
+async function submit(body: Record<string, unknown>) {
+  const res = await alice.request('POST', '/api/v1/tasks', { workspace_id: workspaceId, ...body });
+  expect(res.status, res.text).toBe(202);
+  return res.json.id as string;
+}
+
+/** Every tool_result text the CLI reported for a task, in order. */
+async function toolResults(taskId: string): Promise<string> {
+  const rows = await db.sql<{ payload: any }[]>`
+    select payload from task_events where task_id = ${taskId} and type = 'claude' and payload->>'type' = 'user' order by seq`;
+  const texts: string[] = [];
+  for (const { payload } of rows) {
+    for (const block of payload.message?.content ?? []) {
+      if (block.type !== 'tool_result') continue;
+      const c = block.content;
+      texts.push(typeof c === 'string' ? c : (c ?? []).map((x: { text?: string }) => x.text ?? '').join(''));
+    }
+  }
+  return texts.join('\n');
+}
+
+describe('core pipeline', () => {
+  it('runs Write then Bash in the sandbox and stores result, diff and events', async () => {
+    model.scenario('hello', [
+      { kind: 'tool', name: 'Write', input: { file_path: '/workspace/hello.txt', content: 'hello\n' } },
+      { kind: 'tool', name: 'Bash', input: { command: 'cat hello.txt', description: 'show the file' } },
+      { kind: 'text', text: 'hello.txt says hello' },
+    ]);
+    const taskId = await submit({ prompt: scenarioPrompt('hello', 'Write hello.txt and cat it') });
+    const task = await waitForTerminal(alice, taskId);
+    expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
+    expect(task.attempt).toBe(1);
+    expect(task.result.text).toBe('hello.txt says hello');
+    expect(task.result.num_turns).toBeGreaterThanOrEqual(2);
+    expect(task.result.total_cost_usd).toBeGreaterThan(0);
+    expect(task.result.session_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(task.exit_code).toBe(0);
+    expect(task.usage.input_tokens).toBeGreaterThan(0);
+    expect(await toolResults(taskId)).toContain('hello');
+
+    const diff = await alice.request('GET', `/api/v1/tasks/${taskId}/diff`);
+    expect(diff.json.diff).toContain('hello.txt');
+    expect(diff.json.diff).toContain('+hello');
+
+    const rows = await db.sql<{ seq: number; type: string; kind: string | null }[]>`
+      select seq, type, payload->>'type' as kind from task_events where task_id = ${taskId} order by seq`;
+    expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
+    const kinds = rows.filter((r) => r.type === 'claude').map((r) => r.kind);
+    const order = ['system', 'assistant', 'user', 'result'].map((k) => kinds.indexOf(k));
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(kinds[kinds.length - 1]).toBe('result');
+    expect(rows[rows.length - 1]?.type).toBe('end');
+
+    expect(await containersOf('aicli.task_id', taskId)).toEqual([]);
+    // The upstream saw the real key, never the sandbox's token.
+    const seen = model.requestsFor('hello').map((r) => r.headers['x-api-key']);
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(seen)).toEqual(new Set([REAL_KEY]));
+  });
+
+  it('holds the sandbox: no writes to /usr, no host Redis or Postgres, uid 1000, only the task token', async () => {
+    const probe = [
+      'touch /usr/escape 2>/dev/null && echo USR=writable || echo USR=denied',
+      '(exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && echo REDIS=open || echo REDIS=closed',
+      '(exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && echo PG=open || echo PG=closed',
+      'echo UID=$(id -u)',
+      'echo KEY=$ANTHROPIC_API_KEY',
+      'env | grep -c sk-ant | sed s/^/REALKEYS=/',
+    ].join('; ');
+    model.scenario('probe', [
+      { kind: 'tool', name: 'Bash', input: { command: probe, description: 'probe the sandbox' } },
+      { kind: 'text', text: 'probed' },
+    ]);
+    const taskId = await submit({ prompt: scenarioPrompt('probe', 'probe') });
+    const task = await waitForTerminal(alice, taskId);
+    expect(task.status).toBe('succeeded');
+    const out = await toolResults(taskId);
+    expect(out).toContain('USR=denied');
+    expect(out).toContain('REDIS=closed');
+    expect(out).toContain('PG=closed');
+    expect(out).toContain('UID=1000');
+    expect(out).toMatch(/KEY=aicli-task-[A-Za-z0-9_-]{20,}/);
+    expect(out).toContain('REALKEYS=0');
+    expect(out).not.toContain(REAL_KEY);
+  });
+
+  it('ends oom_killed when the Bash tool allocates past resources.memory_mb', async () => {
+    model.scenario('oom', [
+      { kind: 'tool', name: 'Bash', input: { command: 'head -c 3000m /dev/zero | tail', description: 'allocate' } },
+      { kind: 'text', text: 'should not matter' },
+    ]);
+    const taskId = await submit({ prompt: scenarioPrompt('oom', 'allocate'), resources: { memory_mb: 512 } });
+    const task = await waitForTerminal(alice, taskId);
+    expect(task.status).toBe('failed');
+    expect(task.error.code).toBe('oom_killed');
+    expect(task.attempt).toBe(1);
+  });
+
+  it('ends timed_out when the task outlives timeout_seconds', async () => {
+    // The scripted model answers after 60 s: the task is stuck waiting on the model when its timeout fires.
+    model.scenario('slow', [{ kind: 'text', text: 'late', delayMs: 60_000 }]);
+    const taskId = await submit({ prompt: scenarioPrompt('slow', 'be slow'), timeout_seconds: 3 });
+    const task = await waitForTerminal(alice, taskId);
+    expect(task.status).toBe('timed_out');
+    expect(task.error.code).toBe('timeout');
+    expect(new Date(task.finished_at).getTime() - new Date(task.started_at).getTime()).toBeLessThan(60_000);
+    expect(await containersOf('aicli.task_id', taskId)).toEqual([]);
+  });
+
+  it('ends auth_failed with the CLI message on a scripted 401, without a retry', async () => {
+    model.scenario('badkey', [{ kind: 'http-error', status: 401, type: 'authentication_error', message: 'invalid x-api-key' }]);
+    const taskId = await submit({ prompt: scenarioPrompt('badkey', 'anything') });
+    const task = await waitForTerminal(alice, taskId);
+    expect(task.status).toBe('failed');
+    expect(task.error.code).toBe('auth_failed');
+    expect(task.error.message).toMatch(/invalid x-api-key|API key|authentication/i);
+    expect(task.attempt).toBe(1);
+    expect(task.attempt_errors).toEqual([]);
+  });
+});
+
+describe('infrastructure faults retry and end sandbox_error', () => {
+  for (const [name, extraEnv, fix] of [
+    ['the image is missing', { AICLI__SANDBOX__IMAGE: 'aicli-sandbox:does-not-exist' }, /aicli-web sandbox build/],
+    ['the Docker engine is unreachable', { AICLI__SANDBOX__DOCKER_SOCKET: '/tmp/aicli-no-docker.sock' }, /dockerd|Docker engine/],
+  ] as const) {
+    it(`${name}: retried with backoff, then failed with a message naming the fix; the API keeps answering`, async () => {
+      const faultId = testId('fault');
+      const faultDb = await createTestDatabase('fault');
+      const broken = await startSystem({
+        id: faultId,
+        dbUrl: faultDb.url,
+        image: await ensureTestSandboxImage(),
+        modelUrl: model.url,
+        extraEnv: { AICLI__SANDBOX__STARTUP_CHECK: 'false', AICLI__QUEUE__ATTEMPTS: '2', ...extraEnv },
+      });
+      try {
+        const bob = await signUp(broken, 'bob@example.com');
+        const ws = await bob.request('POST', '/api/v1/workspaces', { name: 'w' });
+        const created = await bob.request('POST', '/api/v1/tasks', { workspace_id: ws.json.id, prompt: 'hi' });
+        expect(created.status).toBe(202);
+        const task = await waitForTerminal(bob, created.json.id, 60_000);
+        expect(task.status).toBe('failed');
+        expect(task.error.code).toBe('sandbox_error');
+        expect(task.error.message).toMatch(fix);
+        expect(task.attempt).toBe(2);
+        expect(task.attempt_errors.map((e: { code: string }) => e.code)).toEqual(['sandbox_error', 'sandbox_error']);
+        expect((await bob.request('GET', '/healthz')).status).toBe(200);
+        expect((await bob.request('GET', `/api/v1/tasks/${created.json.id}`)).status).toBe(200);
+      } finally {
+        await broken.stop();
+        await faultDb.drop();
+      }
+    });
+  }
+});
+
+describe('after the run', () => {
+  it('leaves no container with this test id', async () => {
+    expect(await containersOf('aicli.test_id', id)).toEqual([]);
+    const sql = postgres(db.url, { max: 1 });
+    const [row] = await sql`select count(*)::int as n from tasks where status in ('queued', 'running')`;
+    await sql.end();
+    expect(row?.n).toBe(0);
+  });
+});

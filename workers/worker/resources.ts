@@ -1,0 +1,26 @@
+import type Dockerode from 'dockerode';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../src/config/index.js';
+import type { Sql } from '../../src/db/client.js';
+import type { Logger } from '../../src/observability/logger.js';
+import type { ModelGateway } from '../gateway/server.js';
+import type { SandboxRunner } from '../sandbox/runner.js';
+
+/** Everything a worker's task attempts need, created once per worker process. */
+export interface WorkerResources {
+  config: Config;
+  sql: Sql;
+  logger: Logger;
+  /** Publishes task events (retrying connection: events are also in Postgres). */
+  publisher: Redis;
+  docker: Dockerode;
+  runner: SandboxRunner;
+  gateway: ModelGateway;
+  workerId: string;
+  /** The sandbox image tag this worker runs. */
+  image: string;
+  /** This worker's scratch directory (one per worker so orphan reaping never touches a live neighbour's). */
+  scratchDir: string;
+  /** Labels added to every sandbox (tests isolate their containers with aicli.test_id). */
+  extraLabels: Record<string, string>;
+}

@@ -1,0 +1,220 @@
+import { chmod, lchown, mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { applyPatch, createBaseline, type GitStepOptions } from './diff.js';
+import { GitError, runGit } from './git.js';
+import { isCommitSha, resolveGitSource, type GitSourcePolicy } from './source-policy.js';
+
+export type WorkspaceSource = { type: 'empty' } | { type: 'git'; url: string; ref?: string };
+
+export interface PreparedWorkspace {
+  /** Scratch dir of this attempt (root-owned, 0700): `<scratchRoot>/<taskId>-<attempt>`. */
+  root: string;
+  /** `<root>/workspace`, owned by the sandbox user, bind-mounted at /workspace. */
+  workspaceDir: string;
+  /** `<root>/claude`, owned by the sandbox user, for CLAUDE_CONFIG_DIR. */
+  claudeConfigDir: string;
+  /** `<root>/baseline.git`, root-owned and never mounted: the starting point of the diff. */
+  baselineGitDir: string;
+  /** The commit the workspace was cloned at (`null` for an empty source); clone a follow-up at this sha. */
+  sourceCommit: string | null;
+}
+
+export interface PrepareWorkspaceOptions {
+  scratchRoot: string;
+  taskId: string;
+  attempt: number;
+  source: WorkspaceSource;
+  policy: GitSourcePolicy;
+  /** Owner of the workspace and claude dirs: the container's user. Default 1000. */
+  uid?: number;
+  /** Default 1000. */
+  gid?: number;
+  /**
+   * A `workspaceDiff` of an earlier task, replayed on top of the source. It is
+   * applied after the baseline is recorded, so this task's diff is again
+   * relative to the source (diffs stay cumulative along a follow-up chain).
+   */
+  patch?: string | null;
+  /** For the whole preparation (clone, baseline, patch). Default 120 s. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export type WorkspaceErrorCode = 'source_refused' | 'git_failed' | 'patch_failed' | 'timeout' | 'aborted' | 'io_failed';
+
+export class WorkspaceError extends Error {
+  override readonly name = 'WorkspaceError';
+  constructor(
+    message: string,
+    readonly code: WorkspaceErrorCode,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const DEFAULT_PREPARE_TIMEOUT_MS = 120_000;
+const SANDBOX_ID = 1000;
+const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+const SCRATCH_DIR_NAME = /^([A-Za-z0-9][A-Za-z0-9_-]{0,127})-(\d{1,15})$/;
+
+/** `<taskId>-<attempt>`; `parseScratchDirName` reads it back for orphan reapers. */
+export function scratchDirName(taskId: string, attempt: number): string {
+  if (!TASK_ID.test(taskId)) throw new WorkspaceError('taskId must be 1-128 letters, digits, "-" or "_"', 'io_failed');
+  if (!Number.isSafeInteger(attempt) || attempt < 0) throw new WorkspaceError('attempt must be a non-negative integer', 'io_failed');
+  return `${taskId}-${attempt}`;
+}
+
+export function parseScratchDirName(name: string): { taskId: string; attempt: number } | null {
+  const match = SCRATCH_DIR_NAME.exec(name);
+  if (!match?.[1] || match[2] === undefined) return null;
+  return { taskId: match[1], attempt: Number(match[2]) };
+}
+
+export async function prepareWorkspace(opts: PrepareWorkspaceOptions): Promise<PreparedWorkspace> {
+  const name = scratchDirName(opts.taskId, opts.attempt);
+  // Refuse a bad source before touching the disk or running git.
+  const cloneUrl = opts.source.type === 'git' ? resolveCloneUrl(opts.source, opts.policy) : null;
+
+  const root = path.join(path.resolve(opts.scratchRoot), name);
+  const ws: PreparedWorkspace = {
+    root,
+    workspaceDir: path.join(root, 'workspace'),
+    claudeConfigDir: path.join(root, 'claude'),
+    baselineGitDir: path.join(root, 'baseline.git'),
+    sourceCommit: null,
+  };
+  const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_PREPARE_TIMEOUT_MS);
+  const step = (): GitStepOptions => ({ timeoutMs: Math.max(1, deadline - Date.now()), ...(opts.signal ? { signal: opts.signal } : {}) });
+
+  try {
+    await makeScratchDirs(opts.scratchRoot, ws);
+    if (cloneUrl !== null && opts.source.type === 'git') {
+      ws.sourceCommit = await cloneSource(ws, cloneUrl, opts.source.ref, step);
+    }
+    await createBaseline(ws, step()).catch((error: unknown) => {
+      throw gitStepError('workspace baseline', error);
+    });
+    if (opts.patch) await replayPatch(ws, opts.patch, step());
+    await handOver(ws, opts.uid ?? SANDBOX_ID, opts.gid ?? SANDBOX_ID);
+    return ws;
+  } catch (error) {
+    await rm(root, { recursive: true, force: true }).catch(() => {});
+    throw toWorkspaceError(error);
+  }
+}
+
+/** rm -rf of the attempt's scratch dir; idempotent. Refuses paths that are not scratch dirs. */
+export async function removeWorkspace(ws: PreparedWorkspace | string): Promise<void> {
+  const root = path.resolve(typeof ws === 'string' ? ws : ws.root);
+  if (parseScratchDirName(path.basename(root)) === null) {
+    throw new WorkspaceError(`refusing to remove ${root}: not a scratch dir (<taskId>-<attempt>)`, 'io_failed');
+  }
+  await rm(root, { recursive: true, force: true, maxRetries: 3 });
+}
+
+function resolveCloneUrl(source: { url: string; ref?: string }, policy: GitSourcePolicy): string {
+  const resolved = resolveGitSource(source, policy);
+  if (!resolved.ok) throw new WorkspaceError(`workspace source refused: ${resolved.message}`, 'source_refused');
+  return resolved.url;
+}
+
+async function makeScratchDirs(scratchRoot: string, ws: PreparedWorkspace): Promise<void> {
+  await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
+  // A leftover of a crashed worker with the same attempt (the attempt number is a fencing token, so never live).
+  await rm(ws.root, { recursive: true, force: true });
+  await mkdir(ws.root, { mode: 0o700 });
+  // The container reaches its bind mounts without walking the host path, so the root stays 0700.
+  // (chmod too: mkdir's mode is filtered by the umask.)
+  await chmod(ws.root, 0o700);
+  await mkdir(ws.workspaceDir, { mode: 0o755 });
+  await mkdir(ws.claudeConfigDir, { mode: 0o700 });
+  await chmod(ws.claudeConfigDir, 0o700);
+}
+
+/** Clones into the (empty) workspace dir; returns the checked-out commit. */
+async function cloneSource(ws: PreparedWorkspace, url: string, ref: string | undefined, step: () => GitStepOptions): Promise<string> {
+  const git = (args: string[], what: string): Promise<Buffer> =>
+    runGit(args, { cwd: ws.root, home: ws.root, ...step() }).then(
+      (result) => result.stdout,
+      (error: unknown) => {
+        throw gitStepError(what, error);
+      },
+    );
+  const ownGitDir = [`--git-dir=${path.join(ws.workspaceDir, '.git')}`, `--work-tree=${ws.workspaceDir}`];
+
+  if (ref !== undefined && isCommitSha(ref)) {
+    // clone --branch takes names only; a commit is fetched by id (protocol v2 serves any reachable commit).
+    await git(['init', '-q', '--template=', '--', ws.workspaceDir], 'git init');
+    await git([...ownGitDir, 'remote', 'add', 'origin', url], 'git remote add');
+    await git([...ownGitDir, 'fetch', '-q', '--depth', '1', '--no-tags', 'origin', ref], 'git fetch');
+    await git([...ownGitDir, 'checkout', '-q', '--detach', ref], 'git checkout');
+  } else {
+    const branch = ref === undefined ? [] : ['--branch', ref];
+    await git(['clone', '-q', '--depth', '1', '--template=', ...branch, '--', url, ws.workspaceDir], 'git clone');
+  }
+  return (await git([...ownGitDir, 'rev-parse', 'HEAD'], 'git rev-parse')).toString('utf8').trim();
+}
+
+async function replayPatch(ws: PreparedWorkspace, patch: string, step: GitStepOptions): Promise<void> {
+  try {
+    await applyPatch(ws, patch, step);
+  } catch (error) {
+    const wrapped = gitStepError('patch', error);
+    throw wrapped.code === 'git_failed' ? new WorkspaceError(`patch does not apply: ${detailOf(error)}`, 'patch_failed', { cause: error }) : wrapped;
+  }
+}
+
+/** Gives the workspace and claude dirs to the sandbox user; baseline.git stays root's. */
+async function handOver(ws: PreparedWorkspace, uid: number, gid: number): Promise<void> {
+  try {
+    await chownTree(ws.workspaceDir, uid, gid);
+    await chownTree(ws.claudeConfigDir, uid, gid);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new WorkspaceError(`cannot give the workspace to ${uid}:${gid} (the worker must run as root or as that user): ${reason}`, 'io_failed', { cause: error });
+  }
+}
+
+/**
+ * lchown, never chown: the tree holds symlinks from the cloned repo (or a
+ * replayed patch) that may point anywhere on the host.
+ */
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  await lchown(dir, uid, gid);
+  const entries = await readdir(dir, { withFileTypes: true });
+  await Promise.all(
+    entries.map((entry) => {
+      const child = path.join(dir, entry.name);
+      return entry.isDirectory() ? chownTree(child, uid, gid) : lchown(child, uid, gid);
+    }),
+  );
+}
+
+function detailOf(error: unknown): string {
+  if (error instanceof GitError) return error.detail;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function gitStepError(what: string, error: unknown): WorkspaceError {
+  if (error instanceof WorkspaceError) return error;
+  if (error instanceof GitError) {
+    switch (error.reason) {
+      case 'timeout':
+        return new WorkspaceError(`${what} timed out`, 'timeout', { cause: error });
+      case 'aborted':
+        return new WorkspaceError(`${what} aborted`, 'aborted', { cause: error });
+      case 'exit':
+      case 'spawn':
+        return new WorkspaceError(`${what} failed: ${error.detail}`, 'git_failed', { cause: error });
+    }
+  }
+  return toWorkspaceError(error);
+}
+
+function toWorkspaceError(error: unknown): WorkspaceError {
+  if (error instanceof WorkspaceError) return error;
+  if (error instanceof GitError) return gitStepError('git', error);
+  const message = error instanceof Error ? error.message : String(error);
+  return new WorkspaceError(`workspace preparation failed: ${message}`, 'io_failed', { cause: error });
+}
