@@ -74,7 +74,7 @@ function readYaml(file: string): unknown {
     const hint = code === 'EACCES' ? ' (permission denied: chmod 644 the file)' : '';
     throw new ConfigError(`failed to load configuration: cannot read ${file}${hint}`, { cause: err });
   }
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text, { prettyErrors: true });
   const first = doc.errors[0];
   if (first) {
     const pos = first.linePos?.[0];

@@ -12,7 +12,7 @@ export interface TaskJobData {
 export type TaskQueue = Queue<TaskJobData, void, typeof TASK_JOB_NAME>;
 
 export function createTaskQueue(connection: Redis, cfg: Config): TaskQueue {
-  return new Queue<TaskJobData, void, typeof TASK_JOB_NAME>(cfg.queue.name, {
+  const queue = new Queue<TaskJobData, void, typeof TASK_JOB_NAME>(cfg.queue.name, {
     connection,
     prefix: cfg.redis.key_prefix,
     defaultJobOptions: {
@@ -22,6 +22,9 @@ export function createTaskQueue(connection: Redis, cfg: Config): TaskQueue {
       removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
     },
   });
+  // Connection errors surface on each call (add answers 503); without a listener they would crash the process.
+  queue.on('error', () => {});
+  return queue;
 }
 
 /** Adds the job for a task; the job id is the task id, so adding twice is a no-op. */

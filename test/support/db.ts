@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
-import { PG_ADMIN_URL, pgUrl, TEMPLATE_DB } from './services.js';
+import { PG_ADMIN_URL, pgUrl, templateDb } from './services.js';
 
 export interface TestDatabase {
   name: string;
@@ -14,7 +14,7 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   const name = `aicli_t_${label.replace(/\W/g, '_').slice(0, 20)}_${randomBytes(4).toString('hex')}`;
   const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`create database ${name} template ${TEMPLATE_DB}`);
+    await admin.unsafe(`create database ${name} template ${templateDb()}`);
   } finally {
     await admin.end({ timeout: 5 });
   }

@@ -3,7 +3,12 @@ import { Redis } from 'ioredis';
 
 export const PG_ADMIN_URL = process.env.AICLI_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.AICLI_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const TEMPLATE_DB = 'aicli_test_template';
+/** Set by the global setup for the run (one template per run, so parallel runs never drop each other's). */
+export const templateDb = (): string => {
+  const name = process.env.AICLI_TEST_TEMPLATE_DB;
+  if (!name) throw new Error('AICLI_TEST_TEMPLATE_DB is not set: run the tests through vitest (test/support/global-setup.ts)');
+  return name;
+};
 
 /** Connection URL of another database on the test Postgres server. */
 export function pgUrl(database: string): string {

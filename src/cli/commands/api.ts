@@ -36,7 +36,8 @@ export async function startApi(cfg: Config, sql: Sql, logger: Logger): Promise<R
   const queue = createTaskQueue(queueConnection, cfg);
   const app = createApp({ config: cfg, sql, logger, tokens, queue, redis });
   const server = await listen(app, cfg.server).catch(async (err: unknown) => {
-    await queue.close().catch(() => {});
+    // Not queue.close(): closing a BullMQ connection that is still in its ready check emits an error
+    // nobody listens to; a plain disconnect is enough for a process that is about to exit.
     redis.disconnect();
     queueConnection.disconnect();
     throw err;
