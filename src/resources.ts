@@ -2,8 +2,12 @@ import type { Redis } from 'ioredis';
 import type { AccessTokens } from './auth/jwt.js';
 import type { Config } from './config/index.js';
 import type { Sql } from './db/client.js';
+import type { EventHub } from './events/hub.js';
+import type { StreamTracker } from './events/sse.js';
 import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
 import type { TaskQueue } from './queue/task-queue.js';
+import type { WebhookQueue } from './queue/webhook-queue.js';
 
 /** Everything the API's handlers need, passed in once (no module-level singletons). */
 export interface ApiResources {
@@ -12,6 +16,13 @@ export interface ApiResources {
   logger: Logger;
   tokens: AccessTokens;
   queue: TaskQueue;
+  webhooks: WebhookQueue;
   /** Command connection (fails fast when Redis is away). */
   redis: Redis;
+  /** Prometheus registry and handles; createApp makes one (with the queue gauges) when absent. */
+  metrics?: Metrics;
+  /** The process's one Redis subscriber, fanned out to SSE clients. */
+  hub: EventHub;
+  /** Open SSE streams, ended with a retry hint on shutdown. */
+  streams: StreamTracker;
 }

@@ -1,16 +1,23 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiResources } from '../resources.js';
+import { createApiMetrics, metricsRoutes } from './admin/metrics-route.js';
+import { QUEUE_BOARD_PATH, queueBoardRoutes } from './admin/queue-board.js';
 import { ApiError, renderError } from './errors.js';
 import { requireAuth, type AuthEnv } from './middleware/auth.js';
+import { httpMetrics } from './middleware/metrics.js';
 import { requestLog } from './middleware/request-log.js';
+import { openApiRoutes } from './openapi/routes.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
+import { webhookSecretRoutes } from './routes/webhook-secret.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
 export function createApp(r: ApiResources) {
   const app = new Hono<AuthEnv>();
+  const metrics = r.config.metrics.enabled ? (r.metrics ?? createApiMetrics(r.config, r.redis)) : null;
+  if (metrics) app.use('*', httpMetrics(metrics));
   app.use('*', requestLog(r.logger));
   app.use(
     '/api/*',
@@ -22,15 +29,21 @@ export function createApp(r: ApiResources) {
     }),
   );
   app.route('/', healthRoutes(r));
+  if (metrics) app.route('/', metricsRoutes(metrics, r.config.metrics.bearer_token));
+  app.route('/', openApiRoutes(r.config));
   app.route('/api/v1/auth', authRoutes(r));
   const auth = requireAuth(r.tokens);
   app.use('/api/v1/workspaces/*', auth);
   app.use('/api/v1/workspaces', auth);
   app.use('/api/v1/tasks/*', auth);
   app.use('/api/v1/tasks', auth);
+  app.use('/api/v1/webhook-secret/*', auth);
+  app.use('/api/v1/webhook-secret', auth);
   app.route('/api/v1/workspaces', workspaceRoutes(r));
   app.route('/api/v1/tasks', taskRoutes(r));
-  app.notFound((c) => c.json({ error: 'Not found', message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+  app.route('/api/v1/webhook-secret', webhookSecretRoutes(r));
+  app.route(QUEUE_BOARD_PATH, queueBoardRoutes([r.queue, r.webhooks], auth));
+  app.notFound((c) => renderError(new ApiError(404, 'Not found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), c, r.logger));
   app.onError((err, c) => renderError(err, c, r.logger));
   return app;
 }

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
+import { localizeMessage, localizeTitle, preferredLocale } from './i18n.js';
 
 /** Every error a client sees: a status, a short title (`error`) and one sentence (`message`). */
 export class ApiError extends Error {
@@ -27,14 +28,19 @@ export const unavailable = (message: string, extra: Record<string, unknown> = {}
 
 /** The one place that renders errors; unknown errors become a 500 without a stack trace or internals. */
 export function renderError(err: Error, c: Context, logger: Logger): Response {
+  // English by default, Korean when Accept-Language prefers it (src/api/i18n.ts).
+  const locale = preferredLocale(c.req.header('accept-language'));
+  c.header('Content-Language', locale);
+  c.header('Vary', 'Accept-Language', { append: true });
+  const text = (title: string, message: string) => ({ error: localizeTitle(title, locale), message: localizeMessage(message, locale) });
   if (err instanceof ApiError) {
     for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-    return c.json({ error: err.title, message: err.message, ...err.extra }, err.status);
+    return c.json({ ...text(err.title, err.message), ...err.extra }, err.status);
   }
   const status = (err as { status?: unknown }).status;
   if (typeof status === 'number' && status === 413) {
-    return c.json({ error: 'Payload too large', message: 'request body is larger than server.body_limit_bytes' }, 413);
+    return c.json(text('Payload too large', 'request body is larger than server.body_limit_bytes'), 413);
   }
   logger.error({ err, route: c.req.routePath, method: c.req.method }, 'unhandled error in request');
-  return c.json({ error: 'Internal server error', message: 'the server failed to handle this request; see the server log' }, 500);
+  return c.json(text('Internal server error', 'the server failed to handle this request; see the server log'), 500);
 }

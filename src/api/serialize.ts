@@ -1,8 +1,25 @@
 import type { TaskRow } from '../db/tasks.js';
+import type { WorkspaceSecretMeta } from '../db/workspace-secrets.js';
 import type { WorkspaceRow } from '../db/workspaces.js';
+import { NO_EGRESS, type EgressPolicy } from '../net/egress-policy.js';
 
-export function workspaceJson(w: WorkspaceRow) {
-  return { id: w.id, name: w.name, source: w.source, created_at: w.created_at, updated_at: w.updated_at };
+export interface WorkspacePolicyView {
+  egress?: EgressPolicy;
+  anthropicKey?: WorkspaceSecretMeta | null;
+}
+
+/** The workspace as the API shows it; its Anthropic key only ever as `{set, masked, key_id}`. */
+export function workspaceJson(w: WorkspaceRow, policy: WorkspacePolicyView = {}) {
+  const key = policy.anthropicKey ?? null;
+  return {
+    id: w.id,
+    name: w.name,
+    source: w.source,
+    egress: policy.egress ?? NO_EGRESS,
+    anthropic_key: { set: key !== null, masked: key?.masked ?? null, key_id: key?.key_id ?? null },
+    created_at: w.created_at,
+    updated_at: w.updated_at,
+  };
 }
 
 /** The task as the API shows it (DESIGN.md): no owner id, no diff (that has its own endpoint). */
@@ -20,6 +37,8 @@ export function taskJson(t: TaskRow) {
     attempt_errors: t.attempt_errors,
     exit_code: t.exit_code,
     usage: t.usage,
+    webhook_url: t.webhook_url,
+    cancel_requested: t.cancel_requested_at !== null,
     created_at: t.created_at,
     started_at: t.started_at,
     finished_at: t.finished_at,

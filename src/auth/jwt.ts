@@ -1,70 +1,120 @@
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors, type JWTHeaderParameters } from 'jose';
 import type { Config } from '../config/index.js';
+import { loadAsymmetricKeys, type AsymmetricKeys } from './jwt-keys.js';
 
 export interface AccessClaims {
   sub: string;
   role: string;
   email: string;
+  /** The login session (refresh-token family) the token belongs to; logout and reuse revoke it. */
+  sid?: string;
 }
 
-const ALG = 'HS256';
+export type TokenErrorCode = 'expired' | 'not_yet_valid' | 'signature' | 'algorithm' | 'claim' | 'malformed' | 'unknown_key' | 'invalid';
 
 export class TokenError extends Error {
   override readonly name = 'TokenError';
+  constructor(
+    readonly code: TokenErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }
 
-/** Signs and checks access tokens; the algorithm is pinned so `alg: none` or a key-type swap is refused. */
-export class AccessTokens {
-  readonly #key: Uint8Array;
-  readonly #cfg: Config['auth']['jwt'];
+type JwtConfig = Config['auth']['jwt'];
 
-  constructor(cfg: Config['auth']['jwt']) {
+/**
+ * Signs and checks access tokens. The algorithm is pinned by config, so `alg: none`, an HS256 token made
+ * with a public key as its secret, or any other algorithm swap is refused before a key is even chosen.
+ */
+export class AccessTokens {
+  readonly #cfg: JwtConfig;
+  readonly #secret: Uint8Array | null;
+  readonly #keys: AsymmetricKeys | null;
+
+  constructor(cfg: JwtConfig) {
     this.#cfg = cfg;
-    this.#key = new TextEncoder().encode(cfg.secret_key);
+    if (cfg.algorithm === 'HS256') {
+      this.#secret = new TextEncoder().encode(cfg.secret_key);
+      this.#keys = null;
+    } else {
+      this.#secret = null;
+      this.#keys = loadAsymmetricKeys(cfg, cfg.algorithm);
+    }
   }
 
   get ttlSeconds(): number {
     return Math.floor(this.#cfg.access_token_ttl / 1000);
   }
 
+  get algorithm(): JwtConfig['algorithm'] {
+    return this.#cfg.algorithm;
+  }
+
+  /** The public keys (asymmetric algorithms only). */
+  get jwks(): AsymmetricKeys['jwks'] | null {
+    return this.#keys?.jwks ?? null;
+  }
+
   async sign(claims: AccessClaims): Promise<string> {
-    return new SignJWT({ role: claims.role, email: claims.email })
-      .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+    const header: JWTHeaderParameters = { alg: this.#cfg.algorithm, typ: 'JWT' };
+    if (this.#keys) header.kid = this.#keys.signing.kid;
+    const jwt = new SignJWT({ role: claims.role, email: claims.email, ...(claims.sid ? { sid: claims.sid } : {}) })
+      .setProtectedHeader(header)
       .setSubject(claims.sub)
       .setIssuer(this.#cfg.issuer)
       .setAudience(this.#cfg.audience)
       .setIssuedAt()
       .setNotBefore('0s')
-      .setExpirationTime(`${this.ttlSeconds}s`)
-      .sign(this.#key);
+      .setExpirationTime(`${this.ttlSeconds}s`);
+    return this.#keys ? jwt.sign(this.#keys.signing.key) : jwt.sign(this.#secret as Uint8Array);
   }
 
   async verify(token: string): Promise<AccessClaims> {
+    const options = {
+      algorithms: [this.#cfg.algorithm],
+      issuer: this.#cfg.issuer,
+      audience: this.#cfg.audience,
+      clockTolerance: Math.round(this.#cfg.clock_tolerance / 1000),
+      requiredClaims: ['sub', 'exp', 'iss', 'aud'],
+    };
     try {
-      const { payload } = await jwtVerify(token, this.#key, {
-        algorithms: [ALG],
-        issuer: this.#cfg.issuer,
-        audience: this.#cfg.audience,
-        clockTolerance: 5,
-        requiredClaims: ['sub', 'exp', 'iss', 'aud'],
-      });
-      if (typeof payload.sub !== 'string' || typeof payload.role !== 'string') throw new TokenError('token claims are malformed');
-      return { sub: payload.sub, role: payload.role, email: String(payload.email ?? '') };
+      const { payload } = this.#keys
+        ? await jwtVerify(token, this.#keyFor, options)
+        : await jwtVerify(token, this.#secret as Uint8Array, options);
+      if (typeof payload.sub !== 'string' || typeof payload.role !== 'string') throw new TokenError('malformed', 'token is malformed');
+      return {
+        sub: payload.sub,
+        role: payload.role,
+        email: String(payload.email ?? ''),
+        ...(typeof payload.sid === 'string' ? { sid: payload.sid } : {}),
+      };
     } catch (err) {
-      throw new TokenError(describeJoseError(err), { cause: err });
+      if (err instanceof TokenError) throw err;
+      const [code, message] = describeJoseError(err);
+      throw new TokenError(code, message, { cause: err });
     }
   }
+
+  readonly #keyFor = (header: JWTHeaderParameters): KeyObject => {
+    // The algorithm check runs in jose before this is called; only the kid is left to resolve.
+    const key = header.kid === undefined ? undefined : this.#keys?.verifying.get(header.kid);
+    if (!key) throw new TokenError('unknown_key', header.kid === undefined ? 'token has no key id (kid)' : 'token key id (kid) is unknown');
+    return key;
+  };
 }
 
-function describeJoseError(err: unknown): string {
-  if (err instanceof TokenError) return err.message;
-  if (err instanceof joseErrors.JWTExpired) return 'token is expired';
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid';
+function describeJoseError(err: unknown): [TokenErrorCode, string] {
+  if (err instanceof joseErrors.JWTExpired) return ['expired', 'token is expired'];
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return ['signature', 'token signature is invalid'];
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    if (err.claim === 'nbf') return 'token is not valid yet';
-    return `token ${err.claim} claim is invalid`;
+    if (err.claim === 'nbf') return ['not_yet_valid', 'token is not valid yet'];
+    return ['claim', `token ${err.claim} claim is invalid`];
   }
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm is not allowed';
-  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'token is malformed';
-  return 'token is invalid';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) return ['algorithm', 'token algorithm is not allowed'];
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return ['malformed', 'token is malformed'];
+  return ['invalid', 'token is invalid'];
 }

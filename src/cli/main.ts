@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerClientCommands } from './client/index.js';
 import { loadContext, runCommand } from './context.js';
 import { migrateCommand } from './commands/migrate.js';
 import { sandboxBuildCommand } from './commands/sandbox.js';
@@ -48,5 +49,7 @@ sandbox
   .option('--force', 'rebuild even when the tag exists')
   .option('--tag <tag>', 'image tag (default: sandbox.image or the computed tag)')
   .action((opts: { force?: boolean; tag?: string }) => runCommand(() => sandboxBuildCommand(loadContext(globals(), 'aicli-sandbox'), opts)));
+
+registerClientCommands(program);
 
 await program.parseAsync(process.argv);

@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { duration } from './duration.js';
+import { eventsSection, idempotencySection, webhooksSection } from './sections/task-control.js';
+import { diagnosticsSection, metricsSection } from './sections/ops.js';
+import { authSection, oauth2Section, rateLimitSection, rbacSection, securitySection } from './sections/identity.js';
+import { egressSection, limitsSection, pricingSection, scratchSection, secretsSection } from './sections/sandbox-policy.js';
 
 /** Booleans may arrive as strings from env overrides or ${VAR} interpolation. */
 const boolish = (fallback: boolean) =>
@@ -59,21 +63,6 @@ const redis = z
   .strict()
   .default({});
 
-const auth = z
-  .object({
-    jwt: z
-      .object({
-        secret_key: z.string().default(''),
-        issuer: z.string().default('aicli-web'),
-        audience: z.string().default('aicli-api'),
-        access_token_ttl: duration('15m'),
-      })
-      .strict()
-      .default({}),
-  })
-  .strict()
-  .default({});
-
 const queue = z
   .object({
     name: z.string().min(1).default('tasks'),
@@ -110,6 +99,8 @@ const sandbox = z
     allow_https_git: boolish(true),
     reap_interval: duration('60s'),
     extra_labels: z.preprocess(parseJsonString, z.record(z.string())).default({}),
+    egress: egressSection,
+    scratch: scratchSection,
   })
   .strict()
   .default({});
@@ -134,6 +125,7 @@ const worker = z
     gateway_socket_dir: z.string().default('./var/run'),
     gateway_port: z.coerce.number().int().min(1024).max(65535).default(8787),
     metrics_port: z.coerce.number().int().min(0).max(65535).default(9464),
+    shutdown_deadline: duration('60s'),
   })
   .strict()
   .default({});
@@ -157,12 +149,24 @@ export const configSchema = z
     server,
     database,
     redis,
-    auth,
+    auth: authSection,
+    oauth2: oauth2Section,
+    rbac: rbacSection,
+    rate_limit: rateLimitSection,
+    security: securitySection,
     queue,
     sandbox,
     claude,
     worker,
     logging,
+    events: eventsSection,
+    idempotency: idempotencySection,
+    webhooks: webhooksSection,
+    metrics: metricsSection,
+    diagnostics: diagnosticsSection,
+    limits: limitsSection,
+    pricing: pricingSection,
+    secrets: secretsSection,
   })
   .strict();
 

@@ -35,6 +35,8 @@ export interface TaskRow {
   usage: Record<string, unknown> | null;
   diff_truncated: boolean;
   worker_id: string | null;
+  webhook_url: string | null;
+  cancel_requested_at: Date | null;
   created_at: Date;
   enqueued_at: Date | null;
   started_at: Date | null;
@@ -43,15 +45,24 @@ export interface TaskRow {
 
 // The diff can be megabytes: it is read only by the diff endpoint.
 const COLUMNS = `id, owner_id, workspace_id, status, attempt, prompt, options, metadata, result, error_code,
-  error_message, attempt_errors, exit_code, usage, diff_truncated, worker_id, created_at, enqueued_at, started_at, finished_at`;
+  error_message, attempt_errors, exit_code, usage, diff_truncated, worker_id, webhook_url, cancel_requested_at, created_at,
+  enqueued_at, started_at, finished_at`;
 
 export async function insertTask(
   sql: Sql,
-  t: { ownerId: string; workspaceId: string; prompt: string; options: TaskOptions; metadata: Record<string, unknown> | null },
+  t: {
+    ownerId: string;
+    workspaceId: string;
+    prompt: string;
+    options: TaskOptions;
+    metadata: Record<string, unknown> | null;
+    webhookUrl?: string | null;
+  },
 ): Promise<TaskRow> {
   const [row] = await sql<TaskRow[]>`
-    insert into tasks (owner_id, workspace_id, prompt, options, metadata)
-    values (${t.ownerId}, ${t.workspaceId}, ${t.prompt}, ${sql.json(t.options as never)}, ${t.metadata ? sql.json(t.metadata as never) : null})
+    insert into tasks (owner_id, workspace_id, prompt, options, metadata, webhook_url)
+    values (${t.ownerId}, ${t.workspaceId}, ${t.prompt}, ${sql.json(t.options as never)},
+      ${t.metadata ? sql.json(t.metadata as never) : null}, ${t.webhookUrl ?? null})
     returning ${sql.unsafe(COLUMNS)}`;
   return row as TaskRow;
 }
@@ -62,6 +73,12 @@ export async function markEnqueued(sql: Sql, id: string): Promise<void> {
 
 export async function findTask(sql: Sql, ownerId: string, id: string): Promise<TaskRow | undefined> {
   const [row] = await sql<TaskRow[]>`select ${sql.unsafe(COLUMNS)} from tasks where id = ${id} and owner_id = ${ownerId}`;
+  return row;
+}
+
+/** Without an owner scope: for the worker side only (webhook delivery), never for a request. */
+export async function findTaskById(sql: Sql, id: string): Promise<TaskRow | undefined> {
+  const [row] = await sql<TaskRow[]>`select ${sql.unsafe(COLUMNS)} from tasks where id = ${id}`;
   return row;
 }
 
@@ -106,6 +123,8 @@ export async function listQueuedSince(sql: Sql, olderThanMs: number, limit: numb
 
 export interface ClaimedTask {
   id: string;
+  cancel_requested_at: Date | null;
+  webhook_url: string | null;
   owner_id: string;
   workspace_id: string;
   attempt: number;
@@ -126,7 +145,8 @@ export async function claimTask(sql: Sql, id: string, workerId: string): Promise
       started_at = coalesce(t.started_at, now()), updated_at = now()
     from workspaces w
     where t.id = ${id} and w.id = t.workspace_id and t.status in ('queued', 'running')
-    returning t.id, t.owner_id, t.workspace_id, t.attempt, t.prompt, t.options, w.source, t.created_at, t.enqueued_at`;
+    returning t.id, t.owner_id, t.workspace_id, t.attempt, t.prompt, t.options, w.source, t.created_at, t.enqueued_at,
+      t.cancel_requested_at, t.webhook_url`;
   return row;
 }
 

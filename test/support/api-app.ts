@@ -5,13 +5,14 @@ import type { Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
 import { insertUser } from '../../src/db/users.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { createRedis } from '../../src/queue/redis.js';
-import { createTaskQueue, type TaskQueue } from '../../src/queue/task-queue.js';
+import { createApiResources, type OwnedApiResources } from '../../src/api/resources-factory.js';
+import type { TaskQueue } from '../../src/queue/task-queue.js';
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;
   queue: TaskQueue;
   tokens: AccessTokens;
+  resources: OwnedApiResources;
   close(): Promise<void>;
 }
 
@@ -19,20 +20,20 @@ export interface TestApp {
 export function buildTestApp(config: Config, sql: Sql): TestApp {
   const logger = createLogger(config, 'test-api');
   const tokens = new AccessTokens(config.auth.jwt);
-  const redis = createRedis(config.redis.url, 'command', 'test-api');
-  const queueConnection = createRedis(config.redis.url, 'command', 'test-api-queue');
-  const queue = createTaskQueue(queueConnection, config);
-  const app = createApp({ config, sql, logger, tokens, queue, redis });
+  const resources = createApiResources(config, sql, logger, tokens);
+  const app = createApp(resources);
   return {
     app,
-    queue,
+    queue: resources.queue,
     tokens,
+    resources,
     close: async () => {
       // BullMQ waits for a ready connection before obliterating: bound it for apps built on a dead Redis.
-      await Promise.race([queue.obliterate({ force: true }).catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
-      await Promise.allSettled([queue.close()]);
-      redis.disconnect();
-      queueConnection.disconnect();
+      const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+      await bounded(resources.queue.obliterate({ force: true }));
+      await bounded(resources.webhooks.obliterate({ force: true }));
+      resources.streams.closeAll(1000);
+      resources.disconnect();
     },
   };
 }

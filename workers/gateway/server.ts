@@ -5,7 +5,9 @@ import net from 'node:net';
 import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import { sendAnthropicError } from './errors.js';
+import { defaultPricing, type Pricing } from './pricing.js';
 import {
+  capReached,
   recordUsage,
   SessionRegistry,
   type GatewaySession,
@@ -27,6 +29,8 @@ export interface ModelGatewayOptions {
   upstreamTimeoutMs?: number;
   /** Request paths forwarded upstream; anything else is answered 404 here. Default `['/v1/messages']`. */
   allowedPathPrefixes?: string[];
+  /** Prices responses for budgets (config `pricing`). Default: the built-in list prices. */
+  pricing?: Pricing;
 }
 
 export interface ModelGateway {
@@ -243,6 +247,7 @@ class UnixSocketModelGateway implements ModelGateway {
   readonly #upstream: Upstream;
   readonly #timeoutMs: number;
   readonly #allowedPathPrefixes: readonly string[];
+  readonly #pricing: Pricing;
   readonly #sessions = new SessionRegistry();
   readonly #server: http.Server;
   readonly #inflight = new Set<http.ClientRequest>();
@@ -256,6 +261,7 @@ class UnixSocketModelGateway implements ModelGateway {
     this.#upstream = resolveUpstream(opts.upstreamBaseUrl);
     this.#timeoutMs = opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
     this.#allowedPathPrefixes = [...(opts.allowedPathPrefixes ?? DEFAULT_ALLOWED_PATH_PREFIXES)];
+    this.#pricing = opts.pricing ?? defaultPricing;
     this.#server = http.createServer((req, res) => this.#handle(req, res));
     // The CLI keeps its connection (through socat) open between turns, often for many
     // seconds; closing it server-side first would race its next request.
@@ -356,6 +362,8 @@ class UnixSocketModelGateway implements ModelGateway {
           sendAnthropicError(res, 413, 'request_too_large', 'aicli gateway: request body too large');
           return;
         }
+        // Checked after the body is in, so a call queued behind a streaming response sees that response's cost.
+        if (this.#refuseOverCap(exchange)) return;
         this.#forward(exchange, body, 1);
       },
       () => {
@@ -363,6 +371,37 @@ class UnixSocketModelGateway implements ModelGateway {
         res.destroy();
       },
     );
+  }
+
+  /**
+   * The gateway, not the CLI, is the authority on budgets: once a cap is
+   * reached every call is answered here and never reaches the upstream. The
+   * answer mirrors the API's own spend-limit refusal (400
+   * invalid_request_error), which the CLI does not retry.
+   */
+  #refuseOverCap(exchange: Exchange): boolean {
+    const session = exchange.entry.session;
+    const reached = capReached(session);
+    if (reached === null) return false;
+    session.refusedRequests += 1;
+    if (!session.budgetExceeded) {
+      session.budgetExceeded = true;
+      session.limitHit = reached.limit;
+      session.budgetExceededAt = Date.now();
+      this.#log.warn(
+        {
+          taskId: session.taskId,
+          limit: reached.limit,
+          costUsd: session.costUsd,
+          budgetUsd: session.budgetUsd,
+          outputTokens: session.usage.output_tokens,
+          maxOutputTokens: session.maxOutputTokens,
+        },
+        'model gateway: task cap reached; refusing further model calls',
+      );
+    }
+    sendAnthropicError(exchange.res, 400, 'invalid_request_error', `aicli gateway: ${reached.message}`);
+    return true;
   }
 
   #forward(exchange: Exchange, body: Buffer, attempt: number): void {
@@ -445,7 +484,7 @@ class UnixSocketModelGateway implements ModelGateway {
       return null;
     }
     return createUsageExtractor(upstreamRes.headers['content-type'], (delta: Usage, model: string | null) => {
-      recordUsage(session, delta, model);
+      recordUsage(session, delta, model, this.#pricing);
       if (onUsage === undefined) return;
       try {
         onUsage(delta, model);

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { costOf, type Pricing } from './pricing.js';
 import { addUsage, emptyUsage, type Usage, type UsageListener } from './usage.js';
 
 /** Live metering of one task's model traffic. The worker reads it; the gateway writes it. */
@@ -13,6 +14,20 @@ export interface GatewaySession {
   bytesOut: number;
   /** Epoch ms of the first response body byte sent to the sandbox. */
   firstOutputAt: number | null;
+  /** USD of every metered response, priced with the gateway's table (the figure budgets are enforced on). */
+  costUsd: number;
+  /** The task's spending cap in USD; null: none. */
+  budgetUsd: number | null;
+  /** The task's cap on model output tokens over all its requests; null: none. */
+  maxOutputTokens: number | null;
+  /** Set once a call was refused because a cap was reached; every later call is refused too. */
+  budgetExceeded: boolean;
+  /** Which cap was reached first. */
+  limitHit: 'max_budget_usd' | 'max_output_tokens' | null;
+  /** Epoch ms of the first refusal. */
+  budgetExceededAt: number | null;
+  /** Calls refused (never forwarded) because a cap was reached. */
+  refusedRequests: number;
 }
 
 export interface OpenSessionInput {
@@ -20,6 +35,10 @@ export interface OpenSessionInput {
   /** The real upstream key; kept here and only ever written to the upstream request. */
   apiKey: string;
   onUsage?: UsageListener;
+  /** Refuse further model calls once this much USD is spent; null or absent: no cap. */
+  budgetUsd?: number | null;
+  /** Refuse further model calls once this many output tokens were used; null or absent: no cap. */
+  maxOutputTokens?: number | null;
 }
 
 /** What a request needs once its token checks out. */
@@ -50,6 +69,12 @@ export class SessionRegistry {
   open(input: OpenSessionInput): GatewaySession {
     if (input.taskId === '') throw new Error('openSession: taskId must not be empty');
     if (input.apiKey === '') throw new Error('openSession: apiKey must not be empty');
+    const budgetUsd = input.budgetUsd ?? null;
+    if (budgetUsd !== null && !(Number.isFinite(budgetUsd) && budgetUsd > 0)) throw new Error('openSession: budgetUsd must be a positive number');
+    const maxOutputTokens = input.maxOutputTokens ?? null;
+    if (maxOutputTokens !== null && !(Number.isSafeInteger(maxOutputTokens) && maxOutputTokens > 0)) {
+      throw new Error('openSession: maxOutputTokens must be a positive integer');
+    }
     const token = TASK_TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const session: GatewaySession = {
       taskId: input.taskId,
@@ -60,6 +85,13 @@ export class SessionRegistry {
       upstreamErrors: [],
       bytesOut: 0,
       firstOutputAt: null,
+      costUsd: 0,
+      budgetUsd,
+      maxOutputTokens,
+      budgetExceeded: false,
+      limitHit: null,
+      budgetExceededAt: null,
+      refusedRequests: 0,
     };
     this.#byDigest.set(digest(token), { session, apiKey: input.apiKey, onUsage: input.onUsage });
     return session;
@@ -82,10 +114,32 @@ export class SessionRegistry {
   }
 }
 
-/** Adds a usage delta to the session totals and to its model's totals. */
-export function recordUsage(session: GatewaySession, delta: Usage, model: string | null): void {
+/** Adds a usage delta to the session totals, to its model's totals and to its cost. */
+export function recordUsage(session: GatewaySession, delta: Usage, model: string | null, pricing: Pricing): void {
   addUsage(session.usage, delta);
   const key = model ?? UNKNOWN_MODEL;
   const perModel = (session.models[key] ??= emptyUsage());
   addUsage(perModel, delta);
+  session.costUsd += costOf(delta, pricing(model));
+}
+
+/**
+ * Null while the task may call the model; else the reason it may not. A cap
+ * is checked before a call is forwarded, so spend overshoots it by at most the
+ * responses already in flight (one, for the CLI's sequential turns).
+ */
+export function capReached(session: GatewaySession): { limit: 'max_budget_usd' | 'max_output_tokens'; message: string } | null {
+  if (session.budgetUsd !== null && session.costUsd >= session.budgetUsd) {
+    return {
+      limit: 'max_budget_usd',
+      message: `task budget exhausted: spent $${session.costUsd.toFixed(4)} of max_budget_usd $${session.budgetUsd}; no further model calls for this task`,
+    };
+  }
+  if (session.maxOutputTokens !== null && session.usage.output_tokens >= session.maxOutputTokens) {
+    return {
+      limit: 'max_output_tokens',
+      message: `task output token cap reached: ${session.usage.output_tokens} of max_output_tokens ${session.maxOutputTokens}; no further model calls for this task`,
+    };
+  }
+  return null;
 }

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
 import type { Logger } from '../../src/observability/logger.js';
+import type { WebhookQueue } from '../../src/queue/webhook-queue.js';
 import type { ModelGateway } from '../gateway/server.js';
 import type { SandboxRunner } from '../sandbox/runner.js';
 
@@ -13,6 +14,8 @@ export interface WorkerResources {
   logger: Logger;
   /** Publishes task events (retrying connection: events are also in Postgres). */
   publisher: Redis;
+  /** Deliveries of terminal tasks' webhooks. */
+  webhooks: WebhookQueue;
   docker: Dockerode;
   runner: SandboxRunner;
   gateway: ModelGateway;

@@ -28,6 +28,7 @@ export function taskRequestSchema(cfg: Config) {
         .strict()
         .optional(),
       resume_from: z.string().uuid().optional(),
+      webhook_url: z.string().min(1).max(2048).optional(),
       metadata: z.record(z.unknown()).optional(),
     })
     .strict();
@@ -52,6 +53,6 @@ export function checkCaps(req: TaskRequest, cfg: Config): void {
 
 /** What is stored as the task's options (everything but the prompt, workspace and metadata). */
 export function taskOptions(req: TaskRequest): TaskOptions {
-  const { workspace_id: _w, prompt: _p, metadata: _m, ...options } = req;
+  const { workspace_id: _w, prompt: _p, metadata: _m, webhook_url: _h, ...options } = req;
   return options;
 }

@@ -1,11 +1,19 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { findTask, findTaskDiff, insertTask, listTasks, markEnqueued, TASK_STATUSES, type TaskCursor } from '../../db/tasks.js';
+import { createOnce } from '../../db/idempotency.js';
+import { loadArtifact } from '../../db/task-artifacts.js';
+import { findTask, findTaskDiff, insertTask, listTasks, markEnqueued, TASK_STATUSES, type TaskCursor, type TaskRow } from '../../db/tasks.js';
 import { listTaskEvents } from '../../db/task-events.js';
 import { findWorkspace } from '../../db/workspaces.js';
+import { taskEventStream } from '../../events/task-stream.js';
 import { enqueueTask } from '../../queue/task-queue.js';
+import { enqueueWebhook } from '../../queue/webhook-queue.js';
 import type { ApiResources } from '../../resources.js';
-import { badRequest, notFound, unavailable } from '../errors.js';
+import { cancelTask } from '../../tasks/cancel.js';
+import { requestHash } from '../../tasks/request-hash.js';
+import { checkResumable } from '../../tasks/resume.js';
+import { checkWebhookUrl } from '../../tasks/webhook-url.js';
+import { ApiError, badRequest, conflict, notFound, unavailable, unprocessable } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { taskJson } from '../serialize.js';
 import { parseWith, readJson } from '../validate.js';
@@ -22,8 +30,14 @@ const listQuery = z
   .strict();
 
 const eventsQuery = z
-  .object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(500), format: z.literal('json').optional() })
+  .object({
+    after: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(5000).optional(),
+    format: z.enum(['json', 'sse']).optional(),
+  })
   .strict();
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 const encodeCursor = (c: TaskCursor) => Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
 function decodeCursor(text: string): TaskCursor {
@@ -38,23 +52,65 @@ function decodeCursor(text: string): TaskCursor {
 
 export function taskRoutes(r: ApiResources) {
   const requestSchema = taskRequestSchema(r.config);
+  const cancelDeps = {
+    sql: r.sql,
+    queue: r.queue,
+    redis: r.redis,
+    prefix: r.config.redis.key_prefix,
+    logger: r.logger,
+    onTerminal: async (taskId: string) => {
+      const [row] = await r.sql<{ webhook_url: string | null }[]>`select webhook_url from tasks where id = ${taskId}`;
+      if (row?.webhook_url) await enqueueWebhook(r.webhooks, taskId).catch((err: unknown) => r.logger.warn({ err, task_id: taskId }, 'webhook enqueue failed'));
+    },
+  };
+
+  const ownedTask = async (ownerId: string, id: string): Promise<TaskRow> => {
+    const task = await findTask(r.sql, ownerId, id);
+    if (!task) throw notFound('task');
+    return task;
+  };
 
   return new Hono<AuthEnv>()
     .post('/', async (c) => {
       const principal = c.get('principal');
+      const key = c.req.header('idempotency-key');
+      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw badRequest('Idempotency-Key must be 1-255 printable ASCII characters');
       const body = await readJson(c, requestSchema);
       checkCaps(body, r.config);
       const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
       if (!workspace) throw notFound('workspace');
-      if (body.resume_from && !(await findTask(r.sql, principal.userId, body.resume_from))) throw notFound('resume_from task');
+      if (body.resume_from) await checkResumable(r.sql, principal.userId, workspace.id, body.resume_from);
+      let webhookUrl: string | null = null;
+      if (body.webhook_url) {
+        const verdict = checkWebhookUrl(body.webhook_url, r.config.webhooks);
+        if (!verdict.ok) throw unprocessable(verdict.message);
+        webhookUrl = verdict.url;
+      }
+      const create = (sql: typeof r.sql) =>
+        insertTask(sql, {
+          ownerId: principal.userId,
+          workspaceId: workspace.id,
+          prompt: body.prompt,
+          options: taskOptions(body),
+          metadata: body.metadata ?? null,
+          webhookUrl,
+        });
+
       // The row first: if Redis is away the reconciler enqueues it later, so an accepted task is never lost.
-      const task = await insertTask(r.sql, {
-        ownerId: principal.userId,
-        workspaceId: workspace.id,
-        prompt: body.prompt,
-        options: taskOptions(body),
-        metadata: body.metadata ?? null,
-      });
+      let task: TaskRow;
+      if (key === undefined) {
+        task = await create(r.sql);
+      } else {
+        const res = await createOnce(r.sql, { ownerId: principal.userId, key, requestHash: requestHash(body), ttlMs: r.config.idempotency.ttl }, create);
+        if (res.kind === 'mismatch') {
+          throw new ApiError(422, 'Idempotency key reused', 'this Idempotency-Key was already used with a different request body');
+        }
+        if (res.kind === 'replayed') {
+          c.header('Idempotent-Replayed', 'true');
+          return c.json(taskJson(await ownedTask(principal.userId, res.taskId)), 200);
+        }
+        task = res.task;
+      }
       try {
         await enqueueTask(r.queue, task.id);
       } catch (err) {
@@ -80,24 +136,70 @@ export function taskRoutes(r: ApiResources) {
       const next = rows.length > q.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null;
       return c.json({ items: page.map(taskJson), next_cursor: next });
     })
-    .get('/:id', async (c) => {
-      const task = await findTask(r.sql, c.get('principal').userId, uuidParam(c, 'task'));
-      if (!task) throw notFound('task');
-      return c.json(taskJson(task));
-    })
+    .get('/:id', async (c) => c.json(taskJson(await ownedTask(c.get('principal').userId, uuidParam(c, 'task')))))
     .get('/:id/diff', async (c) => {
       const id = uuidParam(c, 'task');
       const row = await findTaskDiff(r.sql, c.get('principal').userId, id);
       if (!row) throw notFound('task');
       return c.json({ task_id: id, status: row.status, diff: row.diff ?? '', truncated: row.diff_truncated });
     })
+    .get('/:id/transcript', async (c) => {
+      const id = uuidParam(c, 'task');
+      await ownedTask(c.get('principal').userId, id);
+      const transcript = await loadArtifact(r.sql, id, 'transcript');
+      if (!transcript) throw notFound('transcript');
+      return c.body(transcript.body, 200, {
+        'content-type': 'application/x-ndjson; charset=utf-8',
+        'x-transcript-truncated': String(transcript.truncated),
+      });
+    })
+    .post('/:id/cancel', async (c) => {
+      const principal = c.get('principal');
+      const id = uuidParam(c, 'task');
+      const outcome = await cancelTask(cancelDeps, principal.userId, id);
+      if (outcome === 'missing') throw notFound('task');
+      const task = await ownedTask(principal.userId, id);
+      if (outcome === 'already_finished') throw conflict(`task already finished with status ${task.status}; there is nothing to cancel`);
+      r.logger.info({ action: 'task_cancel', task_id: id, user_id: principal.userId, outcome }, 'cancel requested');
+      return c.json(taskJson(task), outcome === 'cancelled' ? 200 : 202);
+    })
     .get('/:id/events', async (c) => {
       const id = uuidParam(c, 'task');
       const q = parseWith(eventsQuery, c.req.query(), 'query');
-      const task = await findTask(r.sql, c.get('principal').userId, id);
-      if (!task) throw notFound('task');
-      const events = await listTaskEvents(r.sql, id, q.after, q.limit);
-      const last = events[events.length - 1];
-      return c.json({ items: events, next_after: last ? last.seq : q.after });
+      const ownerId = c.get('principal').userId;
+      await ownedTask(ownerId, id);
+      const pageSize = r.config.events.page_size;
+      if (q.format === 'json') {
+        const after = q.after ?? 0;
+        const events = await listTaskEvents(r.sql, id, after, Math.min(q.limit ?? pageSize, pageSize));
+        const last = events[events.length - 1];
+        return c.json({ items: events, next_after: last ? last.seq : after });
+      }
+      const header = c.req.header('last-event-id');
+      const fromHeader = header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
+      const after = fromHeader ?? q.after ?? 0;
+      const stream = taskEventStream(
+        {
+          sql: r.sql,
+          hub: r.hub,
+          tracker: r.streams,
+          logger: r.logger,
+          heartbeatMs: r.config.events.heartbeat,
+          pageSize,
+          maxBacklog: r.config.events.max_client_backlog,
+        },
+        id,
+        after,
+        async () => (await findTask(r.sql, ownerId, id))?.status,
+        c.req.raw.signal,
+      );
+      return new Response(stream, {
+        headers: {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        },
+      });
     });
 }

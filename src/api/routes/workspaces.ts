@@ -8,13 +8,7 @@ import type { AuthEnv } from '../middleware/auth.js';
 import { workspaceJson } from '../serialize.js';
 import { readJson } from '../validate.js';
 import { uuidParam } from './params.js';
-
-const source = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('empty') }).strict(),
-  z.object({ type: z.literal('git'), url: z.string().min(1).max(2048), ref: z.string().min(1).max(255).optional() }).strict(),
-]);
-const createBody = z.object({ name: z.string().trim().min(1).max(200), source: source.default({ type: 'empty' }) }).strict();
-const updateBody = z.object({ name: z.string().trim().min(1).max(200).optional(), source: source.optional() }).strict();
+import { createWorkspaceBody as createBody, updateWorkspaceBody as updateBody, workspaceSource as source } from './workspace-schemas.js';
 
 export function workspaceRoutes(r: ApiResources) {
   const policy = { fileRoot: r.config.sandbox.git_file_root, allowHttps: r.config.sandbox.allow_https_git };

@@ -6,8 +6,7 @@ import { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/index.js';
 import type { Sql } from '../../db/client.js';
 import type { Logger } from '../../observability/logger.js';
-import { createRedis } from '../../queue/redis.js';
-import { createTaskQueue } from '../../queue/task-queue.js';
+import { createApiResources } from '../../api/resources-factory.js';
 import { StartupError } from '../fatal.js';
 
 /** A JWT secret is required outside development; in development a random one is made for this process. */
@@ -30,16 +29,10 @@ export interface RunningApi {
 }
 
 export async function startApi(cfg: Config, sql: Sql, logger: Logger): Promise<RunningApi> {
-  const tokens = new AccessTokens(jwtConfig(cfg, logger));
-  const redis = createRedis(cfg.redis.url, 'command', 'aicli-api');
-  const queueConnection = createRedis(cfg.redis.url, 'command', 'aicli-api-queue');
-  const queue = createTaskQueue(queueConnection, cfg);
-  const app = createApp({ config: cfg, sql, logger, tokens, queue, redis });
-  const server = await listen(app, cfg.server).catch(async (err: unknown) => {
-    // Not queue.close(): closing a BullMQ connection that is still in its ready check emits an error
-    // nobody listens to; a plain disconnect is enough for a process that is about to exit.
-    redis.disconnect();
-    queueConnection.disconnect();
+  const resources = createApiResources(cfg, sql, logger, new AccessTokens(jwtConfig(cfg, logger)));
+  const app = createApp(resources);
+  const server = await listen(app, cfg.server).catch((err: unknown) => {
+    resources.disconnect();
     throw err;
   });
   const address = server.address();
@@ -48,11 +41,11 @@ export async function startApi(cfg: Config, sql: Sql, logger: Logger): Promise<R
   return {
     server,
     close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections?.();
-      });
-      await Promise.allSettled([queue.close(), redis.quit(), queueConnection.quit()]);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // SSE streams end first (with a retry hint), so the server can finish its in-flight requests.
+      await resources.close();
+      server.closeIdleConnections?.();
+      await closed;
     },
   };
 }

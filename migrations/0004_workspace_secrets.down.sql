@@ -1,0 +1,2 @@
+ALTER TABLE workspaces DROP COLUMN IF EXISTS egress;
+DROP TABLE IF EXISTS workspace_secrets;

@@ -1,0 +1,40 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Hono } from 'hono';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config/index.js';
+import { createMetrics, type Metrics } from '../../observability/metrics.js';
+import { webhookQueueName } from '../../queue/webhook-queue.js';
+import { unauthorized } from '../errors.js';
+
+/** Constant-time comparison of a presented bearer token with the configured one. */
+export function bearerMatches(header: string | undefined, expected: string): boolean {
+  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  if (!match) return false;
+  const given = Buffer.from(match[1] as string);
+  const want = Buffer.from(expected);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/** GET /metrics in Prometheus text format; behind metrics.bearer_token when one is set. */
+export function metricsRoutes(m: Metrics, bearerToken: string) {
+  return new Hono().get('/metrics', async (c) => {
+    if (bearerToken && !bearerMatches(c.req.header('authorization'), bearerToken)) {
+      throw unauthorized('/metrics needs Authorization: Bearer <metrics.bearer_token>');
+    }
+    const body = await m.registry.metrics();
+    return c.body(body, 200, { 'Content-Type': m.registry.contentType });
+  });
+}
+
+/** The API's registry: HTTP metrics, the queue gauges (task and webhook queues) and, by default, process metrics. */
+export function createApiMetrics(cfg: Config, redis: Redis): Metrics {
+  return createMetrics({
+    include: { http: true, tasks: false, process: cfg.metrics.default_metrics },
+    queues: {
+      redis,
+      prefix: cfg.redis.key_prefix,
+      names: [cfg.queue.name, webhookQueueName(cfg)],
+      timeoutMs: cfg.metrics.queue_scrape_timeout_ms,
+    },
+  });
+}

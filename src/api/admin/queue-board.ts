@@ -1,0 +1,71 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { HonoAdapter } from '@bull-board/hono';
+import { serveStatic } from '@hono/node-server/serve-static';
+import type { Queue } from 'bullmq';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { ApiError } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { QUEUES_FULL_PERMISSION, queueAccess } from './queue-access.js';
+
+export const QUEUE_BOARD_PATH = '/admin/queues';
+
+const READ_METHODS = new Set(['GET', 'HEAD']);
+
+const forbidden = (message: string) => new ApiError(403, 'Insufficient permissions', message);
+
+/** One bull-board for a mode: read-only boards hide the actions and refuse them (405) on their own too. */
+function board(queues: readonly Queue[], readOnlyMode: boolean, title: string): Hono {
+  const adapter = new HonoAdapter(serveStatic).setBasePath(QUEUE_BOARD_PATH);
+  createBullBoard({
+    queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode })),
+    serverAdapter: adapter,
+    options: { uiConfig: { boardTitle: readOnlyMode ? `${title} (read-only)` : title } },
+  });
+  return new Hono().route(QUEUE_BOARD_PATH, adapter.registerPlugin());
+}
+
+/**
+ * A state-changing request must be one a foreign page cannot forge: a bearer header is never attached by a
+ * browser on its own; a cookie-authenticated one must come from this origin. A POST must be JSON, which a
+ * cross-site form cannot send without a CORS preflight (bull-board parses any body as JSON otherwise).
+ */
+function isCsrfSafe(c: Context): boolean {
+  const type = (c.req.header('content-type') ?? '').toLowerCase();
+  if (c.req.method === 'POST' && !type.startsWith('application/json')) return false;
+  if (c.req.header('authorization')) return true;
+  const site = c.req.header('sec-fetch-site');
+  if (site) return site === 'same-origin';
+  const origin = c.req.header('origin');
+  if (!origin) return false;
+  try {
+    return new URL(origin).host === c.req.header('host');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * bull-board at /admin/queues behind authentication: `admin:queues` gets full control, `admin:queues:read`
+ * a read-only board, anyone else 403 (401 without credentials, from `auth`). Both boards share the base
+ * path; each request is handed to the one its principal may use.
+ */
+export function queueBoardRoutes(queues: readonly Queue[], auth: MiddlewareHandler<AuthEnv>, title = 'AICode Manager queues') {
+  const boards = { full: board(queues, false, title), read: board(queues, true, title) };
+  const handle = async (c: Context<AuthEnv>) => {
+    const access = queueAccess(c.get('principal'));
+    if (!access) throw forbidden(`User does not have required permission: ${QUEUES_FULL_PERMISSION}`);
+    if (!READ_METHODS.has(c.req.method)) {
+      if (access !== 'full') throw forbidden(`User does not have required permission: ${QUEUES_FULL_PERMISSION}`);
+      if (!isCsrfSafe(c)) {
+        throw forbidden('state-changing requests to /admin/queues need a bearer token, a same-origin page, and JSON bodies');
+      }
+    }
+    return boards[access].fetch(c.req.raw);
+  };
+  const methods = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'];
+  return new Hono<AuthEnv>()
+    .use('*', auth)
+    .on(methods, '/', handle)
+    .on(methods, '/*', handle);
+}

@@ -1,0 +1,150 @@
+import type { z } from 'zod';
+import { zodToJsonSchema } from 'zod-to-json-schema';
+import type { Config } from '../../config/index.js';
+import { errorSchema } from './schemas.js';
+import { routeTable, type RouteAuth, type RouteDoc } from './route-table.js';
+
+type JsonObject = Record<string, unknown>;
+
+export interface OpenApiDocument {
+  openapi: '3.1.0';
+  info: { title: string; version: string; description: string };
+  servers: Array<{ url: string }>;
+  tags: Array<{ name: string; description: string }>;
+  paths: Record<string, Record<string, JsonObject>>;
+  components: { securitySchemes: Record<string, JsonObject>; schemas: Record<string, JsonObject> };
+}
+
+/** The name a wildcard (`/admin/queues/*`) gets as an OpenAPI path parameter. */
+export const WILDCARD_PARAM = 'subpath';
+
+/** `/api/v1/tasks/:id` → `/api/v1/tasks/{id}`; a trailing `/*` becomes one catch-all parameter. */
+export function toOpenApiPath(honoPath: string): string {
+  return honoPath.replace(/:([A-Za-z_]\w*)(\{[^}]*\})?/g, '{$1}').replace(/\/\*$/, `/{${WILDCARD_PARAM}}`);
+}
+
+/** OpenAPI 3.1 schemas are JSON Schema 2020-12; 2019-09 output is a subset of it once `$schema` is dropped. */
+function jsonSchema(schema: z.ZodTypeAny): JsonObject {
+  const out = zodToJsonSchema(schema, { target: 'jsonSchema2019-09', $refStrategy: 'none', effectStrategy: 'input', pipeStrategy: 'input' }) as JsonObject;
+  delete out.$schema;
+  return out;
+}
+
+const TAGS = [
+  { name: 'auth', description: 'Log in and tokens' },
+  { name: 'workspaces', description: "A principal's workspaces (another tenant's id answers 404)" },
+  { name: 'tasks', description: 'Claude Code tasks: submit, follow, cancel, collect artifacts' },
+  { name: 'webhooks', description: 'Signing secret for task webhooks' },
+  { name: 'operations', description: 'Health, readiness and Prometheus metrics' },
+  { name: 'admin', description: 'Operator dashboards' },
+  { name: 'docs', description: 'This description and its UI' },
+];
+
+function security(auth: RouteAuth): Array<Record<string, string[]>> {
+  switch (auth) {
+    case 'bearer':
+    case 'admin':
+      return [{ bearerAuth: [] }];
+    case 'metrics':
+      return [{ metricsToken: [] }, {}];
+    case 'none':
+      return [];
+  }
+}
+
+function parameters(route: RouteDoc): JsonObject[] {
+  const params: JsonObject[] = [];
+  for (const [, name] of route.path.matchAll(/:([A-Za-z_]\w*)/g)) {
+    params.push({ name, in: 'path', required: true, schema: name === 'id' ? { type: 'string', format: 'uuid' } : { type: 'string' } });
+  }
+  if (route.path.endsWith('/*')) {
+    params.push({ name: WILDCARD_PARAM, in: 'path', required: true, description: 'Any path below this prefix (may contain slashes)', schema: { type: 'string' } });
+  }
+  for (const [name, field] of Object.entries(route.query?.shape ?? {}) as Array<[string, z.ZodTypeAny]>) {
+    params.push({ name, in: 'query', required: !field.isOptional(), description: field.description, schema: jsonSchema(field) });
+  }
+  for (const h of route.headers ?? []) {
+    params.push({ name: h.name, in: 'header', required: h.required ?? false, description: h.description, schema: { type: 'string' } });
+  }
+  return params;
+}
+
+/** Responses every route of a kind can give, so the table lists only what is particular to a route. */
+function commonResponses(route: RouteDoc): RouteDoc['responses'] {
+  const common: RouteDoc['responses'] = [];
+  const err = (status: number, description: string) => common.push({ status, description, schema: errorSchema });
+  if (route.body) {
+    err(400, 'Invalid request: not JSON, a field fails validation, or an unknown field');
+    err(413, 'Payload too large (server.body_limit_bytes)');
+  }
+  if (route.auth === 'bearer' || route.auth === 'admin' || route.auth === 'metrics') err(401, 'Missing or invalid token');
+  if (route.auth === 'admin') err(403, 'Insufficient permissions');
+  if (route.path.includes('/:')) err(404, 'Not found (also for another tenant\'s id)');
+  err(500, 'Internal server error');
+  return common;
+}
+
+function responses(route: RouteDoc): JsonObject {
+  const out: Record<string, { description: string; content?: Record<string, JsonObject> }> = {};
+  for (const r of [...route.responses, ...commonResponses(route)]) {
+    const key = String(r.status);
+    const existing = out[key];
+    const entry = existing ?? { description: r.description };
+    if (existing && !existing.description.includes(r.description)) existing.description += ` / ${r.description}`;
+    if (r.schema) {
+      entry.content ??= {};
+      const type = r.contentType ?? 'application/json';
+      // Two bodies for one status and type (e.g. 200 created vs replayed) share the first's schema.
+      entry.content[type] ??= { schema: jsonSchema(r.schema) };
+    }
+    out[key] = entry;
+  }
+  return out;
+}
+
+function operationId(route: RouteDoc): string {
+  const words = route.path
+    .replace(/\/\*$/, '/any')
+    .split('/')
+    .filter(Boolean)
+    .map((w) => (w.startsWith(':') ? `by_${w.slice(1)}` : w.replace(/\W+/g, '_')));
+  return [route.method.toLowerCase(), ...words].join('_');
+}
+
+/** The OpenAPI 3.1 description of every route in the table, generated from the same zod schemas the routes validate with. */
+export function buildOpenApiDocument(cfg: Config, routes: RouteDoc[] = routeTable(cfg)): OpenApiDocument {
+  const paths: OpenApiDocument['paths'] = {};
+  for (const route of routes) {
+    const operation: JsonObject = {
+      operationId: operationId(route),
+      summary: route.summary,
+      tags: [route.tag],
+      security: security(route.auth),
+      parameters: parameters(route),
+      responses: responses(route),
+    };
+    const description = [route.description, route.permission ? `Requires permission \`${route.permission}\`.` : undefined].filter(Boolean).join(' ');
+    if (description) operation.description = description;
+    if (route.body) operation.requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(route.body) } } };
+    (paths[toOpenApiPath(route.path)] ??= {})[route.method.toLowerCase()] = operation;
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'AICode Manager API',
+      version: '1.0.0',
+      description:
+        'Runs Claude Code tasks as jobs in hardened sandboxes. Errors are {"error", "message"}; send Accept-Language: ko for Korean.',
+    },
+    servers: [{ url: '/' }],
+    tags: TAGS,
+    paths,
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from POST /api/v1/auth/login' },
+        metricsToken: { type: 'http', scheme: 'bearer', description: 'metrics.bearer_token, when set' },
+      },
+      schemas: { Error: jsonSchema(errorSchema) },
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { AccessTokens } from '../auth/jwt.js';
+import type { Config } from '../config/index.js';
+import type { Sql } from '../db/client.js';
+import { EventHub } from '../events/hub.js';
+import { StreamTracker } from '../events/sse.js';
+import type { Logger } from '../observability/logger.js';
+import { createRedis } from '../queue/redis.js';
+import { createTaskQueue } from '../queue/task-queue.js';
+import { createWebhookQueue } from '../queue/webhook-queue.js';
+import type { ApiResources } from '../resources.js';
+
+export interface OwnedApiResources extends ApiResources {
+  /** Ends SSE streams with a retry hint, then closes the queues and Redis connections (not Postgres). */
+  close(): Promise<void>;
+  /** Drops the connections without waiting (a start-up that failed). */
+  disconnect(): void;
+}
+
+/** The API's Redis-side resources: a command connection, the queues, and the one subscriber for SSE. */
+export function createApiResources(config: Config, sql: Sql, logger: Logger, tokens: AccessTokens): OwnedApiResources {
+  const redis = createRedis(config.redis.url, 'command', 'aicli-api');
+  const queueConnection = createRedis(config.redis.url, 'command', 'aicli-api-queue');
+  const subscriber = createRedis(config.redis.url, 'subscriber', `aicli-api-events:${config.redis.key_prefix}`);
+  const queue = createTaskQueue(queueConnection, config);
+  const webhooks = createWebhookQueue(queueConnection, config);
+  const hub = new EventHub(subscriber, config.redis.key_prefix, logger);
+  const streams = new StreamTracker();
+  return {
+    config,
+    sql,
+    logger,
+    tokens,
+    queue,
+    webhooks,
+    redis,
+    hub,
+    streams,
+    close: async () => {
+      streams.closeAll(1000);
+      await Promise.allSettled([queue.close(), webhooks.close()]);
+      await Promise.allSettled([redis.quit(), queueConnection.quit(), subscriber.quit()]);
+    },
+    disconnect: () => {
+      // Not queue.close(): closing a BullMQ connection still in its ready check emits an error nobody hears.
+      redis.disconnect();
+      queueConnection.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+import type { Sql } from './client.js';
+import type { UserRow } from './users.js';
+
+export interface AdminUserRow {
+  id: string;
+  email: string;
+  role: string;
+  disabled: boolean;
+  has_password: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'id, email, role, disabled, password_hash is not null as has_password, created_at, updated_at';
+
+export async function listUsers(sql: Sql, q: { limit: number; offset: number; role?: string }): Promise<AdminUserRow[]> {
+  return sql<AdminUserRow[]>`
+    select ${sql.unsafe(COLUMNS)} from users
+    where (${q.role ?? null}::text is null or role = ${q.role ?? null})
+    order by created_at, id limit ${q.limit} offset ${q.offset}`;
+}
+
+export async function findAdminUser(sql: Sql, id: string): Promise<AdminUserRow | undefined> {
+  const [row] = await sql<AdminUserRow[]>`select ${sql.unsafe(COLUMNS)} from users where id = ${id}`;
+  return row;
+}
+
+export async function insertUserWithOptionalPassword(sql: Sql, u: { email: string; passwordHash: string | null; role: string }): Promise<UserRow> {
+  const [row] = await sql<UserRow[]>`
+    insert into users (email, password_hash, role) values (${u.email}, ${u.passwordHash}, ${u.role})
+    returning id, email, password_hash, role, disabled, created_at`;
+  return row as UserRow;
+}
+
+/**
+ * Changes role and/or disabled. Refuses ('last_admin') to leave no enabled admin-role user, so the
+ * system cannot lock itself out through the API.
+ */
+export async function updateUserAccess(
+  sql: Sql,
+  id: string,
+  patch: { role?: string; disabled?: boolean },
+  adminRole: string,
+): Promise<{ kind: 'updated'; before: AdminUserRow; after: AdminUserRow } | { kind: 'missing' } | { kind: 'last_admin' }> {
+  return sql.begin(async (tx) => {
+    // Lock the admins too, so two concurrent demotions cannot both pass the check.
+    await tx`select id from users where role = ${adminRole} and not disabled for update`;
+    const [before] = await tx<AdminUserRow[]>`select ${tx.unsafe(COLUMNS)} from users where id = ${id} for update`;
+    if (!before) return { kind: 'missing' } as const;
+    const staysAdmin = (patch.role ?? before.role) === adminRole && !(patch.disabled ?? before.disabled);
+    if (before.role === adminRole && !before.disabled && !staysAdmin) {
+      const [other] = await tx`select 1 from users where role = ${adminRole} and not disabled and id <> ${id} limit 1`;
+      if (!other) return { kind: 'last_admin' } as const;
+    }
+    const [after] = await tx<AdminUserRow[]>`
+      update users set role = coalesce(${patch.role ?? null}, role), disabled = coalesce(${patch.disabled ?? null}::boolean, disabled),
+        updated_at = now()
+      where id = ${id} returning ${tx.unsafe(COLUMNS)}`;
+    return { kind: 'updated', before, after: after as AdminUserRow } as const;
+  });
+}

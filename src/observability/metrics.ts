@@ -1,0 +1,260 @@
+import type { Redis } from 'ioredis';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import { QUEUE_STATES, readQueueStats, type QueueStats } from './queue-stats.js';
+
+// Metric names are DESIGN.md's. Labels never carry a task, user, workspace or worker id: Prometheus
+// keeps one series per label combination, and ids would make that unbounded (the instance label
+// Prometheus adds already tells processes apart).
+
+/** Where the queue gauges come from: read lazily at scrape time, never polled. */
+export interface QueueGaugeSource {
+  redis: Redis;
+  /** BullMQ prefix (redis.key_prefix). */
+  prefix: string;
+  names: readonly string[];
+  /** A scrape never waits longer than this for Redis (default 2000). */
+  timeoutMs?: number;
+}
+
+export interface MetricsOptions {
+  /** Families this process exports (all by default): the API serves `http`, a worker `tasks` (+ its busy/capacity gauges). */
+  include?: { http?: boolean; tasks?: boolean; process?: boolean };
+  /** Queue depth gauges; give it to one kind of process (the API) so replicas do not multiply series. */
+  queues?: QueueGaugeSource;
+}
+
+const TASK_STATUSES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const;
+const ERROR_CODES = new Set([
+  'claude_error',
+  'max_turns',
+  'budget_exceeded',
+  'oom_killed',
+  'timeout',
+  'cancelled',
+  'auth_failed',
+  'sandbox_error',
+  'worker_lost',
+  'exit_nonzero',
+]);
+const TOKEN_TYPES = {
+  input_tokens: 'input',
+  output_tokens: 'output',
+  cache_creation_input_tokens: 'cache_creation_input',
+  cache_read_input_tokens: 'cache_read_input',
+} as const;
+
+/** Tasks run for seconds to hours (sandbox.max_timeout_seconds defaults to 4 h). */
+const LONG_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800];
+const START_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
+
+export interface Metrics {
+  registry: Registry;
+  http: {
+    requests: Counter<'method' | 'endpoint' | 'status_code'>;
+    duration: Histogram<'method' | 'endpoint'>;
+  };
+  queue: {
+    jobs: Gauge<'queue' | 'state'>;
+    oldestWaitingAge: Gauge<'queue'>;
+    scrapeErrors: Counter<'queue'>;
+  };
+  tasks: {
+    finished: Counter<'status' | 'error_code'>;
+    duration: Histogram<'status'>;
+    queueWait: Histogram<string>;
+    sandboxStart: Histogram<string>;
+    costUsd: Counter<string>;
+    tokens: Counter<'type'>;
+  };
+  worker: {
+    busy: Gauge<string>;
+    capacity: Gauge<string>;
+  };
+}
+
+/** A registry of this process's own with typed handles (no module-level singletons: the API and the worker each make one). */
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const include = { http: true, tasks: true, process: true, ...opts.include };
+  const registry = new Registry();
+  // Metrics are made unregistered and registered per family, so a handle always exists to record into.
+  const none = { registers: [] as Registry[] };
+  const scrapeErrors = new Counter({
+    name: 'aicli_queue_scrape_errors_total',
+    help: 'Scrapes whose queue gauges could not be read from Redis (the gauges are absent from those scrapes).',
+    labelNames: ['queue'] as const,
+    ...none,
+  });
+  const snapshot = opts.queues ? queueSnapshot(opts.queues, (names) => names.forEach((queue) => scrapeErrors.inc({ queue }))) : null;
+
+  const m: Metrics = {
+    registry,
+    http: {
+      requests: new Counter({
+        name: 'http_requests_total',
+        help: 'HTTP requests answered, by route pattern.',
+        labelNames: ['method', 'endpoint', 'status_code'] as const,
+        ...none,
+      }),
+      duration: new Histogram({
+        name: 'http_request_duration_seconds',
+        help: 'Time to answer an HTTP request (to the response headers for streams), by route pattern.',
+        labelNames: ['method', 'endpoint'] as const,
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        ...none,
+      }),
+    },
+    queue: {
+      jobs: new Gauge({
+        name: 'aicli_queue_jobs',
+        help: 'Jobs in each BullMQ state, read from Redis at scrape time.',
+        labelNames: ['queue', 'state'] as const,
+        ...none,
+        collect: snapshot
+          ? async function (this: Gauge<'queue' | 'state'>) {
+              this.reset();
+              for (const s of (await snapshot()) ?? []) {
+                for (const state of QUEUE_STATES) this.set({ queue: s.queue, state }, s.counts[state]);
+              }
+            }
+          : undefined,
+      }),
+      oldestWaitingAge: new Gauge({
+        name: 'aicli_queue_oldest_waiting_age_seconds',
+        help: 'Seconds since the job next in line (waiting, paused or highest priority) became due; 0 when none waits.',
+        labelNames: ['queue'] as const,
+        ...none,
+        collect: snapshot
+          ? async function (this: Gauge<'queue'>) {
+              this.reset();
+              for (const s of (await snapshot()) ?? []) this.set({ queue: s.queue }, s.oldestWaitingAgeSeconds);
+            }
+          : undefined,
+      }),
+      scrapeErrors,
+    },
+    tasks: {
+      finished: new Counter({
+        name: 'aicli_tasks_finished_total',
+        help: 'Tasks that reached a terminal status, by status and error code ("none" on success).',
+        labelNames: ['status', 'error_code'] as const,
+        ...none,
+      }),
+      duration: new Histogram({
+        name: 'aicli_task_duration_seconds',
+        help: 'Wall time of the attempt that finished a task, from sandbox start to exit.',
+        labelNames: ['status'] as const,
+        buckets: LONG_BUCKETS,
+        ...none,
+      }),
+      queueWait: new Histogram({
+        name: 'aicli_task_queue_wait_seconds',
+        help: 'Time from enqueue until a worker picked the task up.',
+        buckets: [0.05, 0.1, 0.25, ...LONG_BUCKETS],
+        ...none,
+      }),
+      sandboxStart: new Histogram({
+        name: 'aicli_sandbox_start_seconds',
+        help: 'Time to create and start a sandbox container.',
+        buckets: START_BUCKETS,
+        ...none,
+      }),
+      costUsd: new Counter({ name: 'aicli_claude_cost_usd_total', help: 'Model cost reported by Claude Code, in US dollars.', ...none }),
+      tokens: new Counter({
+        name: 'aicli_claude_tokens_total',
+        help: 'Model tokens metered by the worker gateway, by type.',
+        labelNames: ['type'] as const,
+        ...none,
+      }),
+    },
+    worker: {
+      busy: new Gauge({ name: 'aicli_worker_busy', help: 'Tasks this worker is running now.', ...none }),
+      capacity: new Gauge({ name: 'aicli_worker_capacity', help: 'Tasks this worker runs at once (queue.worker_concurrency).', ...none }),
+    },
+  };
+
+  const register = (...metrics: Metric[]) => metrics.forEach((x) => registry.registerMetric(x));
+  if (include.http) register(m.http.requests, m.http.duration);
+  if (snapshot) register(m.queue.jobs, m.queue.oldestWaitingAge, m.queue.scrapeErrors);
+  if (include.tasks) register(...Object.values(m.tasks), m.worker.busy, m.worker.capacity);
+  if (include.process) collectDefaultMetrics({ register: registry });
+  // The error counter starts at 0 per queue, so `increase()` sees the first failure.
+  for (const queue of opts.queues?.names ?? []) scrapeErrors.inc({ queue }, 0);
+  return m;
+}
+
+/**
+ * Both queue gauges collect concurrently within one scrape (prom-client starts every collect at once),
+ * so they share one in-flight read: one Redis round trip per scrape, nothing between scrapes.
+ */
+function queueSnapshot(src: QueueGaugeSource, onError: (queues: readonly string[]) => void): () => Promise<QueueStats[] | null> {
+  let inFlight: Promise<QueueStats[] | null> | null = null;
+  const read = async (): Promise<QueueStats[] | null> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        readQueueStats(src.redis, src.prefix, src.names),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('queue gauges: Redis did not answer in time')), src.timeoutMs ?? 2000);
+          timer.unref();
+        }),
+      ]);
+    } catch {
+      onError(src.names);
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return () => {
+    inFlight ??= read().finally(() => {
+      inFlight = null;
+    });
+    return inFlight;
+  };
+}
+
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export interface TaskFinished {
+  status: TaskStatus;
+  errorCode?: string | null;
+  /** Wall time of the finishing attempt. */
+  durationSeconds?: number;
+  /** `result.total_cost_usd` of the CLI's last line. */
+  costUsd?: number | null;
+  /** The gateway's metered usage (workers/gateway/usage.ts `Usage`); missing fields count 0. */
+  tokens?: Partial<Record<keyof typeof TOKEN_TYPES, number>> | null;
+}
+
+/** One terminal task: counts it by status and error code, and adds its duration, cost and tokens. */
+export function recordTaskFinished(m: Metrics, t: TaskFinished): void {
+  const status = (TASK_STATUSES as readonly string[]).includes(t.status) ? t.status : 'failed';
+  // Unknown codes collapse to "other" so a new classifier branch cannot grow the label set without bound.
+  const errorCode = !t.errorCode ? 'none' : ERROR_CODES.has(t.errorCode) ? t.errorCode : 'other';
+  m.tasks.finished.inc({ status, error_code: errorCode });
+  if (validAmount(t.durationSeconds)) m.tasks.duration.observe({ status }, t.durationSeconds);
+  if (validAmount(t.costUsd) && t.costUsd > 0) m.tasks.costUsd.inc(t.costUsd);
+  for (const [field, type] of Object.entries(TOKEN_TYPES)) {
+    const n = t.tokens?.[field as keyof typeof TOKEN_TYPES];
+    if (validAmount(n) && n > 0) m.tasks.tokens.inc({ type }, n);
+  }
+}
+
+/** A worker took a task: how long it waited in the queue (enqueued_at → claimed). */
+export function recordTaskPickedUp(m: Metrics, queueWaitSeconds: number): void {
+  if (validAmount(queueWaitSeconds)) m.tasks.queueWait.observe(queueWaitSeconds);
+}
+
+export function recordSandboxStart(m: Metrics, seconds: number): void {
+  if (validAmount(seconds)) m.tasks.sandboxStart.observe(seconds);
+}
+
+export function setWorkerCapacity(m: Metrics, slots: number): void {
+  m.worker.capacity.set(slots);
+}
+
+export function setWorkerBusy(m: Metrics, running: number): void {
+  m.worker.busy.set(running);
+}
+
+const validAmount = (n: number | null | undefined): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;

@@ -1,0 +1,40 @@
+import type { ErrorCode } from '../claude/outcome.js';
+
+/**
+ * The retry policy, in one table. Only infrastructure faults retry (exponential backoff with jitter, up to
+ * queue.attempts); a task's own failures (Claude errors, max turns, budget, OOM, timeout, auth) never do.
+ * `countsAsAttempt: false` releases the job without spending one of its attempts (a worker shutting down).
+ */
+export const FAULT_POLICY = {
+  /** Docker engine unreachable, image missing, container create/start failed. */
+  docker: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
+  /** The scratch workspace could not be prepared on the host (git clone, disk). */
+  workspace: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
+  /** The model API answered 5xx/529 before producing any output. */
+  upstream_unavailable: { retry: true, countsAsAttempt: true, errorCode: 'claude_error' },
+  /** The worker holding the job stopped renewing its lock (crash, kill, partition). */
+  worker_lost: { retry: true, countsAsAttempt: true, errorCode: 'worker_lost' },
+  /** The worker is draining for shutdown and its deadline passed: another worker runs the task. */
+  worker_shutdown: { retry: true, countsAsAttempt: false, errorCode: 'worker_lost' },
+} as const satisfies Record<string, { retry: boolean; countsAsAttempt: boolean; errorCode: ErrorCode }>;
+
+export type FaultKind = keyof typeof FAULT_POLICY;
+
+/** An infrastructure fault of one attempt; its kind decides retry and error code through FAULT_POLICY. */
+export class InfraFault extends Error {
+  override readonly name = 'InfraFault';
+  constructor(
+    readonly kind: FaultKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get errorCode(): ErrorCode {
+    return FAULT_POLICY[this.kind].errorCode;
+  }
+}
+
+/** Upstream statuses that mean the model API itself was unavailable. */
+export const isUpstreamUnavailable = (status: number): boolean => status >= 500 || status === 429;
