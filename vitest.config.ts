@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: fast tests run in parallel; tests that start containers or the
-// real `claude` binary run one file at a time (each CLI run costs 1-2 s of CPU
-// on a 2-core machine). Both write one JSON report that .ci/run summarises.
+// Three groups, run one after another (sequence.groupOrder): fast tests in parallel; then the files that
+// start containers or the real `claude` binary, one at a time (each CLI run costs 1-2 s of CPU on a 2-core
+// machine); then the chaos suite alone. All write one JSON report that .ci/run summarises.
 export default defineConfig({
   test: {
     reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
@@ -12,7 +12,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/api/**/*.test.ts'] },
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts', 'test/api/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
@@ -21,6 +25,18 @@ export default defineConfig({
           include: ['test/sandbox/**/*.test.ts', 'test/e2e/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 240_000,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

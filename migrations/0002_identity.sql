@@ -27,7 +27,7 @@ INSERT INTO role_permissions (role_name, permission) VALUES
   ('admin', '*'),
   ('user', 'workspace:create'), ('user', 'workspace:read:own'), ('user', 'workspace:update:own'),
   ('user', 'workspace:delete:own'), ('user', 'task:create'), ('user', 'task:read:own'), ('user', 'task:cancel:own'),
-  ('user', 'api_key:create'), ('user', 'api_key:read:own'), ('user', 'api_key:delete:own'),
+  ('user', 'webhook:manage:own'), ('user', 'api_key:create'), ('user', 'api_key:read:own'), ('user', 'api_key:delete:own'),
   ('viewer', 'workspace:read:own'), ('viewer', 'task:read:own'), ('viewer', 'api_key:create'),
   ('viewer', 'api_key:read:own'), ('viewer', 'api_key:delete:own');
 

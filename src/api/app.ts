@@ -1,24 +1,40 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { createIdentity } from '../auth/identity.js';
 import type { ApiResources } from '../resources.js';
 import { createApiMetrics, metricsRoutes } from './admin/metrics-route.js';
 import { QUEUE_BOARD_PATH, queueBoardRoutes } from './admin/queue-board.js';
 import { ApiError, renderError } from './errors.js';
+import { accessControl } from './middleware/access.js';
 import { requireAuth, type AuthEnv } from './middleware/auth.js';
+import { cors } from './middleware/cors.js';
 import { httpMetrics } from './middleware/metrics.js';
+import { limitByIp } from './middleware/rate-limit.js';
 import { requestLog } from './middleware/request-log.js';
+import { securityHeaders } from './middleware/security-headers.js';
 import { openApiRoutes } from './openapi/routes.js';
+import { adminRoleRoutes } from './routes/admin-roles.js';
+import { adminUserRoutes } from './routes/admin-users.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
+import { jwksRoutes } from './routes/jwks.js';
+import { oauthCallbackRoutes } from './routes/oauth-callback.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookSecretRoutes } from './routes/webhook-secret.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
 export function createApp(r: ApiResources) {
   const app = new Hono<AuthEnv>();
+  const identity = createIdentity(r);
+  // Identity and access (issue 5): security headers and CORS on everything, per-IP limits on /api and /auth.
+  app.use('*', securityHeaders(r.config.security.headers));
+  app.use('*', cors(r.config.security.cors));
   const metrics = r.config.metrics.enabled ? (r.metrics ?? createApiMetrics(r.config, r.redis)) : null;
   if (metrics) app.use('*', httpMetrics(metrics));
   app.use('*', requestLog(r.logger));
+  app.use('/api/*', limitByIp(identity));
+  app.use('/auth/*', limitByIp(identity));
   app.use(
     '/api/*',
     bodyLimit({
@@ -28,17 +44,18 @@ export function createApp(r: ApiResources) {
       },
     }),
   );
+  // Every /api route is judged by src/api/permissions.ts (public, authenticated, or a permission; unlisted: 403).
+  app.use('/api/*', accessControl(identity));
   app.route('/', healthRoutes(r));
+  app.route('/', jwksRoutes(r.tokens));
   if (metrics) app.route('/', metricsRoutes(metrics, r.config.metrics.bearer_token));
   app.route('/', openApiRoutes(r.config));
-  app.route('/api/v1/auth', authRoutes(r));
-  const auth = requireAuth(r.tokens);
-  app.use('/api/v1/workspaces/*', auth);
-  app.use('/api/v1/workspaces', auth);
-  app.use('/api/v1/tasks/*', auth);
-  app.use('/api/v1/tasks', auth);
-  app.use('/api/v1/webhook-secret/*', auth);
-  app.use('/api/v1/webhook-secret', auth);
+  app.route('/api/v1/auth', authRoutes(identity));
+  app.route('/auth/callback', oauthCallbackRoutes(identity));
+  app.route('/api/v1/api-keys', apiKeyRoutes(identity));
+  app.route('/api/v1/admin/users', adminUserRoutes(identity));
+  app.route('/api/v1/admin', adminRoleRoutes(identity));
+  const auth = requireAuth(identity);
   app.route('/api/v1/workspaces', workspaceRoutes(r));
   app.route('/api/v1/tasks', taskRoutes(r));
   app.route('/api/v1/webhook-secret', webhookSecretRoutes(r));

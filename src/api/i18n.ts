@@ -12,8 +12,12 @@ const TITLES_KO: Record<string, string> = {
   Unauthorized: '인증 필요',
   'Invalid credentials': '잘못된 인증 정보',
   'Insufficient permissions': '권한 부족',
+  'Invalid API key': '유효하지 않은 API 키',
   'Rate limit exceeded': '요청 한도 초과',
   'Too many requests': '요청 한도 초과',
+  'Too many tasks': '작업 수 한도 초과',
+  'CORS origin not allowed': '허용되지 않은 CORS 출처',
+  'Idempotency key reused': '멱등성 키 재사용',
   'Not found': '찾을 수 없음',
   'Invalid request': '잘못된 요청',
   'Unprocessable request': '처리할 수 없는 요청',
@@ -42,6 +46,7 @@ const MESSAGES_KO: Record<string, string> = {
   'send the body as JSON with Content-Type: application/json': 'Content-Type: application/json 으로 JSON 본문을 보내세요',
   'the server failed to handle this request; see the server log': '서버가 이 요청을 처리하지 못했습니다. 서버 로그를 확인하세요',
   'request body is larger than server.body_limit_bytes': '요청 본문이 server.body_limit_bytes 보다 큽니다',
+  'Invalid client credentials': '클라이언트 인증 정보가 유효하지 않습니다',
 };
 
 /** Sentences with a variable part; the captured text is kept as it is (ids, permission names, keys). */

@@ -1,6 +1,8 @@
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.js';
+// A key problem is a configuration problem: one line naming the key path, printed as is at start-up.
+import { ConfigError as JwtKeyError } from '../config/errors.js';
 
 type JwtConfig = Config['auth']['jwt'];
 export type AsymmetricAlg = 'EdDSA' | 'ES256';
@@ -11,10 +13,6 @@ export interface AsymmetricKeys {
   verifying: Map<string, KeyObject>;
   /** Public keys as a JWKS document (`/.well-known/jwks.json`). */
   jwks: { keys: Array<JsonWebKey & { kid: string; alg: string; use: 'sig' }> };
-}
-
-export class JwtKeyError extends Error {
-  override readonly name = 'JwtKeyError';
 }
 
 /** PEM text as it is, or the contents of the file it names. */

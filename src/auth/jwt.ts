@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, webcrypto, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors, type JWTHeaderParameters } from 'jose';
 import type { Config } from '../config/index.js';
 import { loadAsymmetricKeys, type AsymmetricKeys } from './jwt-keys.js';
@@ -26,6 +26,9 @@ export class TokenError extends Error {
 
 type JwtConfig = Config['auth']['jwt'];
 
+/** Tokens already verified, by hash, so a client reusing its token skips the signature check (bounded). */
+const VERIFIED_CACHE_MAX = 10_000;
+
 /**
  * Signs and checks access tokens. The algorithm is pinned by config, so `alg: none`, an HS256 token made
  * with a public key as its secret, or any other algorithm swap is refused before a key is even chosen.
@@ -34,6 +37,9 @@ export class AccessTokens {
   readonly #cfg: JwtConfig;
   readonly #secret: Uint8Array | null;
   readonly #keys: AsymmetricKeys | null;
+  /** The HS256 secret imported once: jose would import a raw secret again on every call. */
+  #hmacKey: Promise<webcrypto.CryptoKey> | null = null;
+  readonly #verified = new Map<string, { claims: AccessClaims; expMs: number }>();
 
   constructor(cfg: JwtConfig) {
     this.#cfg = cfg;
@@ -70,10 +76,30 @@ export class AccessTokens {
       .setIssuedAt()
       .setNotBefore('0s')
       .setExpirationTime(`${this.ttlSeconds}s`);
-    return this.#keys ? jwt.sign(this.#keys.signing.key) : jwt.sign(this.#secret as Uint8Array);
+    return this.#keys ? jwt.sign(this.#keys.signing.key) : jwt.sign(await this.#hmac());
   }
 
+  #hmac(): Promise<webcrypto.CryptoKey> {
+    this.#hmacKey ??= webcrypto.subtle.importKey('raw', this.#secret as Uint8Array, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+    return this.#hmacKey;
+  }
+
+  /**
+   * Checks signature, algorithm, iss, aud, exp and nbf. A token that passed once is remembered (by its
+   * SHA-256) until it expires: the same bytes cannot become invalid except by time, which is rechecked.
+   */
   async verify(token: string): Promise<AccessClaims> {
+    const id = createHash('sha256').update(token).digest('base64url');
+    const hit = this.#verified.get(id);
+    if (hit && Date.now() < hit.expMs + this.#cfg.clock_tolerance) return hit.claims;
+    if (hit) this.#verified.delete(id);
+    const { claims, expMs } = await this.#verifyFully(token);
+    if (this.#verified.size >= VERIFIED_CACHE_MAX) this.#verified.delete(this.#verified.keys().next().value as string);
+    this.#verified.set(id, { claims, expMs });
+    return claims;
+  }
+
+  async #verifyFully(token: string): Promise<{ claims: AccessClaims; expMs: number }> {
     const options = {
       algorithms: [this.#cfg.algorithm],
       issuer: this.#cfg.issuer,
@@ -84,14 +110,15 @@ export class AccessTokens {
     try {
       const { payload } = this.#keys
         ? await jwtVerify(token, this.#keyFor, options)
-        : await jwtVerify(token, this.#secret as Uint8Array, options);
+        : await jwtVerify(token, await this.#hmac(), options);
       if (typeof payload.sub !== 'string' || typeof payload.role !== 'string') throw new TokenError('malformed', 'token is malformed');
-      return {
+      const claims: AccessClaims = {
         sub: payload.sub,
         role: payload.role,
         email: String(payload.email ?? ''),
         ...(typeof payload.sid === 'string' ? { sid: payload.sid } : {}),
       };
+      return { claims, expMs: (payload.exp as number) * 1000 };
     } catch (err) {
       if (err instanceof TokenError) throw err;
       const [code, message] = describeJoseError(err);

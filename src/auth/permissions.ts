@@ -33,6 +33,11 @@ export class PermissionSet {
     this.#scopes = scopes;
   }
 
+  /** An API key's scopes; null for a principal that has its role's permissions unnarrowed. */
+  get scopes(): readonly string[] | null {
+    return this.#scopes;
+  }
+
   has(permission: string): boolean {
     let ok = this.#memo.get(permission);
     if (ok === undefined) {

@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
+import { redisReady } from './redis-ready.js';
 
 export interface RateRule {
   requests: number;
@@ -44,6 +45,7 @@ type RateRedis = Redis & { aicliRateHit(...args: Array<string | number>): Promis
 export class RateLimiter {
   readonly #redis: RateRedis;
   readonly #whitelist = new BlockList();
+  #whitelistSize = 0;
 
   constructor(
     redis: Redis,
@@ -54,10 +56,11 @@ export class RateLimiter {
     if (!('aicliRateHit' in redis)) redis.defineCommand('aicliRateHit', { numberOfKeys: 5, lua: SCRIPT });
     this.#redis = redis as RateRedis;
     for (const entry of whitelist) addToBlockList(this.#whitelist, entry);
+    this.#whitelistSize = whitelist.length;
   }
 
   isWhitelisted(ip: string | null): boolean {
-    if (!ip) return false;
+    if (!ip || this.#whitelistSize === 0) return false;
     const family = isIP(ip);
     return family !== 0 && this.#whitelist.check(ip, family === 6 ? 'ipv6' : 'ipv4');
   }
@@ -72,6 +75,7 @@ export class RateLimiter {
     const wl = o.ip ? `whitelist:ip:${o.ip}` : none;
     const mult = o.userId ? `user_limit:${o.userId}` : none;
     try {
+      await redisReady(this.#redis, 1000);
       const [count, ttlMs, limit] = await this.#redis.aicliRateHit(
         this.prefix + bucket,
         wl,

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Sql } from '../db/client.js';
 import { findUserState, type UserState } from '../db/roles.js';
 import type { Logger } from '../observability/logger.js';
+import { redisReady } from './redis-ready.js';
 
 export type { UserState };
 
@@ -34,6 +35,7 @@ export class SessionState {
   async lookup(userId: string, sid: string | undefined): Promise<AccessState> {
     let cached: Array<string | null> | null = null;
     try {
+      await redisReady(this.redis, 1000);
       cached = sid ? await this.redis.mget(this.userKey(userId), this.sessionKey(sid)) : [await this.redis.get(this.userKey(userId))];
     } catch (err) {
       // Fail open on the cache only: the user is read from Postgres below; a revoked session is also

@@ -126,6 +126,7 @@ const worker = z
     gateway_port: z.coerce.number().int().min(1024).max(65535).default(8787),
     metrics_port: z.coerce.number().int().min(0).max(65535).default(9464),
     shutdown_deadline: duration('60s'),
+    heartbeat_ttl: duration('30s'),
   })
   .strict()
   .default({});

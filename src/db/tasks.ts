@@ -16,6 +16,7 @@ export interface TaskOptions {
   append_system_prompt?: string;
   resources?: { memory_mb?: number; cpus?: number; pids?: number };
   resume_from?: string;
+  priority?: number;
 }
 
 export interface TaskRow {
@@ -114,9 +115,9 @@ export async function listTasks(
 }
 
 /** Rows accepted by the API whose job may never have reached Redis (the reconciler re-adds them). */
-export async function listQueuedSince(sql: Sql, olderThanMs: number, limit: number): Promise<Array<{ id: string }>> {
-  return sql<Array<{ id: string }>>`
-    select id from tasks
+export async function listQueuedSince(sql: Sql, olderThanMs: number, limit: number): Promise<Array<{ id: string; priority: number | null }>> {
+  return sql<Array<{ id: string; priority: number | null }>>`
+    select id, (options->>'priority')::int as priority from tasks
     where status = 'queued' and created_at < now() - make_interval(secs => ${olderThanMs / 1000})
     order by created_at limit ${limit}`;
 }
@@ -135,6 +136,43 @@ export interface ClaimedTask {
   enqueued_at: Date | null;
 }
 
+export type ClaimResult = { kind: 'claimed'; task: ClaimedTask } | { kind: 'terminal' } | { kind: 'over_limit'; reason: string };
+
+/**
+ * Claims a task only while its owner and workspace are under their running limits (the owner's role
+ * decides them). The check and the claim happen under a per-owner advisory lock, so two workers cannot
+ * both take the last slot. A task over its limit is left queued for the caller to delay.
+ */
+export async function claimTaskWithinLimits(
+  sql: Sql,
+  id: string,
+  workerId: string,
+  limitsFor: (role: string) => { perUser: number; perWorkspace: number },
+): Promise<ClaimResult> {
+  return sql.begin(async (tx) => {
+    const t = tx as unknown as Sql;
+    const [owner] = await t<{ owner_id: string; workspace_id: string; role: string }[]>`
+      select t.owner_id, t.workspace_id, u.role from tasks t join users u on u.id = t.owner_id
+      where t.id = ${id} and t.status in ('queued', 'running')`;
+    if (!owner) return { kind: 'terminal' } as const;
+    await t`select pg_advisory_xact_lock(hashtextextended(${`aicli:owner:${owner.owner_id}`}, 0))`;
+    const [running] = await t<{ user_running: number; workspace_running: number }[]>`
+      select count(*) filter (where owner_id = ${owner.owner_id})::int as user_running,
+             count(*) filter (where workspace_id = ${owner.workspace_id})::int as workspace_running
+      from tasks where status = 'running' and id <> ${id}
+        and (owner_id = ${owner.owner_id} or workspace_id = ${owner.workspace_id})`;
+    const limits = limitsFor(owner.role);
+    if ((running?.user_running ?? 0) >= limits.perUser) {
+      return { kind: 'over_limit', reason: `user already runs ${running?.user_running} tasks (limit ${limits.perUser})` } as const;
+    }
+    if ((running?.workspace_running ?? 0) >= limits.perWorkspace) {
+      return { kind: 'over_limit', reason: `workspace already runs ${running?.workspace_running} tasks (limit ${limits.perWorkspace})` } as const;
+    }
+    const task = await claimTask(t, id, workerId);
+    return task ? ({ kind: 'claimed', task } as const) : ({ kind: 'terminal' } as const);
+  });
+}
+
 /**
  * Takes the task for one attempt: bumps the fencing token and sets running. A task that is already
  * terminal (cancelled while waiting, or finished by an earlier delivery) is not claimed.
@@ -142,7 +180,7 @@ export interface ClaimedTask {
 export async function claimTask(sql: Sql, id: string, workerId: string): Promise<ClaimedTask | undefined> {
   const [row] = await sql<ClaimedTask[]>`
     update tasks t set attempt = t.attempt + 1, status = 'running', worker_id = ${workerId},
-      started_at = coalesce(t.started_at, now()), updated_at = now()
+      started_at = coalesce(t.started_at, clock_timestamp()), updated_at = now()
     from workspaces w
     where t.id = ${id} and w.id = t.workspace_id and t.status in ('queued', 'running')
     returning t.id, t.owner_id, t.workspace_id, t.attempt, t.prompt, t.options, w.source, t.created_at, t.enqueued_at,

@@ -2,10 +2,17 @@ import type { PublishedEvent } from './channels.js';
 
 const encoder = new TextEncoder();
 
+// A live event reaches every follower of a task as the same object: its frame is encoded once, not per client.
+const frames = new WeakMap<object, Uint8Array>();
+
 /** One SSE frame; `data` is one line of JSON (JSON.stringify never emits a newline). */
 export function sseFrame(e: { seq?: number; type: string; payload: unknown }): Uint8Array {
+  const cached = frames.get(e);
+  if (cached) return cached;
   const id = e.seq === undefined ? '' : `id: ${e.seq}\n`;
-  return encoder.encode(`${id}event: ${e.type}\ndata: ${JSON.stringify(e.payload)}\n\n`);
+  const frame = encoder.encode(`${id}event: ${e.type}\ndata: ${JSON.stringify(e.payload)}\n\n`);
+  frames.set(e, frame);
+  return frame;
 }
 
 export const sseComment = (text: string): Uint8Array => encoder.encode(`: ${text}\n\n`);

@@ -38,7 +38,7 @@ export function taskEventStream(
       async start(controller) {
         let unfollow: () => void = () => {};
         let untrack: () => void = () => {};
-        let heartbeat: NodeJS.Timeout | undefined;
+        let heartbeat: NodeJS.Timeout | undefined = undefined;
         const finish = () => {
           if (done) return;
           done = true;

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import { HttpRequestMetrics } from './http-metrics.js';
 import { QUEUE_STATES, readQueueStats, type QueueStats } from './queue-stats.js';
 
 // Metric names are DESIGN.md's. Labels never carry a task, user, workspace or worker id: Prometheus
@@ -49,10 +50,8 @@ const START_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
 export interface Metrics {
   registry: Registry;
-  http: {
-    requests: Counter<'method' | 'endpoint' | 'status_code'>;
-    duration: Histogram<'method' | 'endpoint'>;
-  };
+  /** http_requests_total and http_request_duration_seconds (recorded by src/api/middleware/metrics.ts). */
+  http: HttpRequestMetrics;
   queue: {
     jobs: Gauge<'queue' | 'state'>;
     oldestWaitingAge: Gauge<'queue'>;
@@ -69,6 +68,8 @@ export interface Metrics {
   worker: {
     busy: Gauge<string>;
     capacity: Gauge<string>;
+    /** Read at scrape time when set (observeWorkerBusy), so the gauge never misses an update. */
+    busySource?: () => number;
   };
 }
 
@@ -83,26 +84,16 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     help: 'Scrapes whose queue gauges could not be read from Redis (the gauges are absent from those scrapes).',
     labelNames: ['queue'] as const,
     ...none,
+    // Waits for this scrape's read, so a failure shows in the same scrape.
+    collect: async () => {
+      await snapshot?.();
+    },
   });
   const snapshot = opts.queues ? queueSnapshot(opts.queues, (names) => names.forEach((queue) => scrapeErrors.inc({ queue }))) : null;
 
   const m: Metrics = {
     registry,
-    http: {
-      requests: new Counter({
-        name: 'http_requests_total',
-        help: 'HTTP requests answered, by route pattern.',
-        labelNames: ['method', 'endpoint', 'status_code'] as const,
-        ...none,
-      }),
-      duration: new Histogram({
-        name: 'http_request_duration_seconds',
-        help: 'Time to answer an HTTP request (to the response headers for streams), by route pattern.',
-        labelNames: ['method', 'endpoint'] as const,
-        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-        ...none,
-      }),
-    },
+    http: new HttpRequestMetrics(),
     queue: {
       jobs: new Gauge({
         name: 'aicli_queue_jobs',
@@ -120,7 +111,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       }),
       oldestWaitingAge: new Gauge({
         name: 'aicli_queue_oldest_waiting_age_seconds',
-        help: 'Seconds since the job next in line (waiting, paused or highest priority) became due; 0 when none waits.',
+        help: 'Seconds since the oldest job waiting for a worker (waiting, paused or prioritized) became due; 0 when none waits.',
         labelNames: ['queue'] as const,
         ...none,
         collect: snapshot
@@ -158,7 +149,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
         buckets: START_BUCKETS,
         ...none,
       }),
-      costUsd: new Counter({ name: 'aicli_claude_cost_usd_total', help: 'Model cost reported by Claude Code, in US dollars.', ...none }),
+      costUsd: new Counter({
+        name: 'aicli_claude_cost_usd_total',
+        help: "Model cost in US dollars: the gateway's metered cost, else the total_cost_usd Claude Code reported.",
+        ...none,
+      }),
       tokens: new Counter({
         name: 'aicli_claude_tokens_total',
         help: 'Model tokens metered by the worker gateway, by type.',
@@ -167,13 +162,21 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       }),
     },
     worker: {
-      busy: new Gauge({ name: 'aicli_worker_busy', help: 'Tasks this worker is running now.', ...none }),
+      busy: new Gauge({
+        name: 'aicli_worker_busy',
+        help: 'Tasks this worker is running now.',
+        ...none,
+        collect(this: Gauge<string>) {
+          const n = m.worker.busySource?.();
+          if (typeof n === 'number') this.set(n);
+        },
+      }),
       capacity: new Gauge({ name: 'aicli_worker_capacity', help: 'Tasks this worker runs at once (queue.worker_concurrency).', ...none }),
     },
   };
 
   const register = (...metrics: Metric[]) => metrics.forEach((x) => registry.registerMetric(x));
-  if (include.http) register(m.http.requests, m.http.duration);
+  if (include.http) m.http.registerWith(registry);
   if (snapshot) register(m.queue.jobs, m.queue.oldestWaitingAge, m.queue.scrapeErrors);
   if (include.tasks) register(...Object.values(m.tasks), m.worker.busy, m.worker.capacity);
   if (include.process) collectDefaultMetrics({ register: registry });
@@ -255,6 +258,42 @@ export function setWorkerCapacity(m: Metrics, slots: number): void {
 
 export function setWorkerBusy(m: Metrics, running: number): void {
   m.worker.busy.set(running);
+}
+
+/** aicli_worker_busy reads `running()` at each scrape (e.g. `() => active.size`) instead of being set. */
+export function observeWorkerBusy(m: Metrics, running: () => number): void {
+  m.worker.busySource = running;
+}
+
+/** The parts of a terminal write (src/db/tasks.ts TaskOutcomeWrite) the task metrics read. */
+export interface TaskOutcomeLike {
+  status: TaskStatus;
+  errorCode: string | null;
+  usage: Record<string, unknown> | null;
+  result: Record<string, unknown> | null;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/**
+ * recordTaskFinished from a terminal write as run-task.ts builds it: duration from `usage.wall_ms`, cost from
+ * the gateway's `usage.cost_usd` (else `result.total_cost_usd`), tokens from the gateway's usage fields.
+ */
+export function recordTaskOutcome(m: Metrics, o: TaskOutcomeLike): void {
+  const usage = o.usage ?? {};
+  const wallMs = num(usage.wall_ms);
+  recordTaskFinished(m, {
+    status: o.status,
+    errorCode: o.errorCode,
+    durationSeconds: wallMs === undefined ? undefined : wallMs / 1000,
+    costUsd: num(usage.cost_usd) ?? num(o.result?.total_cost_usd),
+    tokens: {
+      input_tokens: num(usage.input_tokens),
+      output_tokens: num(usage.output_tokens),
+      cache_creation_input_tokens: num(usage.cache_creation_input_tokens),
+      cache_read_input_tokens: num(usage.cache_read_input_tokens),
+    },
+  });
 }
 
 const validAmount = (n: number | null | undefined): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;

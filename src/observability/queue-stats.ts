@@ -8,7 +8,7 @@ export type QueueState = (typeof QUEUE_STATES)[number];
 export interface QueueStats {
   queue: string;
   counts: Record<QueueState, number>;
-  /** Seconds since the job next in line (wait, paused or highest-priority) became due; 0 when none waits. */
+  /** Seconds since the oldest job waiting for a worker (waiting, paused or prioritized) became due; 0 when none waits. */
   oldestWaitingAgeSeconds: number;
 }
 
@@ -18,6 +18,8 @@ export interface QueueStats {
 // oldest job is LINDEX -1; prioritized jobs run lowest score first. All keys are passed as KEYS, so a
 // hash-tagged prefix (`{aicli}`) keeps one scrape on one Redis Cluster slot.
 const KEYS_PER_QUEUE = 7;
+/** Priority bands visited per scrape for the oldest prioritized job; tasks use 101 (src/queue/task-queue.ts). */
+const MAX_BANDS = 256;
 const SCRIPT = `
 local now = tonumber(ARGV[1])
 local out = {}
@@ -38,14 +40,29 @@ local function dueAt(jobPrefix, id)
   if not ts then return false end
   return ts + (tonumber(f[2]) or 0)
 end
+-- A prioritized score is priority * 2^32 + a per-queue counter: FIFO within a priority. The oldest job is
+-- among the heads of the priority bands present, so visit each band's head (bounded: tasks use 101 bands).
+local BAND = 4294967296
+local function oldestPrioritized(key, jobPrefix)
+  local oldest = false
+  local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  local bands = 0
+  while head[1] and bands < ${MAX_BANDS} do
+    bands = bands + 1
+    local due = dueAt(jobPrefix, head[1])
+    if due and ((not oldest) or due < oldest) then oldest = due end
+    local band = math.floor(tonumber(head[2]) / BAND)
+    head = redis.call('ZRANGEBYSCORE', key, (band + 1) * BAND, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  end
+  return oldest
+end
 for q = 0, (#KEYS / ${KEYS_PER_QUEUE}) - 1 do
   local k = q * ${KEYS_PER_QUEUE}
   local jobPrefix = ARGV[q + 2]
   local waiting, waitHead = listLen(KEYS[k + 1])
   local paused, pausedHead = listLen(KEYS[k + 2])
-  local prioHead = redis.call('ZRANGE', KEYS[k + 3], 0, 0)[1]
-  local oldest = false
-  for _, id in ipairs({ waitHead, pausedHead, prioHead or false }) do
+  local oldest = oldestPrioritized(KEYS[k + 3], jobPrefix)
+  for _, id in ipairs({ waitHead, pausedHead }) do
     local due = dueAt(jobPrefix, id)
     if due and ((not oldest) or due < oldest) then oldest = due end
   end

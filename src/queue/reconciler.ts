@@ -15,10 +15,10 @@ export async function reconcileQueuedTasks(
 ): Promise<number> {
   const rows = await listQueuedSince(sql, opts.olderThanMs, opts.limit);
   let added = 0;
-  for (const { id } of rows) {
+  for (const { id, priority } of rows) {
     const job = await queue.getJob(id);
     if (job) continue;
-    await enqueueTask(queue, id);
+    await enqueueTask(queue, id, { priority: priority ?? undefined });
     await markEnqueued(sql, id);
     added++;
     logger.info({ task_id: id, action: 'reconciled' }, 'queued task had no job; enqueued it');

@@ -27,15 +27,20 @@ export function createTaskQueue(connection: Redis, cfg: Config): TaskQueue {
   return queue;
 }
 
+/** Request priority 0-100 (higher runs sooner) to BullMQ's 1 (first) .. 101 (last); every job gets one. */
+export const bullPriority = (priority: number | undefined): number => 101 - Math.max(0, Math.min(100, priority ?? DEFAULT_PRIORITY));
+export const DEFAULT_PRIORITY = 50;
+
 /** Adds the job for a task; the job id is the task id, so adding twice is a no-op. */
-export async function enqueueTask(queue: TaskQueue, taskId: string, timeoutMs = 3000): Promise<void> {
+export async function enqueueTask(queue: TaskQueue, taskId: string, opts: { priority?: number; timeoutMs?: number } = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 3000;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`queue did not answer within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
   });
   try {
-    await Promise.race([queue.add(TASK_JOB_NAME, { taskId }, { jobId: taskId }), timeout]);
+    await Promise.race([queue.add(TASK_JOB_NAME, { taskId }, { jobId: taskId, priority: bullPriority(opts.priority) }), timeout]);
   } finally {
     clearTimeout(timer);
   }

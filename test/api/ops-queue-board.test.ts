@@ -1,11 +1,5 @@
 import { Worker } from 'bullmq';
-import { Hono } from 'hono';
-import { createMiddleware } from 'hono/factory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueBoardRoutes } from '../../src/api/admin/queue-board.js';
-import { renderError } from '../../src/api/errors.js';
-import type { AuthEnv } from '../../src/api/middleware/auth.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { WEBHOOK_JOB_NAME } from '../../src/queue/webhook-queue.js';
 import { buildTestApp, createTestUser, type TestApp } from '../support/api-app.js';
@@ -18,10 +12,11 @@ const id = testId('opsboard');
 const config = () => t.resources.config;
 let adminToken = '';
 let userToken = '';
+let readerToken = '';
 let taskId = '';
 let failedJobId = '';
 
-async function call(app: { request: Hono['request'] }, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+async function call(app: TestApp['app'], method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: string | undefined;
@@ -59,13 +54,16 @@ async function failOneWebhookJob(): Promise<string> {
 
 beforeAll(async () => {
   db = await createTestDatabase('opsboard');
-  t = buildTestApp(testConfig(id, db.url), db.sql);
+  // A role of operators who may look at the queues but not act on them.
+  t = buildTestApp(testConfig(id, db.url, { rbac: { roles: { ops: { permissions: ['admin:queues:read'] } } } }), db.sql);
   await createTestUser(db.sql, 'admin@example.com', 'correct horse battery', 'admin');
   await createTestUser(db.sql, 'user@example.com');
+  await createTestUser(db.sql, 'ops@example.com', 'correct horse battery', 'ops');
   const login = async (email: string) =>
     (await call(t.app, 'POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' } })).json.access_token as string;
   adminToken = await login('admin@example.com');
   userToken = await login('user@example.com');
+  readerToken = await login('ops@example.com');
   const ws = (await call(t.app, 'POST', '/api/v1/workspaces', { token: userToken, body: { name: 'board' } })).json.id as string;
   const task = await call(t.app, 'POST', '/api/v1/tasks', { token: userToken, body: { workspace_id: ws, prompt: 'seen on the board' } });
   expect(task.status).toBe(202);
@@ -101,14 +99,16 @@ describe('/admin/queues (bull-board)', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(page.text).toContain('<base href="/admin/queues/"');
+    expect(page.headers.get('content-security-policy')).toMatch(/^default-src 'self'; script-src 'self';/);
 
     const queueName = t.resources.queue.name;
-    const res = await call(t.app, 'GET', `/admin/queues/api/queues?activeQueue=${encodeURIComponent(queueName)}&status=waiting`, { token: adminToken });
+    // Every task job carries a priority, so it waits in the prioritized state.
+    const res = await call(t.app, 'GET', `/admin/queues/api/queues?activeQueue=${encodeURIComponent(queueName)}&status=prioritized`, { token: adminToken });
     expect(res.status).toBe(200);
     const queue = res.json.queues.find((q: { name: string }) => q.name === queueName);
     expect(queue).toBeDefined();
     expect(queue.readOnlyMode).toBe(false);
-    expect(queue.counts.waiting).toBe(1);
+    expect(queue.counts.prioritized).toBe(1);
     expect(queue.jobs.map((j: { id: string }) => j.id)).toEqual([taskId]);
     // Job data is the task id only (no prompt in Redis), and that is what the board shows.
     expect(queue.jobs[0].data).toEqual({ taskId });
@@ -130,33 +130,23 @@ describe('/admin/queues (bull-board)', () => {
       body: JSON.stringify({ name: 'x', data: {} }),
     });
     expect(res.status).toBe(403);
-    expect(await t.resources.queue.getJobCountByTypes('waiting')).toBe(1);
+    expect(await t.resources.queue.getJobCountByTypes('waiting', 'prioritized')).toBe(1);
   });
 });
 
 describe('read-only board (admin:queues:read)', () => {
-  // The read-only principal comes from RBAC; here it is set directly so the board's own rules are what is tested.
-  const asReader = createMiddleware<AuthEnv>(async (c, next) => {
-    if (!c.req.header('authorization')) return c.json({ error: 'Unauthorized', message: 'no token' }, 401);
-    c.set('principal', { userId: 'reader', role: 'ops', email: 'ops@example.com', permissions: ['admin:queues:read'] } as never);
-    await next();
-  });
-  const readerApp = () => {
-    const app = new Hono<AuthEnv>().route('/admin/queues', queueBoardRoutes([t.resources.queue, t.resources.webhooks], asReader));
-    app.onError((err, c) => renderError(err, c, createLogger(config(), 'test')));
-    return app;
-  };
-
   it('lets a reader look, marked read-only', async () => {
-    const res = await call(readerApp(), 'GET', '/admin/queues/api/queues', { token: 'x' });
+    const res = await call(t.app, 'GET', '/admin/queues/api/queues', { token: readerToken });
     expect(res.status).toBe(200);
     expect(res.json.queues.map((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toEqual([true, true]);
     expect(res.json.queues.every((q: { allowRetries: boolean }) => q.allowRetries === false)).toBe(true);
+    const page = await call(t.app, 'GET', '/admin/queues', { token: readerToken });
+    expect(page.text).toContain('(read-only)');
   });
 
   it('refuses a retry in read-only mode and leaves the job failed; an admin can retry it', async () => {
     const path = `/admin/queues/api/queues/${t.resources.webhooks.name}/${failedJobId}/retry`;
-    const denied = await call(readerApp(), 'PUT', path, { token: 'x' });
+    const denied = await call(t.app, 'PUT', path, { token: readerToken });
     expect(denied.status).toBe(403);
     expect(denied.json.message).toBe('User does not have required permission: admin:queues');
     expect(await t.resources.webhooks.getJobState(failedJobId)).toBe('failed');

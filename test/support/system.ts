@@ -56,8 +56,15 @@ export async function startSystem(o: {
   };
 }
 
+/** A second `aicli-web worker` process on the same database, prefix and queue as `sys`. */
+export async function startExtraWorker(sys: SystemUnderTest, extraEnv: Record<string, string> = {}): Promise<{ proc: CliProcess; workerId: string }> {
+  const proc = spawnCli(['worker'], { ...sys.env, ...extraEnv });
+  const [, workerId] = await proc.waitFor(/"worker_id":"([^"]+)"[^\n]*"action":"worker_started"/, 60_000);
+  return { proc, workerId: workerId as string };
+}
+
 /** Creates a user with the CLI and logs in through the API. */
-export async function signUp(sys: SystemUnderTest, email: string, password = 'a long enough password'): Promise<ApiClient> {
+export async function signUp(sys: { env: Record<string, string>; api: ApiClient }, email: string, password = 'a long enough password'): Promise<ApiClient> {
   const r = await runCli(['users', 'create', '--email', email, '--password', password], sys.env);
   if (r.code !== 0) throw new Error(`users create failed: ${r.output}`);
   const client = new ApiClient(sys.api.baseUrl);
@@ -80,4 +87,63 @@ export const docker = new Dockerode();
 
 export async function containersOf(label: string, value: string) {
   return docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } });
+}
+
+export interface Cluster {
+  api: ApiClient;
+  apiProc: CliProcess;
+  workers: Array<{ proc: CliProcess; workerId: string }>;
+  env: Record<string, string>;
+  startWorker(): Promise<{ proc: CliProcess; workerId: string }>;
+  stop(): Promise<void>;
+}
+
+/** `aicli-web api` plus `workers` separate `aicli-web worker` processes (so one can be killed alone). */
+export async function startCluster(o: {
+  id: string;
+  dbUrl: string;
+  image: string;
+  modelUrl: string;
+  workers: number;
+  extraEnv?: Record<string, string>;
+}): Promise<Cluster> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'aicli-cluster-'));
+  const env = testEnv(o.id, o.dbUrl, {
+    PORT: '0',
+    ANTHROPIC_BASE_URL: o.modelUrl,
+    ANTHROPIC_API_KEY: REAL_KEY,
+    AICLI__SANDBOX__IMAGE: o.image,
+    AICLI__SANDBOX__SCRATCH_ROOT: path.join(dir, 'scratch'),
+    AICLI__WORKER__GATEWAY_SOCKET_DIR: path.join(dir, 'run'),
+    AICLI__SANDBOX__EXTRA_LABELS: JSON.stringify({ 'aicli.test_id': o.id }),
+    AICLI__SANDBOX__STOP_GRACE: '1s',
+    AICLI__QUEUE__BACKOFF_DELAY: '200ms',
+    AICLI__CLAUDE__MAX_RETRIES: '0',
+    ...o.extraEnv,
+  });
+  const migrate = await runCli(['migrate'], env);
+  if (migrate.code !== 0) throw new Error(`migrate failed: ${migrate.output}`);
+  const apiProc = spawnCli(['api'], env);
+  const [, url] = await apiProc.waitFor(/API listening on (http:\/\/[\d.]+:\d+)/, 60_000);
+  const workers: Cluster['workers'] = [];
+  const startWorker = async () => {
+    const proc = spawnCli(['worker'], env);
+    const [, workerId] = await proc.waitFor(/"worker_id":"([^"]+)"[^\n]*"action":"worker_started"/, 60_000);
+    const w = { proc, workerId: workerId as string };
+    workers.push(w);
+    return w;
+  };
+  for (let i = 0; i < o.workers; i++) await startWorker();
+  return {
+    api: new ApiClient(url as string),
+    apiProc,
+    workers,
+    env,
+    startWorker,
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.proc.stop('SIGKILL')));
+      await apiProc.stop('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -65,8 +65,7 @@ describe('followTaskEvents', () => {
         res.write(frame(1, 'status', { status: 'running', attempt: 1 }));
         res.write(frame(2, 'claude', { type: 'assistant', message: { content: [{ type: 'text', text: 'one' }] } }));
         // Half of event 3, then the connection dies.
-        res.write('id: 3\nevent: claude\ndata: {"type":"ass');
-        res.socket?.destroy();
+        res.write('id: 3\nevent: claude\ndata: {"type":"ass', () => res.socket?.destroy());
       },
       (res) => {
         sse(res);
@@ -143,6 +142,30 @@ describe('followTaskEvents', () => {
     expect(err).toBeInstanceOf(ClientError);
     expect((err as Error).message).toMatch(/lost the event stream of task abc .* after 3 reconnections: follow it again with aicli-web tasks follow abc/);
     expect(seen).toHaveLength(4);
+  });
+
+  it('counts only failures in a row: a connection that stayed open long enough starts a fresh series', async () => {
+    const quietDrop: Handler = (res) => {
+      sse(res);
+      res.end(': ping\n\n');
+    };
+    reset([
+      quietDrop,
+      quietDrop,
+      quietDrop,
+      (res) => {
+        sse(res);
+        res.end(frame(1, 'end', { status: 'succeeded' }));
+      },
+    ]);
+    // With maxReconnects 1, three drops in a row would give up; every connection here counts as healthy.
+    const events = await collect(followTaskEvents(api(), 't', { ...fast, maxReconnects: 1, healthyConnectionMs: 0 }));
+    expect(events.map((e) => e.type)).toEqual(['end']);
+    expect(seen).toHaveLength(4);
+
+    reset([quietDrop, quietDrop, quietDrop]);
+    await expect(collect(followTaskEvents(api(), 't', { ...fast, maxReconnects: 1 }))).rejects.toThrow(/after 1 reconnections/);
+    expect(seen).toHaveLength(2);
   });
 
   it('does not retry a refusal: 404 and 401 end at once with the server message', async () => {

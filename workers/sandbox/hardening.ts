@@ -17,6 +17,8 @@ export interface SandboxSpec {
   claudeConfigDir: string;
   /** Host path of the model gateway's unix socket, mounted at /run/aicli/gateway.sock. */
   gatewaySocketPath: string | null;
+  /** Host path of the task's egress proxy socket, mounted at /run/aicli/egress.sock; absent: no way out at all. */
+  egressSocketPath?: string | null;
   env: Record<string, string>;
   cmd: string[];
   memoryMb: number;
@@ -34,6 +36,7 @@ export const SANDBOX_PATHS = {
   workspace: '/workspace',
   claudeConfig: '/aicli/claude',
   gatewaySocket: '/run/aicli/gateway.sock',
+  egressSocket: '/run/aicli/egress.sock',
   home: '/home/agent',
   tmp: '/tmp',
 } as const;
@@ -55,6 +58,7 @@ export function buildCreateOptions(spec: SandboxSpec): Dockerode.ContainerCreate
     bind(spec.claudeConfigDir, SANDBOX_PATHS.claudeConfig),
   ];
   if (spec.gatewaySocketPath !== null) mounts.push(bind(spec.gatewaySocketPath, SANDBOX_PATHS.gatewaySocket));
+  if (spec.egressSocketPath) mounts.push(bind(spec.egressSocketPath, SANDBOX_PATHS.egressSocket));
 
   const hostConfig: Dockerode.HostConfig = {
     NetworkMode: 'none',
@@ -128,6 +132,7 @@ function validate(spec: SandboxSpec): void {
     ['workspaceDir', spec.workspaceDir],
     ['claudeConfigDir', spec.claudeConfigDir],
     ['gatewaySocketPath', spec.gatewaySocketPath],
+    ['egressSocketPath', spec.egressSocketPath ?? null],
   ];
   for (const [name, value] of hostPaths) {
     if (value === null) continue;

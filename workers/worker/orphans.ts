@@ -3,6 +3,8 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../src/observability/logger.js';
 import { reapSandboxes } from '../sandbox/reaper.js';
+import { mountsUnder, unmountLazy } from '../sandbox/scratch-quota.js';
+import { parseScratchDirName } from '../workspace/prepare.js';
 
 export interface OrphanReaperOptions {
   docker: Dockerode;
@@ -42,14 +44,23 @@ export function startOrphanReaper(o: OrphanReaperOptions): { stop(): void; runOn
 
 async function reapScratch(o: OrphanReaperOptions): Promise<void> {
   const owners = await readdir(o.scratchRoot).catch(() => [] as string[]);
+  const mounts = new Set(await mountsUnder(o.scratchRoot));
   for (const owner of owners) {
     const ownerDir = path.join(o.scratchRoot, owner);
     const entries = await readdir(ownerDir).catch(() => [] as string[]);
     for (const entry of entries) {
-      const taskId = entry.replace(/-\d+$/, '');
-      if (await o.isLive(owner, taskId)) continue;
-      await rm(path.join(ownerDir, entry), { recursive: true, force: true });
-      o.logger.info({ action: 'reaped_scratch', task_id: taskId }, 'removed orphaned scratch dir');
+      const parsed = parseScratchDirName(entry);
+      if (!parsed || (await o.isLive(owner, parsed.taskId))) continue;
+      const dir = path.join(ownerDir, entry);
+      // One entry failing (a mount still busy) must not stop the others; the next round retries it.
+      try {
+        // A per-attempt scratch tmpfs is unmounted first: removing a busy mount point fails with EBUSY.
+        if (mounts.has(dir)) await unmountLazy(dir);
+        await rm(dir, { recursive: true, force: true });
+        o.logger.info({ action: 'reaped_scratch', task_id: parsed.taskId }, 'removed orphaned scratch dir');
+      } catch (err) {
+        o.logger.warn({ err, task_id: parsed.taskId }, 'removing an orphaned scratch dir failed; will retry');
+      }
     }
   }
 }

@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { claimTask, failAfterFaults, finishTask, requeueAfterFault, type ClaimedTask, type TaskOutcomeWrite } from '../../src/db/tasks.js';
+import { claimTaskWithinLimits, failAfterFaults, finishTask, requeueAfterFault, type ClaimedTask, type TaskOutcomeWrite } from '../../src/db/tasks.js';
 import { loadResumeSource, saveArtifact } from '../../src/db/task-artifacts.js';
 import { nextEventSeq } from '../../src/db/task-events.js';
 import type { TaskJobData } from '../../src/queue/task-queue.js';
@@ -11,12 +11,17 @@ import type { RunningSandbox } from '../sandbox/runner.js';
 import { SandboxError, toSandboxError } from '../sandbox/errors.js';
 import { workspaceDiff } from '../workspace/diff.js';
 import { prepareWorkspace, removeWorkspace, type PreparedWorkspace } from '../workspace/prepare.js';
+import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
+import { withTransientRetry } from '../../src/db/retry.js';
 import { EventSink } from './event-sink.js';
 import type { WorkerResources } from './resources.js';
 import { FAULT_POLICY, InfraFault, isUpstreamUnavailable } from './retry-policy.js';
 import { resultSummary } from './result-summary.js';
 import { StderrTail } from './stderr-tail.js';
 import { readTranscript, restoreTranscript } from './transcript.js';
+import { acquireScratch, type ScratchArea } from '../sandbox/scratch-quota.js';
+import { scratchDirName } from '../workspace/prepare.js';
+import { budgetMessage, budgetUsage, openTaskEgress, planTaskRun, type TaskEgress } from './task-policy.js';
 
 const CONTAINER_CLAUDE_DIR = '/aicli/claude';
 
@@ -27,22 +32,48 @@ export interface AttemptControl {
 
 type Log = WorkerResources['logger'];
 
+/** A task whose owner is at its running limit is looked at again after this (plus jitter). */
+const FAIRNESS_DELAY_MS = 1000;
+
+function runningLimits(res: WorkerResources, role: string): { perUser: number; perWorkspace: number } {
+  const { limits } = roleLimits(res.config.limits, role);
+  return { perUser: limits.max_running_tasks, perWorkspace: limits.max_running_per_workspace };
+}
+
+/** How long an attempt keeps retrying its database writes through an outage before giving up. */
+const DB_OUTAGE_MS = 5 * 60_000;
+const dbRetry = (log: Log) => ({
+  deadlineMs: DB_OUTAGE_MS,
+  onRetry: (err: unknown, attempt: number) => {
+    if (attempt === 1) log.warn({ err, action: 'db_retry' }, 'Postgres unavailable; retrying the write');
+  },
+});
+
 /** The BullMQ processor: one attempt of one task, from claim to the terminal write. */
 export async function runTaskJob(res: WorkerResources, job: Job<TaskJobData>, token: string | undefined, control: AttemptControl): Promise<void> {
   const { taskId } = job.data;
   const log = res.logger.child({ task_id: taskId, job_attempt: job.attemptsMade + 1 });
-  const task = await claimTask(res.sql, taskId, res.workerId);
-  if (!task) {
+  // A Postgres restart must not spend the job's attempts: the claim waits for the database to return.
+  const claim = await withTransientRetry(() => claimTaskWithinLimits(res.sql, taskId, res.workerId, (role) => runningLimits(res, role)), dbRetry(log));
+  if (claim.kind === 'terminal') {
     log.info({ action: 'skip' }, 'task is already terminal; nothing to run');
     return;
   }
+  if (claim.kind === 'over_limit') {
+    // Fairness: a tenant over its running limit waits (delayed, no attempt spent) so others get workers.
+    if (!token) throw new Error('cannot delay a job without its lock token');
+    log.debug({ action: 'deferred', reason: claim.reason }, 'task deferred: owner over its running limit');
+    await job.moveToDelayed(Date.now() + FAIRNESS_DELAY_MS + Math.floor(Math.random() * FAIRNESS_DELAY_MS), token);
+    throw new DelayedError();
+  }
+  const task = claim.task;
   const sink = new EventSink({
     sql: res.sql,
     publisher: res.publisher,
     prefix: res.config.redis.key_prefix,
     taskId,
     attempt: task.attempt,
-    firstSeq: await nextEventSeq(res.sql, taskId),
+    firstSeq: await withTransientRetry(() => nextEventSeq(res.sql, taskId), dbRetry(log)),
     logger: log,
   });
   sink.push('status', { status: 'running', attempt: task.attempt, worker_id: res.workerId });
@@ -97,13 +128,13 @@ async function handleFault(
   if (lastAttempt) {
     sink.push('status', { status: 'failed', error: failure });
     sink.push('end', { status: 'failed', error: failure });
-    await sink.close().catch(() => {});
-    if (await failAfterFaults(res.sql, task.id, task.attempt, failure)) await notifyTerminal(res, task, log);
+    await withTransientRetry(() => sink.close(), dbRetry(log)).catch(() => {});
+    if (await withTransientRetry(() => failAfterFaults(res.sql, task.id, task.attempt, failure), dbRetry(log))) await notifyTerminal(res, task, log);
     throw new UnrecoverableError(fault.message);
   }
   sink.push('status', { status: 'queued', retry: true, error: failure });
-  await sink.close().catch(() => {});
-  await requeueAfterFault(res.sql, task.id, task.attempt, failure);
+  await withTransientRetry(() => sink.close(), dbRetry(log)).catch(() => {});
+  await withTransientRetry(() => requeueAfterFault(res.sql, task.id, task.attempt, failure), dbRetry(log));
   throw fault;
 }
 
@@ -116,15 +147,33 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
   const opts = task.options;
   let workspace: PreparedWorkspace | null = null;
   let sandbox: RunningSandbox | null = null;
-  const session = res.gateway.openSession({ taskId: task.id, apiKey: cfg.claude.api_key });
+  let scratch: ScratchArea | null = null;
+  let egress: TaskEgress | null = null;
+  // Key, budget and egress first: a task without a usable key fails fast (auth_failed), before any sandbox.
+  const planned = await planTaskRun(res.sql, cfg, task);
+  if (!planned.ok) {
+    await finish(res, task, sink, log, planned.failure);
+    return;
+  }
+  const plan = planned.plan;
+  log.info({ action: 'task_plan', key_source: plan.keySource, budget_usd: plan.budgetUsd, max_output_tokens: plan.maxOutputTokens, egress: plan.egress.mode }, 'task limits');
+  const session = res.gateway.openSession({ taskId: task.id, apiKey: plan.apiKey, budgetUsd: plan.budgetUsd, maxOutputTokens: plan.maxOutputTokens });
   try {
     const resume = opts.resume_from ? await loadResumeSource(res.sql, null, opts.resume_from) : null;
     if (opts.resume_from && (!resume?.session_id || !resume.transcript)) {
       await finish(res, task, sink, log, { ...cancelledBeforeStart(), status: 'failed', errorCode: 'claude_error', errorMessage: 'resume_from task has no transcript to resume' });
       return;
     }
+    scratch = await acquireScratch({
+      parentDir: res.scratchDir,
+      name: scratchDirName(task.id, task.attempt),
+      sizeMb: cfg.sandbox.scratch.size_mb,
+      mode: cfg.sandbox.scratch.mode,
+    }).catch((err: unknown) => {
+      throw new InfraFault('workspace', (err as Error).message, { cause: err });
+    });
     workspace = await prepareWorkspace({
-      scratchRoot: res.scratchDir,
+      scratchRoot: scratch.dir,
       taskId: task.id,
       attempt: task.attempt,
       source: task.source,
@@ -143,7 +192,7 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       allowedTools: opts.allowed_tools,
       disallowedTools: opts.disallowed_tools,
       appendSystemPrompt: opts.append_system_prompt,
-      maxBudgetUsd: opts.max_budget_usd,
+      maxBudgetUsd: plan.budgetUsd,
       resumeSessionId: resume?.session_id ?? undefined,
     });
     const env = {
@@ -155,6 +204,8 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       }),
       AICLI_GATEWAY_PORT: String(cfg.worker.gateway_port),
     };
+    egress = await openTaskEgress(res, task.id, plan.egress);
+    if (egress) Object.assign(env, egress.env);
     const started = Date.now();
     sandbox = await res.runner
       .start({
@@ -165,6 +216,7 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
         workspaceDir: workspace.workspaceDir,
         claudeConfigDir: workspace.claudeConfigDir,
         gatewaySocketPath: res.gateway.socketPath,
+        egressSocketPath: egress?.socketPath ?? null,
         env,
         cmd: ['claude', ...args],
         memoryMb: opts.resources?.memory_mb ?? cfg.sandbox.memory_mb,
@@ -229,9 +281,10 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       cancelled: abortReason === 'cancel',
       authFailed: facts.authFailed,
       authMessage: facts.authMessage ?? undefined,
-      budgetExceeded: false,
+      budgetExceeded: session.budgetExceeded,
       stderrTail: stderrTail.text,
     });
+    if (outcome.errorCode === 'budget_exceeded') outcome.message = budgetMessage(outcome.message, session);
     throwIfUpstreamUnavailable(outcome, session);
 
     if (facts.sessionId) {
@@ -244,6 +297,7 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     });
     const usage = {
       ...session.usage,
+      ...budgetUsage(session),
       models: session.models,
       sandbox_start_ms: sandbox.startMs,
       container_started_at: sandbox.startedAt,
@@ -263,6 +317,8 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     res.gateway.closeSession(session.token);
     if (sandbox) await sandbox.remove().catch((err: unknown) => log.warn({ err }, 'removing sandbox failed'));
     if (workspace) await removeWorkspace(workspace).catch((err: unknown) => log.warn({ err }, 'removing scratch dir failed'));
+    if (egress) await egress.proxy.close().catch((err: unknown) => log.warn({ err }, 'closing the egress proxy failed'));
+    if (scratch) await scratch.release().catch((err: unknown) => log.warn({ err }, 'releasing the scratch mount failed'));
   }
 }
 
@@ -280,8 +336,9 @@ async function finish(res: WorkerResources, task: ClaimedTask, sink: EventSink, 
   const error = o.errorCode ? { code: o.errorCode, message: o.errorMessage } : null;
   sink.push('status', { status: o.status });
   sink.push('end', { status: o.status, error });
-  await sink.close();
-  const applied = await finishTask(res.sql, task.id, task.attempt, o);
+  // Events and the row are retried through a Postgres outage: the terminal write is delayed, never lost.
+  await withTransientRetry(() => sink.close(), dbRetry(log));
+  const applied = await withTransientRetry(() => finishTask(res.sql, task.id, task.attempt, o), dbRetry(log));
   if (!applied) {
     log.warn({ action: 'finish_fenced', attempt: task.attempt }, 'a newer attempt holds the task; result of this attempt dropped');
     return;

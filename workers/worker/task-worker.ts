@@ -13,12 +13,17 @@ import { createModelGateway } from '../gateway/server.js';
 import { checkEngine } from '../sandbox/errors.js';
 import { sandboxImageTag } from '../sandbox/build.js';
 import { SandboxRunner } from '../sandbox/runner.js';
+import { releaseStaleScratch } from '../sandbox/scratch-quota.js';
+import { selfCheckSandbox } from '../sandbox/self-check.js';
+import { createPricing } from '../gateway/pricing.js';
 import { ActiveAttempts } from './attempts.js';
 import { listenForControl } from './control-listener.js';
 import { isWorkerAlive, startHeartbeat } from './liveness.js';
 import { startOrphanReaper } from './orphans.js';
 import type { WorkerResources } from './resources.js';
 import { runTaskJob } from './run-task.js';
+import { markWorkerLost, STALLED_LIMIT_REASON } from './worker-lost.js';
+import { superviseWorker } from './worker-watchdog.js';
 import { startWebhookWorker } from './webhook-worker.js';
 import { newWorkerId } from './worker-id.js';
 
@@ -41,22 +46,53 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const logger = o.logger.child({ worker_id: workerId });
   const docker = new Dockerode({ socketPath: config.sandbox.docker_socket });
   const image = config.sandbox.image || sandboxImageTag();
-  if (config.sandbox.startup_check) await checkEngine(docker, image);
+  const runtime = config.sandbox.runtime ?? undefined;
 
+  // The heartbeat comes first: from now on other workers' reapers treat this worker's containers (the
+  // self-check probe included) as live.
+  const publisher = createRedis(config.redis.url, 'worker', `aicli-worker-pub-${workerId}`);
+  const heartbeat = startHeartbeat(publisher, config.redis.key_prefix, workerId, config.worker.heartbeat_ttl);
   const scratchDir = path.resolve(config.sandbox.scratch_root, workerId);
   await mkdir(scratchDir, { recursive: true, mode: 0o711 });
+  // Engine, image, runtime, scratch cap and a hardened probe container; a configured runtime is checked even without it.
+  try {
+    if (config.sandbox.startup_check) {
+      await selfCheckSandbox({
+        docker,
+        runner: new SandboxRunner(docker, { logger }),
+        image,
+        runtime,
+        workerId,
+        workDir: scratchDir,
+        scratch: { mode: config.sandbox.scratch.mode, parentDir: scratchDir },
+        extraLabels: o.extraLabels ?? config.sandbox.extra_labels,
+        logger,
+      });
+    } else if (runtime) {
+      await checkEngine(docker, image, { runtime });
+    }
+  } catch (err) {
+    await heartbeat.stop();
+    publisher.disconnect();
+    throw err;
+  }
   const socketDir = path.resolve(config.worker.gateway_socket_dir);
   await mkdir(socketDir, { recursive: true, mode: 0o755 });
   const gateway = createModelGateway({
     socketPath: path.join(socketDir, `gateway-${workerId}.sock`),
     upstreamBaseUrl: config.claude.upstream_base_url,
     logger,
+    pricing: createPricing(config.pricing),
   });
   await gateway.listen();
 
   const prefix = config.redis.key_prefix;
   const extraLabels = o.extraLabels ?? config.sandbox.extra_labels;
-  const publisher = createRedis(config.redis.url, 'worker', `aicli-worker-pub-${workerId}`);
+  // Scratch tmpfs mounts a crashed worker left behind (its heartbeat is gone).
+  void releaseStaleScratch(config.sandbox.scratch_root, async (owner) => owner === workerId || (await isWorkerAlive(publisher, prefix, owner))).then(
+    (released) => released.length > 0 && logger.info({ action: 'released_stale_scratch', count: released.length }, 'unmounted stale scratch'),
+    (err: unknown) => logger.warn({ err }, 'releasing stale scratch mounts failed'),
+  );
   const queueConnection = createRedis(config.redis.url, 'command', `aicli-worker-q-${workerId}`);
   const control = createRedis(config.redis.url, 'subscriber', `aicli-worker-ctl-${workerId}`);
   const queue = createTaskQueue(queueConnection, config);
@@ -78,31 +114,39 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
 
   const active = new ActiveAttempts();
   await listenForControl(control, prefix, active, logger);
-  const worker = new Worker<TaskJobData>(
-    config.queue.name,
-    async (job: Job<TaskJobData>, token?: string) => {
-      const controller = active.start(job.data.taskId);
-      try {
-        await runTaskJob(res, job, token, { signal: controller.signal });
-      } finally {
-        active.end(job.data.taskId, controller);
-      }
-    },
-    {
-      connection: createRedis(config.redis.url, 'worker', `aicli-worker-${workerId}`),
-      prefix,
-      concurrency: config.queue.worker_concurrency,
-      lockDuration: config.queue.lock_duration,
-      stalledInterval: config.queue.stalled_interval,
-      maxStalledCount: config.queue.max_stalled_count,
-      autorun: true,
-    },
-  );
-  // A listener keeps a Redis or processor error from crashing the process; BullMQ keeps reconnecting.
-  worker.on('error', (err) => logger.warn({ err }, 'worker error'));
+  const createWorker = () => {
+    const w = new Worker<TaskJobData>(
+      config.queue.name,
+      async (job: Job<TaskJobData>, token?: string) => {
+        const controller = active.start(job.data.taskId);
+        try {
+          await runTaskJob(res, job, token, { signal: controller.signal });
+        } finally {
+          active.end(job.data.taskId, controller);
+        }
+      },
+      {
+        connection: createRedis(config.redis.url, 'worker', `aicli-worker-${workerId}`),
+        prefix,
+        concurrency: config.queue.worker_concurrency,
+        lockDuration: config.queue.lock_duration,
+        stalledInterval: config.queue.stalled_interval,
+        maxStalledCount: config.queue.max_stalled_count,
+        autorun: true,
+      },
+    );
+    // A listener keeps a Redis or processor error from crashing the process; BullMQ keeps reconnecting.
+    w.on('error', (err) => logger.warn({ err }, 'worker error'));
+    // A job whose workers kept disappearing is failed by BullMQ without running: record worker_lost on the task.
+    w.on('failed', (job, err) => {
+      if (!job || !STALLED_LIMIT_REASON.test(err.message)) return;
+      void markWorkerLost(sql, job.data.taskId, err.message, logger).catch((e: unknown) => logger.warn({ err: e }, 'recording worker_lost failed'));
+    });
+    return w;
+  };
+  const supervised = superviseWorker({ create: createWorker, probe: publisher, logger });
   const webhookWorker = startWebhookWorker({ config, sql, logger, connection: createRedis(config.redis.url, 'worker', `aicli-webhooks-${workerId}`) });
 
-  const heartbeat = startHeartbeat(publisher, prefix, workerId, 30_000);
   const reaper = startOrphanReaper({
     docker,
     logger,
@@ -118,7 +162,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     reconciler.stop();
     reaper.stop();
     // worker.close() stops fetching and waits for the running jobs; past the deadline they are released.
-    const closing = worker.close();
+    const closing = supervised.close();
     const timer = setTimeout(() => {
       const released = active.abortAll('shutdown');
       if (released) logger.warn({ action: 'drain_deadline', released }, 'drain deadline passed; releasing running tasks');

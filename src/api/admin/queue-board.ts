@@ -11,6 +11,8 @@ import { QUEUES_FULL_PERMISSION, queueAccess } from './queue-access.js';
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
+const BOARD_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline' https:; font-src 'self' https: data:; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
 const forbidden = (message: string) => new ApiError(403, 'Insufficient permissions', message);
 
@@ -33,7 +35,7 @@ function board(queues: readonly Queue[], readOnlyMode: boolean, title: string): 
 function isCsrfSafe(c: Context): boolean {
   const type = (c.req.header('content-type') ?? '').toLowerCase();
   if (c.req.method === 'POST' && !type.startsWith('application/json')) return false;
-  if (c.req.header('authorization')) return true;
+  if (c.req.header('authorization') || c.req.header('x-api-key')) return true;
   const site = c.req.header('sec-fetch-site');
   if (site) return site === 'same-origin';
   const origin = c.req.header('origin');
@@ -61,7 +63,12 @@ export function queueBoardRoutes(queues: readonly Queue[], auth: MiddlewareHandl
         throw forbidden('state-changing requests to /admin/queues need a bearer token, a same-origin page, and JSON bodies');
       }
     }
-    return boards[access].fetch(c.req.raw);
+    const res = await boards[access].fetch(c.req.raw);
+    if (!(res.headers.get('content-type') ?? '').startsWith('text/html')) return res;
+    // The dashboard page loads its own scripts from here, and stylesheets and fonts from elsewhere (web fonts).
+    const page = new Response(res.body, res);
+    page.headers.set('Content-Security-Policy', BOARD_CSP);
+    return page;
   };
   const methods = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'];
   return new Hono<AuthEnv>()

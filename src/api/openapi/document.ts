@@ -1,8 +1,9 @@
 import type { z } from 'zod';
 import { zodToJsonSchema } from 'zod-to-json-schema';
 import type { Config } from '../../config/index.js';
+import { PERMISSION_TABLE, permissionLookup, type PermissionRule } from '../permissions.js';
 import { errorSchema } from './schemas.js';
-import { routeTable, type RouteAuth, type RouteDoc } from './route-table.js';
+import { routeTable, type RouteDoc } from './route-table.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -35,16 +36,31 @@ const TAGS = [
   { name: 'workspaces', description: "A principal's workspaces (another tenant's id answers 404)" },
   { name: 'tasks', description: 'Claude Code tasks: submit, follow, cancel, collect artifacts' },
   { name: 'webhooks', description: 'Signing secret for task webhooks' },
+  { name: 'api-keys', description: 'Machine credentials, shown once and stored hashed' },
   { name: 'operations', description: 'Health, readiness and Prometheus metrics' },
-  { name: 'admin', description: 'Operator dashboards' },
+  { name: 'admin', description: 'Users, roles, the audit log and the queue dashboard' },
   { name: 'docs', description: 'This description and its UI' },
 ];
 
-function security(auth: RouteAuth): Array<Record<string, string[]>> {
-  switch (auth) {
-    case 'bearer':
-    case 'admin':
-      return [{ bearerAuth: [] }];
+/** Who may call a route: what the route table says outside /api, the access-control table under it. */
+type Access = { kind: 'none' | 'metrics' | 'authenticated' } | { kind: 'permission'; permission: string };
+
+function accessOf(route: RouteDoc, lookup: (method: string, path: string) => PermissionRule | undefined): Access {
+  if (route.auth === 'none' || route.auth === 'metrics') return { kind: route.auth };
+  if (route.auth === 'permission') return { kind: 'permission', permission: route.permission ?? '' };
+  const rule = lookup(route.method, route.path);
+  // An /api route without a rule is refused by access control; document it as such rather than as open.
+  if (!rule) return { kind: 'permission', permission: '(none defined: every request is refused)' };
+  if (rule.access === 'public') return { kind: 'none' };
+  if (rule.access === 'authenticated') return { kind: 'authenticated' };
+  return { kind: 'permission', permission: rule.access.permission };
+}
+
+function security(access: Access): Array<Record<string, string[]>> {
+  switch (access.kind) {
+    case 'authenticated':
+    case 'permission':
+      return [{ bearerAuth: [] }, { apiKey: [] }];
     case 'metrics':
       return [{ metricsToken: [] }, {}];
     case 'none':
@@ -70,23 +86,24 @@ function parameters(route: RouteDoc): JsonObject[] {
 }
 
 /** Responses every route of a kind can give, so the table lists only what is particular to a route. */
-function commonResponses(route: RouteDoc): RouteDoc['responses'] {
+function commonResponses(route: RouteDoc, access: Access): RouteDoc['responses'] {
   const common: RouteDoc['responses'] = [];
   const err = (status: number, description: string) => common.push({ status, description, schema: errorSchema });
   if (route.body) {
     err(400, 'Invalid request: not JSON, a field fails validation, or an unknown field');
     err(413, 'Payload too large (server.body_limit_bytes)');
   }
-  if (route.auth === 'bearer' || route.auth === 'admin' || route.auth === 'metrics') err(401, 'Missing or invalid token');
-  if (route.auth === 'admin') err(403, 'Insufficient permissions');
+  if (access.kind !== 'none') err(401, 'Missing or invalid token');
+  if (access.kind === 'permission') err(403, 'Insufficient permissions');
+  if (route.path.startsWith('/api/')) err(429, 'Rate limit exceeded (Retry-After, retry_after)');
   if (route.path.includes('/:')) err(404, 'Not found (also for another tenant\'s id)');
   err(500, 'Internal server error');
   return common;
 }
 
-function responses(route: RouteDoc): JsonObject {
+function responses(route: RouteDoc, access: Access): JsonObject {
   const out: Record<string, { description: string; content?: Record<string, JsonObject> }> = {};
-  for (const r of [...route.responses, ...commonResponses(route)]) {
+  for (const r of [...route.responses, ...commonResponses(route, access)]) {
     const key = String(r.status);
     const existing = out[key];
     const entry = existing ?? { description: r.description };
@@ -112,18 +129,22 @@ function operationId(route: RouteDoc): string {
 }
 
 /** The OpenAPI 3.1 description of every route in the table, generated from the same zod schemas the routes validate with. */
-export function buildOpenApiDocument(cfg: Config, routes: RouteDoc[] = routeTable(cfg)): OpenApiDocument {
+export function buildOpenApiDocument(cfg: Config, routes: RouteDoc[] = routeTable(cfg), permissions: readonly PermissionRule[] = PERMISSION_TABLE): OpenApiDocument {
+  const lookup = permissionLookup(permissions);
   const paths: OpenApiDocument['paths'] = {};
   for (const route of routes) {
+    const access = accessOf(route, lookup);
     const operation: JsonObject = {
       operationId: operationId(route),
       summary: route.summary,
       tags: [route.tag],
-      security: security(route.auth),
+      security: security(access),
       parameters: parameters(route),
-      responses: responses(route),
+      responses: responses(route, access),
     };
-    const description = [route.description, route.permission ? `Requires permission \`${route.permission}\`.` : undefined].filter(Boolean).join(' ');
+    if (access.kind === 'permission') operation['x-permission'] = access.permission;
+    const needs = access.kind === 'permission' ? `Requires permission \`${access.permission}\`.` : undefined;
+    const description = [route.description, needs].filter(Boolean).join(' ');
     if (description) operation.description = description;
     if (route.body) operation.requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(route.body) } } };
     (paths[toOpenApiPath(route.path)] ??= {})[route.method.toLowerCase()] = operation;
@@ -141,7 +162,8 @@ export function buildOpenApiDocument(cfg: Config, routes: RouteDoc[] = routeTabl
     paths,
     components: {
       securitySchemes: {
-        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from POST /api/v1/auth/login' },
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'Access token from POST /api/v1/auth/login, or an API key' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'API key from POST /api/v1/api-keys' },
         metricsToken: { type: 'http', scheme: 'bearer', description: 'metrics.bearer_token, when set' },
       },
       schemas: { Error: jsonSchema(errorSchema) },

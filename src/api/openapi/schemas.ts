@@ -83,3 +83,47 @@ export const readinessSchema = z
 
 /** Anything JSON: for endpoints whose body is owned by a third party (bull-board) or is free-form. */
 export const anyJson = z.unknown();
+
+export const apiKeySchema = z
+  .object({
+    id: z.string().uuid(),
+    name: z.string(),
+    prefix: z.string().describe('The first characters of the key, to recognise it'),
+    scopes: z.array(z.string()),
+    created_at: z.string().datetime(),
+    expires_at: z.string().datetime().nullable(),
+    last_used_at: z.string().datetime().nullable(),
+    revoked_at: z.string().datetime().nullable(),
+  })
+  .passthrough();
+
+export const adminUserSchema = z
+  .object({
+    id: z.string().uuid(),
+    email: z.string(),
+    role: z.string(),
+    disabled: z.boolean(),
+    has_password: z.boolean(),
+    created_at: z.string().datetime(),
+    updated_at: z.string().datetime(),
+  })
+  .passthrough();
+
+export const roleSchema = z
+  .object({ name: z.string(), description: z.string(), source: z.enum(['config', 'api']), permissions: z.array(z.string()) })
+  .passthrough();
+
+export const auditEntrySchema = z
+  .object({
+    id: z.number().int(),
+    created_at: z.string().datetime(),
+    actor_id: z.string().nullable(),
+    actor_kind: z.string(),
+    action: z.string(),
+    target_type: z.string().nullable(),
+    target_id: z.string().nullable(),
+    ip: z.string().nullable(),
+    request_id: z.string().nullable(),
+    details: z.record(z.unknown()),
+  })
+  .passthrough();

@@ -1,25 +1,133 @@
+import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import type { Identity } from '../../auth/identity.js';
+import { OAuthError } from '../../auth/oauth/errors.js';
 import { DUMMY_HASH, verifyPassword } from '../../auth/password.js';
+import { looksLikeJwt } from '../../auth/secrets.js';
+import { RefreshError, type ClientMeta } from '../../auth/sessions.js';
 import { findUserByEmail } from '../../db/users.js';
-import type { ApiResources } from '../../resources.js';
-import { ApiError } from '../errors.js';
-import { readJson } from '../validate.js';
+import { ApiError, badRequest, invalidToken, unauthorized } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { limitLogin } from '../middleware/rate-limit.js';
+import { parseWith, readJson } from '../validate.js';
+import { clearRefreshCookie, readRefreshCookie, setOAuthStateCookie, setRefreshCookie } from './session-cookies.js';
 
 const loginBody = z.object({ email: z.string().email().max(320), password: z.string().min(1).max(1024) }).strict();
+const refreshBody = z.object({ refresh_token: z.string().min(1).max(512).optional() }).strict();
 
-export function authRoutes(r: ApiResources) {
-  return new Hono().post('/login', async (c) => {
-    const body = await readJson(c, loginBody);
-    const user = await findUserByEmail(r.sql, body.email);
-    // Always run scrypt, so a missing user costs the same time as a wrong password.
-    const ok = await verifyPassword(body.password, user?.password_hash ?? DUMMY_HASH);
-    if (!user || !ok || user.disabled) {
-      r.logger.info({ action: 'login_failed' }, 'login refused');
-      throw new ApiError(401, 'Invalid credentials', 'email or password is incorrect');
+export const clientMeta = (c: Context, identity: Identity): ClientMeta => ({
+  ip: identity.clientIp(c),
+  userAgent: c.req.header('user-agent') ?? null,
+  requestId: (c.get('requestId') as string | undefined) ?? null,
+});
+
+/** An OAuth2 failure as the seed shows it: `{"error": "oauth2: invalid_client", "message": "Invalid client credentials"}`. */
+export const oauthApiError = (err: OAuthError) => new ApiError(err.status, `oauth2: ${err.code}`, err.message);
+
+/**
+ * The refresh token from the JSON body, `Authorization: Bearer` (the seed's form) or the cookie, in that
+ * order. An access token sent by mistake gets a message that says which token is wanted.
+ */
+async function presentedRefreshToken(c: Context, identity: Identity): Promise<string | undefined> {
+  if ((c.req.header('content-type') ?? '').includes('application/json')) {
+    // The body is optional here (cookie and header clients send none), so an empty one is not an error.
+    const text = await c.req.text();
+    if (text.trim() !== '') {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        throw badRequest('request body is not valid JSON');
+      }
+      const body = parseWith(refreshBody, value, 'body');
+      if (body.refresh_token) return body.refresh_token;
     }
-    const accessToken = await r.tokens.sign({ sub: user.id, role: user.role, email: user.email });
-    r.logger.info({ action: 'login', user_id: user.id }, 'user logged in');
-    return c.json({ access_token: accessToken, token_type: 'Bearer', expires_in: r.tokens.ttlSeconds });
-  });
+  }
+  const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+  if (bearer) {
+    if (looksLikeJwt(bearer)) {
+      throw invalidToken('this is an access token: send the refresh token (body refresh_token, the refresh_token cookie, or Authorization: Bearer <refresh_token>)');
+    }
+    return bearer;
+  }
+  return readRefreshCookie(c, identity);
+}
+
+export function authRoutes(identity: Identity) {
+  const { sql, logger } = identity.resources;
+  return new Hono<AuthEnv>()
+    .post('/login', async (c) => {
+      await limitLogin(c, identity);
+      const body = await readJson(c, loginBody);
+      const meta = clientMeta(c, identity);
+      const user = await findUserByEmail(sql, body.email);
+      // Always run scrypt, so a missing user costs the same time as a wrong password.
+      const ok = await verifyPassword(body.password, user?.password_hash ?? DUMMY_HASH);
+      if (!user || !ok || user.disabled) {
+        const reason = !user ? 'unknown_email' : user.disabled ? 'disabled' : 'wrong_password';
+        logger.info({ action: 'login_failed', reason }, 'login refused');
+        await identity.audit.record({ actorId: user?.id ?? null, actorKind: 'anonymous', action: 'login_failed', ip: meta.ip, requestId: meta.requestId, details: { email: body.email, reason } });
+        throw new ApiError(401, 'Invalid credentials', 'email or password is incorrect');
+      }
+      const pair = await identity.sessions.start(user, meta);
+      await identity.audit.record({ actorId: user.id, actorKind: 'user', action: 'login', ip: meta.ip, requestId: meta.requestId, details: { method: 'password' } });
+      logger.info({ action: 'login', user_id: user.id }, 'user logged in');
+      setRefreshCookie(c, identity, pair.refresh_token);
+      return c.json(pair);
+    })
+    .post('/refresh', async (c) => {
+      const token = await presentedRefreshToken(c, identity);
+      if (!token) {
+        throw unauthorized('missing refresh token: send {"refresh_token": "..."}, the refresh_token cookie, or Authorization: Bearer <refresh_token>');
+      }
+      try {
+        const pair = await identity.sessions.refresh(token, clientMeta(c, identity));
+        setRefreshCookie(c, identity, pair.refresh_token);
+        return c.json(pair);
+      } catch (err) {
+        if (err instanceof RefreshError) {
+          clearRefreshCookie(c, identity);
+          throw invalidToken(err.message);
+        }
+        throw err;
+      }
+    })
+    .post('/logout', async (c) => {
+      const meta = clientMeta(c, identity);
+      const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+      let revoked: { familyId: string; userId: string } | undefined;
+      if (bearer && looksLikeJwt(bearer)) {
+        // Logging out with the access token ends its session, even when the refresh token is gone.
+        const claims = await identity.resources.tokens.verify(bearer).catch(() => null);
+        if (claims?.sid) {
+          await identity.sessions.logoutSession(claims.sid);
+          revoked = { familyId: claims.sid, userId: claims.sub };
+        }
+      } else {
+        const token = await presentedRefreshToken(c, identity);
+        if (!token) throw unauthorized('missing refresh token: send {"refresh_token": "..."}, the refresh_token cookie, or Authorization: Bearer <token>');
+        revoked = await identity.sessions.logoutByRefreshToken(token);
+      }
+      if (revoked) {
+        await identity.audit.record({ actorId: revoked.userId, actorKind: 'user', action: 'logout', targetType: 'session', targetId: revoked.familyId, ip: meta.ip, requestId: meta.requestId });
+      }
+      clearRefreshCookie(c, identity);
+      return c.body(null, 204);
+    })
+    .get('/me', (c) => {
+      const p = c.get('principal');
+      return c.json({ id: p.userId, email: p.email, role: p.role, auth: p.kind, api_key_id: p.apiKeyId, permissions: p.permissions.list() });
+    })
+    .get('/oauth/:provider', async (c) => {
+      try {
+        const { state, url } = await identity.oauth.begin(c.req.param('provider'), new URL(c.req.url).origin);
+        setOAuthStateCookie(c, identity, state);
+        c.header('Cache-Control', 'no-store');
+        return c.redirect(url, 302);
+      } catch (err) {
+        if (err instanceof OAuthError) throw oauthApiError(err);
+        throw err;
+      }
+    });
 }

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { Config } from '../../config/index.js';
+import { roleLimits } from '../../config/sections/sandbox-policy.js';
+import type { Sql } from '../../db/client.js';
 import type { TaskOptions } from '../../db/tasks.js';
-import { unprocessable } from '../errors.js';
+import { ApiError, unprocessable } from '../errors.js';
 
 const toolName = z.string().min(1).max(200);
 
@@ -15,6 +17,7 @@ export function taskRequestSchema(cfg: Config) {
       max_turns: z.number().int().min(1).optional(),
       timeout_seconds: z.number().int().min(1).optional(),
       max_budget_usd: z.number().positive().optional(),
+      max_output_tokens: z.number().int().positive().optional(),
       permission_mode: z.enum(['default', 'acceptEdits', 'plan', 'bypassPermissions']).optional(),
       allowed_tools: z.array(toolName).max(100).optional(),
       disallowed_tools: z.array(toolName).max(100).optional(),
@@ -28,6 +31,7 @@ export function taskRequestSchema(cfg: Config) {
         .strict()
         .optional(),
       resume_from: z.string().uuid().optional(),
+      priority: z.number().int().min(0).max(100).optional(),
       webhook_url: z.string().min(1).max(2048).optional(),
       metadata: z.record(z.unknown()).optional(),
     })
@@ -36,19 +40,53 @@ export function taskRequestSchema(cfg: Config) {
 
 export type TaskRequest = z.infer<ReturnType<typeof taskRequestSchema>>;
 
-/** Caps from config: a request beyond one is a 422 that names the cap, and nothing is stored. */
-export function checkCaps(req: TaskRequest, cfg: Config): void {
-  const over = (field: string, value: number, cap: number, key: string) => {
-    if (value > cap) throw unprocessable(`${field} ${value} is above the cap of ${cap} (${key})`);
+/**
+ * Caps from config: a request beyond one is a 422 that names the cap, and nothing is stored. The
+ * sandbox.* caps bind every role; limits.roles.<role> caps bind the caller's role (a role without
+ * limits of its own gets limits.fallback_role's).
+ */
+export function checkCaps(req: TaskRequest, cfg: Config, role?: string): void {
+  const over = (field: string, value: number | undefined, cap: number, key: string, who = '') => {
+    if (value !== undefined && value > cap) throw unprocessable(`${field} ${value} is above the cap of ${cap}${who} (${key})`);
   };
-  if (req.max_turns !== undefined) over('max_turns', req.max_turns, cfg.claude.max_turns_cap, 'claude.max_turns_cap');
-  if (req.timeout_seconds !== undefined) {
-    over('timeout_seconds', req.timeout_seconds, cfg.sandbox.max_timeout_seconds, 'sandbox.max_timeout_seconds');
-  }
+  over('max_turns', req.max_turns, cfg.claude.max_turns_cap, 'claude.max_turns_cap');
+  over('timeout_seconds', req.timeout_seconds, cfg.sandbox.max_timeout_seconds, 'sandbox.max_timeout_seconds');
   const res = req.resources;
-  if (res?.memory_mb !== undefined) over('resources.memory_mb', res.memory_mb, cfg.sandbox.max_memory_mb, 'sandbox.max_memory_mb');
-  if (res?.cpus !== undefined) over('resources.cpus', res.cpus, cfg.sandbox.max_cpus, 'sandbox.max_cpus');
-  if (res?.pids !== undefined) over('resources.pids', res.pids, cfg.sandbox.max_pids, 'sandbox.max_pids');
+  over('resources.memory_mb', res?.memory_mb, cfg.sandbox.max_memory_mb, 'sandbox.max_memory_mb');
+  over('resources.cpus', res?.cpus, cfg.sandbox.max_cpus, 'sandbox.max_cpus');
+  over('resources.pids', res?.pids, cfg.sandbox.max_pids, 'sandbox.max_pids');
+
+  const { role: limitsRole, limits } = roleLimits(cfg.limits, role);
+  const who = ` for role ${limitsRole}`;
+  const key = (name: string) => `limits.roles.${limitsRole}.${name}`;
+  over('timeout_seconds', req.timeout_seconds, limits.max_timeout_seconds, key('max_timeout_seconds'), who);
+  over('resources.memory_mb', res?.memory_mb, limits.max_memory_mb, key('max_memory_mb'), who);
+  over('resources.cpus', res?.cpus, limits.max_cpus, key('max_cpus'), who);
+  over('resources.pids', res?.pids, limits.max_pids, key('max_pids'), who);
+  over('max_budget_usd', req.max_budget_usd, limits.max_budget_usd, key('max_budget_usd'), who);
+  over('max_output_tokens', req.max_output_tokens, limits.max_output_tokens, key('max_output_tokens'), who);
+  over('priority', req.priority, limits.max_priority, key('max_priority'), who);
+}
+
+/**
+ * The per-user cap on queued plus running tasks (limits.roles.<role>.max_concurrent_tasks). Over it
+ * the submission answers 429 with Retry-After: the request is fine, it only has to wait for a slot.
+ * Two submissions racing for the last slot may both pass; the cap bounds load, it is not a lock.
+ */
+export async function checkConcurrentTasks(sql: Sql, userId: string, role: string | undefined, cfg: Config): Promise<void> {
+  const { role: limitsRole, limits } = roleLimits(cfg.limits, role);
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from tasks where owner_id = ${userId} and status in ('queued', 'running')`;
+  const active = row?.n ?? 0;
+  if (active < limits.max_concurrent_tasks) return;
+  const retryAfterSeconds = 5;
+  throw new ApiError(
+    429,
+    'Too many tasks',
+    `you have ${active} queued or running tasks; the cap for role ${limitsRole} is ${limits.max_concurrent_tasks} (limits.roles.${limitsRole}.max_concurrent_tasks): wait for one to finish`,
+    { retry_after: retryAfterSeconds },
+    { 'Retry-After': String(retryAfterSeconds) },
+  );
 }
 
 /** What is stored as the task's options (everything but the prompt, workspace and metadata). */

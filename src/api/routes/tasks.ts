@@ -18,7 +18,7 @@ import type { AuthEnv } from '../middleware/auth.js';
 import { taskJson } from '../serialize.js';
 import { parseWith, readJson } from '../validate.js';
 import { uuidParam } from './params.js';
-import { checkCaps, taskOptions, taskRequestSchema } from './task-request.js';
+import { checkCaps, checkConcurrentTasks, taskOptions, taskRequestSchema } from './task-request.js';
 
 const listQuery = z
   .object({
@@ -76,7 +76,7 @@ export function taskRoutes(r: ApiResources) {
       const key = c.req.header('idempotency-key');
       if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw badRequest('Idempotency-Key must be 1-255 printable ASCII characters');
       const body = await readJson(c, requestSchema);
-      checkCaps(body, r.config);
+      checkCaps(body, r.config, principal.role);
       const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
       if (!workspace) throw notFound('workspace');
       if (body.resume_from) await checkResumable(r.sql, principal.userId, workspace.id, body.resume_from);
@@ -86,8 +86,10 @@ export function taskRoutes(r: ApiResources) {
         if (!verdict.ok) throw unprocessable(verdict.message);
         webhookUrl = verdict.url;
       }
-      const create = (sql: typeof r.sql) =>
-        insertTask(sql, {
+      // The concurrency cap is checked only when a task is really created (an idempotent replay is not new work).
+      const create = async (sql: typeof r.sql) => {
+        await checkConcurrentTasks(sql, principal.userId, principal.role, r.config);
+        return insertTask(sql, {
           ownerId: principal.userId,
           workspaceId: workspace.id,
           prompt: body.prompt,
@@ -95,6 +97,7 @@ export function taskRoutes(r: ApiResources) {
           metadata: body.metadata ?? null,
           webhookUrl,
         });
+      };
 
       // The row first: if Redis is away the reconciler enqueues it later, so an accepted task is never lost.
       let task: TaskRow;
@@ -112,7 +115,7 @@ export function taskRoutes(r: ApiResources) {
         task = res.task;
       }
       try {
-        await enqueueTask(r.queue, task.id);
+        await enqueueTask(r.queue, task.id, { priority: task.options.priority });
       } catch (err) {
         r.logger.warn({ err, task_id: task.id, action: 'enqueue_failed' }, 'queue unavailable; task left for the reconciler');
         throw unavailable('the task queue (Redis) is unavailable; the task was stored and will be queued when Redis is back', {

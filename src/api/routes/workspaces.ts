@@ -5,9 +5,10 @@ import type { ApiResources } from '../../resources.js';
 import { checkGitSource } from '../../../workers/workspace/source-policy.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
-import { workspaceJson } from '../serialize.js';
+import { setWorkspaceEgress } from '../../db/workspace-policy.js';
 import { readJson } from '../validate.js';
 import { uuidParam } from './params.js';
+import { checkEgress, presentWorkspace, presentWorkspaces, workspaceKeyRoutes } from './workspace-policy.js';
 import { createWorkspaceBody as createBody, updateWorkspaceBody as updateBody, workspaceSource as source } from './workspace-schemas.js';
 
 export function workspaceRoutes(r: ApiResources) {
@@ -19,30 +20,37 @@ export function workspaceRoutes(r: ApiResources) {
     if (!verdict.ok) throw unprocessable(`source.url: ${verdict.message}`);
   };
 
+  const maxDomains = r.config.sandbox.egress.max_domains;
+
   return new Hono<AuthEnv>()
     .post('/', async (c) => {
       const body = await readJson(c, createBody);
       checkSource(body.source);
+      const egress = checkEgress(body.egress, maxDomains);
       const row = await insertWorkspace(r.sql, { ownerId: c.get('principal').userId, name: body.name, source: body.source });
-      return c.json(workspaceJson(row), 201);
+      if (egress) await setWorkspaceEgress(r.sql, row.id, egress);
+      return c.json(await presentWorkspace(r, row), 201);
     })
     .get('/', async (c) => {
       const rows = await listWorkspaces(r.sql, c.get('principal').userId, 200);
-      return c.json({ items: rows.map(workspaceJson) });
+      return c.json({ items: await presentWorkspaces(r, rows) });
     })
     .get('/:id', async (c) => {
       const row = await findWorkspace(r.sql, c.get('principal').userId, uuidParam(c, 'workspace'));
       if (!row) throw notFound('workspace');
-      return c.json(workspaceJson(row));
+      return c.json(await presentWorkspace(r, row));
     })
     .put('/:id', async (c) => {
       const id = uuidParam(c, 'workspace');
       const body = await readJson(c, updateBody);
       checkSource(body.source);
-      const row = await updateWorkspace(r.sql, c.get('principal').userId, id, body);
+      const egress = checkEgress(body.egress, maxDomains);
+      const row = await updateWorkspace(r.sql, c.get('principal').userId, id, { name: body.name, source: body.source });
       if (!row) throw notFound('workspace');
-      return c.json(workspaceJson(row));
+      if (egress) await setWorkspaceEgress(r.sql, row.id, egress);
+      return c.json(await presentWorkspace(r, row));
     })
+    .route('/', workspaceKeyRoutes(r))
     .delete('/:id', async (c) => {
       const outcome = await deleteWorkspace(r.sql, c.get('principal').userId, uuidParam(c, 'workspace'));
       if (outcome === 'missing') throw notFound('workspace');

@@ -2,7 +2,7 @@
 export class OAuthError extends Error {
   override readonly name = 'OAuthError';
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 502,
+    readonly status: 400 | 401 | 403 | 404 | 502 | 503,
     readonly code: string,
     message: string,
     options?: { cause?: unknown },

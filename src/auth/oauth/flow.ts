@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/index.js';
 import type { Logger } from '../../observability/logger.js';
+import { redisReady } from '../redis-ready.js';
 import { randomToken, sha256Base64Url } from '../secrets.js';
 import { OAuthError } from './errors.js';
 import { fetchIdentity, isProviderName, tokenError, type ProviderConfig, type ProviderIdentity, type ProviderName } from './providers.js';
@@ -44,6 +45,7 @@ export class OAuthFlow {
     const verifier = randomToken(32);
     const redirectUri = this.redirectUri(p.name, origin);
     const pending: PendingLogin = { provider: p.name, verifier, redirectUri };
+    await this.#requireRedis();
     await this.redis.set(this.#stateKey(state), JSON.stringify(pending), 'PX', this.cfg.state_ttl);
     const url = new URL(p.cfg.authorize_url);
     url.searchParams.set('response_type', 'code');
@@ -70,6 +72,7 @@ export class OAuthFlow {
     if (!q.cookieState || q.cookieState !== q.state) {
       throw new OAuthError(400, 'invalid_state', 'OAuth2 state does not match this browser\'s login: start the login again');
     }
+    await this.#requireRedis();
     const stored = await this.redis.getdel(this.#stateKey(q.state));
     if (!stored) throw new OAuthError(400, 'invalid_state', 'OAuth2 state is unknown, expired or already used: start the login again');
     const pending = JSON.parse(stored) as PendingLogin;
@@ -113,6 +116,12 @@ export class OAuthFlow {
       throw new OAuthError(502, 'server_error', `${name} answered the token request with HTTP ${res.status} and no access token`);
     }
     return answer.access_token;
+  }
+
+  async #requireRedis(): Promise<void> {
+    if (!(await redisReady(this.redis, 2000))) {
+      throw new OAuthError(503, 'state_store_unavailable', 'the login state is kept in Redis, which does not answer: retry shortly');
+    }
   }
 
   #stateKey(state: string): string {

@@ -40,11 +40,7 @@ export function apiClientFor(settings: ClientSettings, fetchImpl?: typeof fetch)
       ? async (): Promise<string | null> => {
           const bare = new ApiClient({ server: settings.server, token: null, fetch: fetchImpl });
           try {
-            const pair = await bare.request<TokenPair>('POST', '/api/v1/auth/refresh', {
-              auth: false,
-              headers: { authorization: `Bearer ${refreshToken}` },
-              body: { refresh_token: refreshToken },
-            });
+            const pair = await bare.request<TokenPair>('POST', '/api/v1/auth/refresh', { auth: false, body: { refresh_token: refreshToken } });
             const creds = credentialsFrom(settings.server, pair ?? {}, new Date(), saved);
             writeCredentials(settings.credentialsFile, creds);
             return creds.access_token;

@@ -35,6 +35,18 @@ export function normalizeServer(raw: string, from: string): string {
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
+/** `--server`, else AICLI_SERVER, else the saved login's server, else the default. */
+export function pickServer(
+  flags: ClientFlags,
+  env: Record<string, string | undefined>,
+  stored: StoredCredentials | null,
+  credentialsFile: string,
+): string {
+  if (flags.server) return normalizeServer(flags.server, '--server');
+  if (env.AICLI_SERVER) return normalizeServer(env.AICLI_SERVER, 'AICLI_SERVER');
+  return stored ? normalizeServer(stored.server, credentialsFile) : DEFAULT_SERVER;
+}
+
 /**
  * Server: `--server`, else AICLI_SERVER, else the saved login's server, else the default.
  * Token: `--token`, else AICLI_TOKEN, else the saved login's token when the login was made against that
@@ -43,13 +55,7 @@ export function normalizeServer(raw: string, from: string): string {
 export function resolveSettings(flags: ClientFlags, env: Record<string, string | undefined>): ClientSettings {
   const credentialsFile = credentialsPath(env);
   const stored = readCredentials(credentialsFile);
-  const server = flags.server
-    ? normalizeServer(flags.server, '--server')
-    : env.AICLI_SERVER
-      ? normalizeServer(env.AICLI_SERVER, 'AICLI_SERVER')
-      : stored
-        ? normalizeServer(stored.server, credentialsFile)
-        : DEFAULT_SERVER;
+  const server = pickServer(flags, env, stored, credentialsFile);
   const saved = stored && normalizeServer(stored.server, credentialsFile) === server ? stored : null;
   if (flags.token) return { server, token: flags.token, tokenSource: 'flag', credentialsFile, saved };
   if (env.AICLI_TOKEN) return { server, token: env.AICLI_TOKEN, tokenSource: 'env', credentialsFile, saved };

@@ -12,13 +12,15 @@ export interface TaskEvent {
 export interface FollowOptions {
   /** Start after this sequence number (0: from the beginning). */
   afterSeq?: number;
-  /** Reconnections in a row without receiving an event before giving up. Default 8. */
+  /** Reconnections in a row (no event received, no connection open for healthyConnectionMs) before giving up. Default 8. */
   maxReconnects?: number;
   /** First reconnection delay, doubled each time up to `maxBackoffMs`. Defaults 250 ms and 8 s. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /** No byte (not even a `: ping`) for this long means the connection is dead. Default 60 s. */
   idleTimeoutMs?: number;
+  /** A connection that stayed open this long was healthy: its drop starts a fresh series. Default 30 s. */
+  healthyConnectionMs?: number;
   signal?: AbortSignal;
   /** Told before each reconnection, e.g. to show it on a TTY. */
   onReconnect?(attempt: number, delayMs: number, reason: string): void;
@@ -35,6 +37,7 @@ export async function* followTaskEvents(api: ApiClient, taskId: string, opts: Fo
   const initialBackoffMs = opts.initialBackoffMs ?? 250;
   const maxBackoffMs = opts.maxBackoffMs ?? 8000;
   const idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+  const healthyConnectionMs = opts.healthyConnectionMs ?? 30_000;
   let lastSeq = opts.afterSeq ?? 0;
   let failures = 0;
   let serverRetryMs: number | null = null;
@@ -42,6 +45,7 @@ export async function* followTaskEvents(api: ApiClient, taskId: string, opts: Fo
 
   for (;;) {
     let reason: string;
+    let openedAt: number | null = null;
     const conn = new AbortController();
     const onAbort = () => conn.abort(opts.signal?.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -66,6 +70,7 @@ export async function* followTaskEvents(api: ApiClient, taskId: string, opts: Fo
         throw new ClientError(`${api.server} did not answer with an event stream (content-type "${type}"): is the server older than this client?`);
       }
       connectedOnce = true;
+      openedAt = Date.now();
       const parser = new SseParser();
       const reader = res.body.getReader();
       try {
@@ -95,6 +100,8 @@ export async function* followTaskEvents(api: ApiClient, taskId: string, opts: Fo
       clearTimeout(idle);
       opts.signal?.removeEventListener('abort', onAbort);
     }
+    // Quiet tasks behind proxies that cut long connections must not run out of reconnections.
+    if (openedAt !== null && Date.now() - openedAt >= healthyConnectionMs) failures = 0;
     failures++;
     if (failures > maxReconnects) {
       throw new ClientError(

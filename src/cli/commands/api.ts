@@ -12,6 +12,8 @@ import { StartupError } from '../fatal.js';
 /** A JWT secret is required outside development; in development a random one is made for this process. */
 function jwtConfig(cfg: Config, logger: Logger): Config['auth']['jwt'] {
   const jwt = cfg.auth.jwt;
+  // EdDSA and ES256 sign with auth.jwt.keys, which AccessTokens checks (each problem names its key path).
+  if (jwt.algorithm !== 'HS256') return jwt;
   if (jwt.secret_key.length >= 32) return jwt;
   if (jwt.secret_key.length > 0) {
     throw new StartupError('auth.jwt.secret_key is shorter than 32 characters: set JWT_SECRET_KEY to a long random value (openssl rand -hex 32)');

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration } from '../duration.js';
 
@@ -24,6 +25,20 @@ const stringList = (fallback: string[]) =>
       return text.split(',').map((s) => s.trim()).filter(Boolean);
     }, z.array(z.string()))
     .default(fallback);
+
+/** Addresses or CIDR ranges (`10.0.0.0/8`, `::1`); a bad entry is an error naming the key and the entry. */
+const ipList = () =>
+  stringList([]).superRefine((list, ctx) => {
+    for (const [i, entry] of list.entries()) {
+      const [address = '', bits, extra] = entry.split('/');
+      const family = isIP(address);
+      const maxBits = family === 6 ? 128 : 32;
+      const okBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= maxBits);
+      if (family === 0 || !okBits || extra !== undefined) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i], message: `"${entry}" is not an IP address or CIDR range` });
+      }
+    }
+  });
 
 const count = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
@@ -148,6 +163,7 @@ export const DEFAULT_ROLES: Record<string, { permissions: string[] }> = {
       'task:create',
       'task:read:own',
       'task:cancel:own',
+      'webhook:manage:own',
       'api_key:create',
       'api_key:read:own',
       'api_key:delete:own',
@@ -186,7 +202,7 @@ export const rateLimitSection = z
     /** Login attempts, by client address. */
     login: limit(10, '1m'),
     /** Addresses or CIDR ranges never limited (Redis keys whitelist:ip:<ip> add more at run time). */
-    whitelist: stringList([]),
+    whitelist: ipList(),
   })
   .strict()
   .default({});
@@ -196,7 +212,7 @@ export const rateLimitSection = z
 export const securitySection = z
   .object({
     /** Proxies (addresses or CIDRs) whose X-Forwarded-For is believed when finding the client address. */
-    trusted_proxies: stringList([]),
+    trusted_proxies: ipList(),
     cors: z
       .object({
         /** Empty: no cross-origin access. "*" only without allow_credentials. */

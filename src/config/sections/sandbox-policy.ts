@@ -42,6 +42,12 @@ export interface RoleLimits {
   default_max_output_tokens: number;
   /** Queued plus running tasks one user may have; the next submission answers 429. */
   max_concurrent_tasks: number;
+  /** Tasks of one user running at once; more wait (delayed at pickup, never failed), so no tenant starves others. */
+  max_running_tasks: number;
+  /** Tasks of one workspace running at once (same rule). */
+  max_running_per_workspace: number;
+  /** Highest `priority` (0-100, higher runs sooner) a request of this role may ask for. */
+  max_priority: number;
 }
 
 export const DEFAULT_ROLE_LIMITS: Record<string, RoleLimits> = {
@@ -55,6 +61,9 @@ export const DEFAULT_ROLE_LIMITS: Record<string, RoleLimits> = {
     max_output_tokens: 5_000_000,
     default_max_output_tokens: 1_000_000,
     max_concurrent_tasks: 20,
+    max_running_tasks: 10,
+    max_running_per_workspace: 10,
+    max_priority: 100,
   },
   user: {
     max_memory_mb: 4096,
@@ -66,6 +75,9 @@ export const DEFAULT_ROLE_LIMITS: Record<string, RoleLimits> = {
     max_output_tokens: 2_000_000,
     default_max_output_tokens: 500_000,
     max_concurrent_tasks: 5,
+    max_running_tasks: 3,
+    max_running_per_workspace: 3,
+    max_priority: 60,
   },
   viewer: {
     max_memory_mb: 2048,
@@ -77,6 +89,9 @@ export const DEFAULT_ROLE_LIMITS: Record<string, RoleLimits> = {
     max_output_tokens: 500_000,
     default_max_output_tokens: 100_000,
     max_concurrent_tasks: 1,
+    max_running_tasks: 1,
+    max_running_per_workspace: 1,
+    max_priority: 20,
   },
 };
 
@@ -95,6 +110,9 @@ const roleLimitsPatch = z
     max_output_tokens: positiveInt().optional(),
     default_max_output_tokens: positiveInt().optional(),
     max_concurrent_tasks: positiveInt().optional(),
+    max_running_tasks: positiveInt().optional(),
+    max_running_per_workspace: positiveInt().optional(),
+    max_priority: z.coerce.number().int().min(0).max(100).optional(),
   })
   .strict();
 

@@ -1,10 +1,10 @@
-import { removeCredentials, writeCredentials } from '../credentials.js';
+import { credentialsPath, readCredentials, removeCredentials, writeCredentials, type StoredCredentials } from '../credentials.js';
 import { ClientError, EXIT, toError } from '../errors.js';
 import { ApiClient } from '../http.js';
 import type { ClientIo } from '../io.js';
 import { askHidden, askLine, readAll } from '../prompt.js';
 import { credentialsFrom } from '../session.js';
-import { resolveSettings, type ClientFlags } from '../settings.js';
+import { pickServer, type ClientFlags } from '../settings.js';
 
 export interface LoginFlags {
   email?: string;
@@ -17,8 +17,9 @@ export interface LoginFlags {
  * The password comes from `--password-stdin`, `--password`, or a prompt without echo on a terminal.
  */
 export async function loginCommand(io: ClientIo, global: ClientFlags, flags: LoginFlags, fetchImpl?: typeof fetch): Promise<number> {
-  // The token of an earlier login is irrelevant here, so only the server is resolved.
-  const settings = resolveSettings({ server: global.server }, { ...io.env, AICLI_TOKEN: undefined });
+  // Only the server matters here; a saved file that cannot be read is about to be replaced anyway.
+  const credentialsFile = credentialsPath(io.env);
+  const server = pickServer(global, io.env, readSavedQuietly(credentialsFile), credentialsFile);
   if (flags.password !== undefined && flags.passwordStdin) throw new ClientError('--password and --password-stdin exclude each other');
   const interactive = io.stdin.isTTY === true;
   const email = flags.email ?? (interactive ? await askLine('Email: ', io.stdin, io.stderr) : '');
@@ -28,23 +29,42 @@ export async function loginCommand(io: ClientIo, global: ClientFlags, flags: Log
     : (flags.password ?? (interactive ? await askHidden('Password: ', io.stdin, io.stderr) : ''));
   if (!password) throw new ClientError('no password: pass --password-stdin (or --password), or run on a terminal to be asked');
 
-  const api = new ApiClient({ server: settings.server, token: null, fetch: fetchImpl });
+  const api = new ApiClient({ server, token: null, fetch: fetchImpl });
   const pair = await api.request<Record<string, unknown>>('POST', '/api/v1/auth/login', { auth: false, body: { email, password } });
-  let creds;
+  let creds: StoredCredentials;
   try {
-    creds = credentialsFrom(settings.server, pair ?? {}, new Date(), null, email);
+    creds = credentialsFrom(server, pair ?? {}, new Date(), null, email);
   } catch (err) {
-    throw new ClientError(`login at ${settings.server} failed: ${toError(err).message}`, undefined, { cause: err });
+    throw new ClientError(`login at ${server} failed: ${toError(err).message}`, undefined, { cause: err });
   }
-  writeCredentials(settings.credentialsFile, creds);
-  io.stdout.write(`Logged in to ${settings.server} as ${email} (saved in ${settings.credentialsFile})\n`);
+  writeCredentials(credentialsFile, creds);
+  io.stdout.write(`Logged in to ${server} as ${email} (saved in ${credentialsFile})\n`);
   if (io.env.AICLI_TOKEN) io.stderr.write('aicli-web: note: AICLI_TOKEN is set and is used instead of this login until you unset it\n');
   return EXIT.ok;
 }
 
-/** `aicli-web logout`: forgets the saved login. */
-export function logoutCommand(io: ClientIo): number {
-  const file = resolveSettings({}, { ...io.env, AICLI_SERVER: undefined, AICLI_TOKEN: undefined }).credentialsFile;
-  io.stdout.write(removeCredentials(file) ? `Removed ${file}\n` : 'Not logged in\n');
+/**
+ * `aicli-web logout`: ends the saved session on its server (best effort: an unreachable server must not
+ * keep the token on disk) and removes the file.
+ */
+export async function logoutCommand(io: ClientIo, fetchImpl?: typeof fetch): Promise<number> {
+  const credentialsFile = credentialsPath(io.env);
+  const saved = readSavedQuietly(credentialsFile);
+  if (saved?.refresh_token) {
+    const api = new ApiClient({ server: saved.server, token: null, fetch: fetchImpl, timeoutMs: 5000 });
+    await api.request('POST', '/api/v1/auth/logout', { auth: false, body: { refresh_token: saved.refresh_token } }).catch((err: unknown) => {
+      io.stderr.write(`aicli-web: the server did not end the session (${toError(err).message}); removing the local login anyway\n`);
+    });
+  }
+  io.stdout.write(removeCredentials(credentialsFile) ? `Logged out (removed ${credentialsFile})\n` : 'Not logged in\n');
   return EXIT.ok;
+}
+
+/** The saved login, or null when there is none or it cannot be read (login and logout replace or remove it). */
+function readSavedQuietly(file: string): StoredCredentials | null {
+  try {
+    return readCredentials(file);
+  } catch {
+    return null;
+  }
 }

@@ -42,7 +42,7 @@ export function abbreviate(text: string, maxLines: number, maxChars: number): { 
 }
 
 export function formatCost(usd: number): string {
-  return `$${usd < 0.01 ? usd.toFixed(4) : usd.toFixed(2)}`;
+  return `$${usd < 1 ? usd.toFixed(4) : usd.toFixed(2)}`;
 }
 
 export function formatDuration(ms: number): string {

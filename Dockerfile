@@ -1,0 +1,48 @@
+# The AICode Manager application image (api, worker, migrate). Multi-stage: dependencies and the
+# TypeScript build happen in throw-away stages; the runtime stage holds only production modules,
+# dist/, migrations and the sandbox build files (the worker hashes them for the sandbox image tag).
+#
+#   docker build -t aicli-web .                  # the app
+#   docker build --target tools -t aicli-web:tools .   # + docker CLI, for `aicli-web sandbox build`
+#
+# NODE_IMAGE can point at a mirror or a locally loaded image when no public registry is reachable.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+FROM deps AS build
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY workers ./workers
+COPY bench ./bench
+COPY test/support ./test/support
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+FROM ${NODE_IMAGE} AS app
+ENV NODE_ENV=production \
+    LOG_FORMAT=json
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+COPY migrations ./migrations
+COPY configs ./configs
+COPY workers/sandbox/Dockerfile workers/sandbox/entrypoint.sh ./workers/sandbox/
+# The API and migrate run as the image's unprivileged `node` user; the worker service runs as root
+# (it drives the host's Docker engine and hands scratch dirs to the sandbox's uid 1000).
+USER node
+EXPOSE 8080 9464
+# Health checks are per service (docker-compose.yml): the api answers on server.port, a worker on worker.metrics_port.
+ENTRYPOINT ["node", "bin/aicli-web.js"]
+CMD ["api"]
+
+# One-shot builder of the sandbox image: the app plus the docker CLI, run with the host's Docker socket.
+FROM app AS tools
+USER root
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io ca-certificates \
+ && rm -rf /var/lib/apt/lists/*

@@ -1,0 +1,31 @@
+import { createMiddleware } from 'hono/factory';
+import type { Identity } from '../../auth/identity.js';
+import { ApiError } from '../errors.js';
+import { permissionLookup, PERMISSION_TABLE, type PermissionRule } from '../permissions.js';
+import { authenticate, type AuthEnv } from './auth.js';
+
+/** The seed's 403, word for word. */
+export const insufficientPermission = (permission: string) =>
+  new ApiError(403, 'Insufficient permissions', `User does not have required permission: ${permission}`);
+
+/**
+ * The one place API permissions are enforced (mounted on /api/*): public routes pass; every other route
+ * needs a principal (counted against its rate limit), and must hold the permission its table line names.
+ * A route without a line is refused, so forgetting one closes a route instead of opening it.
+ */
+export function accessControl(identity: Identity, table: readonly PermissionRule[] = PERMISSION_TABLE) {
+  const lookup = permissionLookup(table);
+  return createMiddleware<AuthEnv>(async (c, next) => {
+    const rule = lookup(c.req.method, c.req.path);
+    if (rule?.access === 'public') return next();
+    const principal = await authenticate(c, identity);
+    c.set('principal', principal);
+    if (!rule) {
+      throw new ApiError(403, 'Insufficient permissions', `no permission is defined for ${c.req.method} ${c.req.path}: access is denied by default`);
+    }
+    if (rule.access !== 'authenticated' && !principal.permissions.has(rule.access.permission)) {
+      throw insufficientPermission(rule.access.permission);
+    }
+    await next();
+  });
+}

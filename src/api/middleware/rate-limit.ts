@@ -1,0 +1,81 @@
+import type { Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import type { Identity } from '../../auth/identity.js';
+import type { RateDecision, RateRule } from '../../auth/rate-limiter.js';
+import { ApiError } from '../errors.js';
+import type { AuthEnv } from './auth.js';
+
+/**
+ * Shows the strictest limit that applies (the one with the fewest requests left) as RateLimit-Limit,
+ * RateLimit-Remaining and RateLimit-Reset (seconds), plus RateLimit-Policy.
+ */
+function showDecision(c: Context, d: RateDecision, rule: RateRule): void {
+  const shown = c.get('rateLimit') as RateDecision | undefined;
+  if (shown && shown.remaining <= d.remaining) return;
+  c.set('rateLimit', d);
+  c.header('RateLimit-Limit', String(d.limit));
+  c.header('RateLimit-Remaining', String(d.remaining));
+  c.header('RateLimit-Reset', String(d.resetSeconds));
+  c.header('RateLimit-Policy', `${d.limit};w=${Math.ceil(rule.window / 1000)}`);
+}
+
+/** The seed's body, `{error, message, retry_after}` (Korean with Accept-Language: ko, via src/api/i18n.ts). */
+function tooMany(d: RateDecision, message: string): ApiError {
+  return new ApiError(429, 'Rate limit exceeded', message, { retry_after: d.resetSeconds }, { 'Retry-After': String(d.resetSeconds) });
+}
+
+async function enforce(
+  c: Context,
+  identity: Identity,
+  bucket: string,
+  rule: RateRule,
+  o: { ip: string | null; userId?: string },
+  refuse: (d: RateDecision) => ApiError,
+): Promise<void> {
+  const d = await identity.limiter.hit(bucket, rule, o);
+  if (!d) return;
+  showDecision(c, d, rule);
+  if (!d.allowed) throw refuse(d);
+}
+
+/**
+ * Every /api and /auth request by client address (rate_limit.per_ip). Requests without a socket address
+ * (in-process `app.request()`) have no address to count by and are not limited here.
+ */
+export function limitByIp(identity: Identity) {
+  const cfg = identity.config.rate_limit;
+  return createMiddleware<AuthEnv>(async (c, next) => {
+    const ip = identity.clientIp(c);
+    if (cfg.enabled && ip) {
+      await enforce(c, identity, `ip:${ip}`, cfg.per_ip, { ip }, (d) => tooMany(d, 'IP rate limit exceeded'));
+    }
+    await next();
+  });
+}
+
+/**
+ * Counts an authenticated request by user, or by key for API keys (rate_limit.per_user; `user_limit:<id>`
+ * scales it). It does not refuse by itself: `settlePrincipalLimit` does, once authentication has been
+ * judged, so the count can run alongside the other lookups of the request.
+ */
+export function countPrincipal(c: Context, identity: Identity, bucket: string, userId: string): Promise<RateDecision | null> {
+  const cfg = identity.config.rate_limit;
+  if (!cfg.enabled) return Promise.resolve(null);
+  return identity.limiter.hit(bucket, cfg.per_user, { ip: identity.clientIp(c), userId });
+}
+
+export function settlePrincipalLimit(c: Context, identity: Identity, d: RateDecision | null): void {
+  if (!d) return;
+  showDecision(c, d, identity.config.rate_limit.per_user);
+  if (!d.allowed) throw tooMany(d, 'user rate limit exceeded');
+}
+
+export const principalBucket = (p: { apiKeyId: string | null; userId: string }) => (p.apiKeyId ? `apikey:${p.apiKeyId}` : `user:${p.userId}`);
+
+/** The stricter limit on password logins by client address (rate_limit.login). */
+export async function limitLogin(c: Context, identity: Identity): Promise<void> {
+  const cfg = identity.config.rate_limit;
+  const ip = identity.clientIp(c);
+  if (!cfg.enabled || !ip) return;
+  await enforce(c, identity, `login:${ip}`, cfg.login, { ip }, (d) => tooMany(d, 'too many login attempts from this IP address'));
+}

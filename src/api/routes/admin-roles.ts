@@ -1,0 +1,92 @@
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import type { Identity } from '../../auth/identity.js';
+import { listAudit, type AuditRow } from '../../db/audit.js';
+import { deleteApiRole, listRoles, upsertApiRole } from '../../db/roles.js';
+import { conflict, notFound } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { parseWith, readJson } from '../validate.js';
+
+const ROLE_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+const PERMISSION = /^(\*|[a-z_]+(:([a-z_]+|\*))*)$/;
+
+const putBody = z
+  .object({
+    description: z.string().max(500).default(''),
+    permissions: z.array(z.string().regex(PERMISSION, 'must look like resource:action[:own|:any], with * as a wildcard')).max(200),
+  })
+  .strict();
+
+const auditQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+    before: z.string().regex(/^\d{1,18}$/).optional(),
+    action: z.string().max(64).optional(),
+    actor_id: z.string().uuid().optional(),
+  })
+  .strict();
+
+const auditJson = (a: AuditRow) => ({ ...a, id: Number(a.id) });
+
+function roleName(c: Context): string {
+  const name = c.req.param('name') ?? '';
+  if (!ROLE_NAME.test(name)) throw notFound('role');
+  return name;
+}
+
+/**
+ * /api/v1/admin/roles (role:manage): roles from the config are shown and cannot be changed here (edit
+ * rbac.roles); roles made here are stored in user_roles/role_permissions and take effect at once.
+ * /api/v1/admin/audit (audit:read): the audit log, newest first.
+ */
+export function adminRoleRoutes(identity: Identity) {
+  const { sql, logger } = identity.resources;
+  const record = (c: Context<AuthEnv>, action: string, name: string, details: Record<string, unknown> = {}) => {
+    const p = c.get('principal');
+    return identity.audit.record({
+      actorId: p.userId,
+      actorKind: p.kind,
+      action,
+      targetType: 'role',
+      targetId: name,
+      ip: identity.clientIp(c),
+      requestId: c.get('requestId') ?? null,
+      details,
+    });
+  };
+  const configOwned = (name: string) => conflict(`role ${name} is defined in the config (rbac.roles.${name}): change it there and restart`);
+
+  return new Hono<AuthEnv>()
+    .get('/roles', async (c) => {
+      await identity.rbac.ensureSynced();
+      const rows = await listRoles(sql);
+      return c.json({ items: rows.map((r) => ({ name: r.role_name, description: r.description, source: r.source, permissions: r.permissions, updated_at: r.updated_at })) });
+    })
+    .put('/roles/:name', async (c) => {
+      const name = roleName(c);
+      if (identity.rbac.isConfigRole(name)) throw configOwned(name);
+      const body = await readJson(c, putBody);
+      const permissions = [...new Set(body.permissions)].sort();
+      const outcome = await upsertApiRole(sql, name, body.description, permissions);
+      await identity.rbac.invalidateRole(name);
+      await record(c, outcome === 'created' ? 'role_created' : 'role_updated', name, { permissions });
+      logger.info({ action: `role_${outcome}`, role: name }, 'role saved');
+      return c.json({ name, description: body.description, source: 'api', permissions }, outcome === 'created' ? 201 : 200);
+    })
+    .delete('/roles/:name', async (c) => {
+      const name = roleName(c);
+      if (identity.rbac.isConfigRole(name)) throw configOwned(name);
+      const outcome = await deleteApiRole(sql, name);
+      if (outcome === 'missing') throw notFound('role');
+      if (outcome === 'in_use') throw conflict(`role ${name} is still held by users: give them another role first`);
+      await identity.rbac.invalidateRole(name);
+      await record(c, 'role_deleted', name);
+      return c.body(null, 204);
+    })
+    .get('/audit', async (c) => {
+      const q = parseWith(auditQuery, c.req.query(), 'query');
+      const rows = await listAudit(sql, { limit: q.limit, beforeId: q.before, action: q.action, actorId: q.actor_id });
+      const last = rows.at(-1);
+      return c.json({ items: rows.map(auditJson), next_before: rows.length === q.limit && last ? last.id : null });
+    });
+}

@@ -1,0 +1,108 @@
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import type { Identity } from '../../auth/identity.js';
+import { hashPassword } from '../../auth/password.js';
+import { findAdminUser, insertUserWithOptionalPassword, listUsers, updateUserAccess, type AdminUserRow } from '../../db/admin-users.js';
+import { roleExists } from '../../db/roles.js';
+import { conflict, notFound, unprocessable } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { uuidParam } from './params.js';
+import { parseWith, readJson } from '../validate.js';
+
+/** The role whose last enabled holder cannot be demoted or disabled through the API. */
+const ADMIN_ROLE = 'admin';
+
+const listQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+    offset: z.coerce.number().int().min(0).default(0),
+    role: z.string().max(64).optional(),
+  })
+  .strict();
+
+const createBody = z
+  .object({
+    email: z.string().email().max(320),
+    /** Absent: the user logs in only through OAuth2. */
+    password: z.string().min(8).max(1024).optional(),
+    role: z.string().min(1).max(64).default('user'),
+  })
+  .strict();
+
+const patchBody = z
+  .object({ role: z.string().min(1).max(64).optional(), disabled: z.boolean().optional() })
+  .strict()
+  .refine((b) => b.role !== undefined || b.disabled !== undefined, 'send role and/or disabled');
+
+export const adminUserJson = (u: AdminUserRow) => ({
+  id: u.id,
+  email: u.email,
+  role: u.role,
+  disabled: u.disabled,
+  has_password: u.has_password,
+  created_at: u.created_at,
+  updated_at: u.updated_at,
+});
+
+/** /api/v1/admin/users (user:manage): list, create, read, and change a user's role or disabled state. */
+export function adminUserRoutes(identity: Identity) {
+  const { sql, logger } = identity.resources;
+  const knownRole = async (role: string) => identity.rbac.isConfigRole(role) || (await roleExists(sql, role));
+  const audit = (c: Context<AuthEnv>, action: string, targetId: string, details: Record<string, unknown>) => {
+    const p = c.get('principal');
+    return identity.audit.record({
+      actorId: p.userId,
+      actorKind: p.kind,
+      action,
+      targetType: 'user',
+      targetId,
+      ip: identity.clientIp(c),
+      requestId: c.get('requestId') ?? null,
+      details,
+    });
+  };
+
+  return new Hono<AuthEnv>()
+    .get('/', async (c) => {
+      const q = parseWith(listQuery, c.req.query(), 'query');
+      return c.json({ items: (await listUsers(sql, q)).map(adminUserJson) });
+    })
+    .post('/', async (c) => {
+      const body = await readJson(c, createBody);
+      if (!(await knownRole(body.role))) throw unprocessable(`role ${body.role} does not exist (rbac.roles or PUT /api/v1/admin/roles/${body.role})`);
+      const user = await insertUserWithOptionalPassword(sql, {
+        email: body.email,
+        passwordHash: body.password ? await hashPassword(body.password) : null,
+        role: body.role,
+      }).catch((err: { code?: string }) => {
+        if (err.code === '23505') throw conflict(`a user with email ${body.email} already exists`);
+        throw err;
+      });
+      await audit(c, 'user_created', user.id, { email: user.email, role: user.role });
+      logger.info({ action: 'user_created', user_id: user.id, role: user.role }, 'user created by an admin');
+      const row = await findAdminUser(sql, user.id);
+      return c.json(adminUserJson(row as AdminUserRow), 201);
+    })
+    .get('/:id', async (c) => {
+      const row = await findAdminUser(sql, uuidParam(c, 'user'));
+      if (!row) throw notFound('user');
+      return c.json(adminUserJson(row));
+    })
+    .patch('/:id', async (c) => {
+      const id = uuidParam(c, 'user');
+      const body = await readJson(c, patchBody);
+      if (body.role !== undefined && !(await knownRole(body.role))) {
+        throw unprocessable(`role ${body.role} does not exist (rbac.roles or PUT /api/v1/admin/roles/${body.role})`);
+      }
+      const outcome = await updateUserAccess(sql, id, body, ADMIN_ROLE);
+      if (outcome.kind === 'missing') throw notFound('user');
+      if (outcome.kind === 'last_admin') throw conflict('this is the last enabled admin: make another user admin first');
+      const { before, after } = outcome;
+      if (after.disabled && !before.disabled) await identity.sessions.revokeUser(id, 'disabled');
+      await identity.state.invalidateUser(id);
+      if (before.role !== after.role) await audit(c, 'user_role_changed', id, { from: before.role, to: after.role });
+      if (before.disabled !== after.disabled) await audit(c, after.disabled ? 'user_disabled' : 'user_enabled', id, {});
+      logger.info({ action: 'user_access_changed', user_id: id, role: after.role, disabled: after.disabled }, 'user access changed');
+      return c.json(adminUserJson(after));
+    });
+}

@@ -1,0 +1,83 @@
+import { Hono } from 'hono';
+import type { z } from 'zod';
+import { maskSecret, SecretBox } from '../../crypto/secret-box.js';
+import { workspaceEgress as loadEgress } from '../../db/workspace-policy.js';
+import {
+  deleteWorkspaceSecret,
+  upsertWorkspaceSecret,
+  workspaceSecretAad,
+  workspaceSecretMeta,
+} from '../../db/workspace-secrets.js';
+import { findWorkspace, type WorkspaceRow } from '../../db/workspaces.js';
+import { normalizeDomainPattern, NO_EGRESS, type EgressPolicy } from '../../net/egress-policy.js';
+import type { ApiResources } from '../../resources.js';
+import { ApiError, notFound, unprocessable } from '../errors.js';
+import type { AuthEnv } from '../middleware/auth.js';
+import { workspaceJson } from '../serialize.js';
+import { readJson } from '../validate.js';
+import { uuidParam } from './params.js';
+import { anthropicKeyBody, type workspaceEgress } from './workspace-schemas.js';
+
+// A workspace's egress policy and its own Anthropic key. The key is sealed
+// here and never leaves in any form but masked: not in a response, a log
+// line or an error message.
+
+const ANTHROPIC_KEY = /^sk-ant-[A-Za-z0-9_-]{16,}$/;
+
+/** Normalises an allowlist; a name that is not a plain host name (an IP, a URL, a port) is a 422 naming it. */
+export function checkEgress(egress: z.infer<typeof workspaceEgress> | undefined, maxDomains: number): EgressPolicy | undefined {
+  if (egress === undefined) return undefined;
+  if (egress.mode === 'none') return NO_EGRESS;
+  if (egress.domains.length > maxDomains) throw unprocessable(`egress.domains has ${egress.domains.length} entries; at most ${maxDomains} (sandbox.egress.max_domains)`);
+  const domains = egress.domains.map((value, i) => {
+    const normalised = normalizeDomainPattern(value);
+    if (normalised === null) {
+      throw unprocessable(`egress.domains[${i}]: "${value.slice(0, 80)}" is not a host name or *.domain pattern (IP addresses, ports and URLs are refused)`);
+    }
+    return normalised;
+  });
+  return { mode: 'allowlist', domains: [...new Set(domains)] };
+}
+
+/** Workspace JSON with egress and masked key for each row, in two queries for any number of rows. */
+export async function presentWorkspaces(r: ApiResources, rows: WorkspaceRow[]) {
+  const ids = rows.map((row) => row.id);
+  const [egress, keys] = await Promise.all([loadEgress(r.sql, ids), workspaceSecretMeta(r.sql, ids, 'anthropic_api_key')]);
+  return rows.map((row) => workspaceJson(row, { egress: egress.get(row.id) ?? NO_EGRESS, anthropicKey: keys.get(row.id) ?? null }));
+}
+
+export async function presentWorkspace(r: ApiResources, row: WorkspaceRow) {
+  const [egress, keys] = await Promise.all([loadEgress(r.sql, [row.id]), workspaceSecretMeta(r.sql, [row.id], 'anthropic_api_key')]);
+  return workspaceJson(row, { egress: egress.get(row.id) ?? NO_EGRESS, anthropicKey: keys.get(row.id) ?? null });
+}
+
+export function workspaceKeyRoutes(r: ApiResources) {
+  const box = SecretBox.fromConfig(r.config.secrets);
+
+  return new Hono<AuthEnv>()
+    .put('/:id/anthropic-key', async (c) => {
+      const id = uuidParam(c, 'workspace');
+      const body = await readJson(c, anthropicKeyBody);
+      if (!(await findWorkspace(r.sql, c.get('principal').userId, id))) throw notFound('workspace');
+      const apiKey = body.api_key.trim();
+      if (!ANTHROPIC_KEY.test(apiKey)) throw unprocessable('api_key is not an Anthropic API key (it starts with sk-ant- and has no spaces)');
+      if (box === null) {
+        throw new ApiError(
+          503,
+          'Service unavailable',
+          'workspace API keys need a master key: set secrets.master_key (AICLI__SECRETS__MASTER_KEY, from `openssl rand -base64 32`) on the API and the workers',
+        );
+      }
+      const sealed = box.seal(apiKey, workspaceSecretAad(id, 'anthropic_api_key'));
+      await upsertWorkspaceSecret(r.sql, { workspaceId: id, kind: 'anthropic_api_key', sealed, masked: maskSecret(apiKey) });
+      r.logger.info({ action: 'workspace_key_set', workspace_id: id, key_id: sealed.keyId }, 'workspace Anthropic key stored');
+      return c.body(null, 204);
+    })
+    .delete('/:id/anthropic-key', async (c) => {
+      const id = uuidParam(c, 'workspace');
+      if (!(await findWorkspace(r.sql, c.get('principal').userId, id))) throw notFound('workspace');
+      const deleted = await deleteWorkspaceSecret(r.sql, id, 'anthropic_api_key');
+      if (deleted) r.logger.info({ action: 'workspace_key_deleted', workspace_id: id }, 'workspace Anthropic key removed');
+      return c.body(null, 204);
+    });
+}

@@ -1,0 +1,50 @@
+import type { Context } from 'hono';
+import type { Config } from '../config/index.js';
+import type { ApiResources } from '../resources.js';
+import { ApiKeys } from './api-keys.js';
+import { Audit } from './audit.js';
+import { clientIpResolver } from './client-ip.js';
+import { OAuthFlow } from './oauth/flow.js';
+import { RateLimiter } from './rate-limiter.js';
+import { Rbac } from './rbac.js';
+import { SessionState } from './session-state.js';
+import { Sessions } from './sessions.js';
+
+/** Everything identity and access needs, built once per app from the API's resources. */
+export interface Identity {
+  config: Config;
+  resources: ApiResources;
+  audit: Audit;
+  apiKeys: ApiKeys;
+  rbac: Rbac;
+  state: SessionState;
+  sessions: Sessions;
+  limiter: RateLimiter;
+  oauth: OAuthFlow;
+  /** The client address (security.trusted_proxies decides whether X-Forwarded-For counts). */
+  clientIp(c: Context): string | null;
+}
+
+export function createIdentity(r: ApiResources): Identity {
+  const cfg = r.config;
+  // Every Redis key of this layer lives under redis.key_prefix, except the seed's bare whitelist:ip:<ip>.
+  const prefix = `${cfg.redis.key_prefix}:`;
+  const audit = new Audit(r.sql, r.logger);
+  const state = new SessionState(r.sql, r.redis, prefix, cfg.rbac.cache_ttl, cfg.auth.jwt.access_token_ttl + cfg.auth.jwt.clock_tolerance, r.logger);
+  const rbac = new Rbac(cfg.rbac, r.sql, r.redis, prefix, r.logger);
+  const resolveIp = clientIpResolver(cfg.security.trusted_proxies);
+  // Mirror rbac.roles into user_roles/role_permissions now, so the seed's SQL sees them; retried on first use.
+  rbac.ensureSynced().catch((err: unknown) => r.logger.warn({ err }, 'could not write the configured roles to Postgres yet'));
+  return {
+    config: cfg,
+    resources: r,
+    audit,
+    apiKeys: new ApiKeys(cfg.auth.api_keys, r.sql, r.logger),
+    rbac,
+    state,
+    sessions: new Sessions(cfg.auth, r.sql, r.tokens, state, audit),
+    limiter: new RateLimiter(r.redis, prefix, cfg.rate_limit.whitelist, r.logger),
+    oauth: new OAuthFlow(cfg.oauth2, r.redis, prefix, r.logger),
+    clientIp: resolveIp,
+  };
+}

@@ -1,0 +1,43 @@
+/** Errors that mean Postgres is (briefly) unreachable, not that the statement is wrong. */
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up)
+  '08000',
+  '08003',
+  '08006',
+]);
+
+export function isTransientDbError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && TRANSIENT_CODES.has(code);
+}
+
+/**
+ * Runs `fn` until it succeeds, retrying only transient connection errors with capped exponential backoff
+ * until `deadlineMs` has passed: a Postgres restart during a task delays its final write, it does not lose it.
+ */
+export async function withTransientRetry<T>(
+  fn: () => Promise<T>,
+  opts: { deadlineMs: number; onRetry?: (err: unknown, attempt: number) => void },
+): Promise<T> {
+  const giveUpAt = Date.now() + opts.deadlineMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isTransientDbError(err) || Date.now() >= giveUpAt) throw err;
+      opts.onRetry?.(err, attempt);
+      const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+    }
+  }
+}
