@@ -1,10 +1,7 @@
 import { Command } from 'commander';
 import { registerClientCommands } from './client/index.js';
 import { loadContext, runCommand } from './context.js';
-import { migrateCommand } from './commands/migrate.js';
-import { sandboxBuildCommand } from './commands/sandbox.js';
-import { serve, type Role } from './commands/serve.js';
-import { createUserCommand } from './commands/users.js';
+import type { Role } from './commands/serve.js';
 
 const program = new Command('aicli-web')
   .description('AICode Manager: run Claude Code tasks in hardened containers')
@@ -15,6 +12,8 @@ const globals = () => program.opts<{ config?: string }>();
 const serveAs = (role: Role) => () =>
   runCommand(async () => {
     const ctx = loadContext(globals(), `aicli-${role}`);
+    // Server modules load only for server commands, so the terminal client starts fast.
+    const { serve } = await import('./commands/serve.js');
     await serve(role, ctx.config, ctx.logger);
   });
 
@@ -29,7 +28,7 @@ program
   .option('--force', 'clear a dirty migration and retry it')
   .option('--status', 'list migrations and their state')
   .action((opts: { version?: string; force?: boolean; status?: boolean }) =>
-    runCommand(() => migrateCommand(loadContext(globals(), 'aicli-migrate'), opts)),
+    runCommand(async () => (await import('./commands/migrate.js')).migrateCommand(loadContext(globals(), 'aicli-migrate'), opts)),
   );
 
 const users = program.command('users').description('manage users');
@@ -39,7 +38,7 @@ users
   .requiredOption('--password <password>')
   .option('--role <role>', 'admin, user or viewer', 'user')
   .action((opts: { email: string; password: string; role: string }) =>
-    runCommand(() => createUserCommand(loadContext(globals(), 'aicli-users'), opts)),
+    runCommand(async () => (await import('./commands/users.js')).createUserCommand(loadContext(globals(), 'aicli-users'), opts)),
   );
 
 const sandbox = program.command('sandbox').description('sandbox image');
@@ -48,7 +47,9 @@ sandbox
   .description('build the sandbox image (cached by tag)')
   .option('--force', 'rebuild even when the tag exists')
   .option('--tag <tag>', 'image tag (default: sandbox.image or the computed tag)')
-  .action((opts: { force?: boolean; tag?: string }) => runCommand(() => sandboxBuildCommand(loadContext(globals(), 'aicli-sandbox'), opts)));
+  .action((opts: { force?: boolean; tag?: string }) =>
+    runCommand(async () => (await import('./commands/sandbox.js')).sandboxBuildCommand(loadContext(globals(), 'aicli-sandbox'), opts)),
+  );
 
 registerClientCommands(program);
 

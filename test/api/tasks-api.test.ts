@@ -5,6 +5,8 @@ import { buildTestApp, createTestUser, type TestApp } from '../support/api-app.j
 import { testConfig, testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
+// This file queues many tasks for one user: lift the per-user submission cap (tested in caps-limits).
+const MANY_TASKS = { roles: { user: { max_concurrent_tasks: 1000 } } };
 let db: TestDatabase;
 let t: TestApp;
 const id = testId('tasksapi');
@@ -34,7 +36,7 @@ const counts = async () => {
 
 beforeAll(async () => {
   db = await createTestDatabase('tasksapi');
-  t = buildTestApp(testConfig(id, db.url, { server: { max_prompt_chars: 1000 }, sandbox: { git_file_root: '/srv/git' } }), db.sql);
+  t = buildTestApp(testConfig(id, db.url, { server: { max_prompt_chars: 1000 }, sandbox: { git_file_root: '/srv/git' }, limits: MANY_TASKS }), db.sql);
   await createTestUser(db.sql, 'a@example.com');
   await createTestUser(db.sql, 'b@example.com');
   const login = async (email: string) => (await call('POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' } })).json.access_token as string;
@@ -146,7 +148,7 @@ describe('tasks', () => {
   });
 
   it('answers 503 while Redis is away, keeps the row, and the reconciler enqueues it later', async () => {
-    const downCfg = testConfig(id, db.url, { redis: { url: 'redis://127.0.0.1:1' } });
+    const downCfg = testConfig(id, db.url, { redis: { url: 'redis://127.0.0.1:1' }, limits: MANY_TASKS });
     const down = buildTestApp(downCfg, db.sql);
     try {
       const res = await down.app.request('/api/v1/tasks', {

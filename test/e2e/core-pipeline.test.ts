@@ -192,6 +192,21 @@ describe('infrastructure faults retry and end sandbox_error', () => {
 });
 
 describe('after the run', () => {
+  it("the process's log lines for a task carry its ids and contain no token, key or password", async () => {
+    const lines = sys.proc.output().split('\n').filter((l) => l.startsWith('{'));
+    const [task] = await db.sql<{ id: string; workspace_id: string }[]>`select id, workspace_id from tasks order by created_at limit 1`;
+    const mine = lines.filter((l) => l.includes(`"task_id":"${task!.id}"`));
+    expect(mine.some((l) => l.includes('"action":"task_created"') && l.includes(`"workspace_id":"${task!.workspace_id}"`))).toBe(true);
+    expect(mine.some((l) => l.includes('"action":"task_finished"'))).toBe(true);
+    const log = lines.join('\n');
+    expect(log).not.toContain(REAL_KEY);
+    expect(log).not.toMatch(/aicli-task-[A-Za-z0-9_-]{20,}/);
+    expect(log).not.toContain('a long enough password');
+    expect(log).not.toContain(alice.token as string);
+    expect(log).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ/);
+    expect(log).not.toContain('Write hello.txt and cat it');
+  });
+
   it('leaves no container with this test id', async () => {
     expect(await containersOf('aicli.test_id', id)).toEqual([]);
     const sql = postgres(db.url, { max: 1 });
