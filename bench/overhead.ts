@@ -12,6 +12,7 @@ import { buildClaudeArgs } from '../workers/claude/args.js';
 import { sandboxImageTag } from '../workers/sandbox/build.js';
 import { PG_ADMIN_URL, pgUrl } from '../test/support/services.js';
 import { scenarioPrompt, startScriptedModel } from '../test/support/scripted-model.js';
+import { readSse } from '../test/support/sse-client.js';
 import { signUp, startSystem, waitForTerminal } from '../test/support/system.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
@@ -54,9 +55,13 @@ async function main() {
     const api = await signUp(sys, 'bench@example.com');
     const ws = await api.request('POST', '/api/v1/workspaces', { name: 'bench' });
 
-    // Baseline: the same image, CLI and script with plain `docker run` (host network straight to the model).
+    // Baseline: the same image, CLI, script and sandbox limits with plain `docker run` (host network straight
+    // to the model, so no gateway hop). Runs alternate with API runs so machine noise hits both alike.
     const direct: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
+    const viaApi: number[] = [];
+    const pickup: number[] = [];
+    const phases: Array<{ post: number; toEnd: number; toRow: number; worker: number }> = [];
+    const runDirect = async (i: number) => {
       const dir = path.join(scratch, `direct-${i}`);
       mkdirSync(path.join(dir, 'ws'), { recursive: true });
       mkdirSync(path.join(dir, 'claude'), { recursive: true });
@@ -65,25 +70,36 @@ async function main() {
       const args = buildClaudeArgs({ prompt, model: 'claude-sonnet-4-5', maxTurns: 30, permissionMode: 'bypassPermissions' });
       const started = performance.now();
       const code = await dockerRun([
-        'run', '--rm', '--network', 'host', '--user', '1000:1000',
+        'run', '--rm', '--network', 'host', '--user', '1000:1000', '--init', '--read-only',
+        '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--memory', '2g', '--memory-swap', '2g',
+        '--pids-limit', '512', '--cpus', '1', '--ulimit', 'nofile=4096:4096', '--tmpfs', '/tmp:rw,size=512m', '--tmpfs', '/home/agent:rw,size=512m,uid=1000,gid=1000',
         '-v', `${path.join(dir, 'ws')}:/workspace`, '-v', `${path.join(dir, 'claude')}:/aicli/claude`,
         '-e', `ANTHROPIC_BASE_URL=${model.url}`, '-e', 'ANTHROPIC_API_KEY=sk-ant-bench', '-e', 'CLAUDE_CONFIG_DIR=/aicli/claude',
-        '-e', 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1', image, 'claude', ...args,
+        '-e', 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1', '-e', 'BUN_JSC_numberOfGCMarkers=1', image, 'claude', ...args,
       ]);
       direct.push(performance.now() - started);
       if (code !== 0) throw new Error(`direct docker run exited ${code}`);
-    }
-
-    const viaApi: number[] = [];
-    const pickup: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
+    };
+    const runApi = async () => {
       const started = performance.now();
       const res = await api.request('POST', '/api/v1/tasks', { workspace_id: ws.json.id, prompt });
-      const task = await waitForTerminal(api, res.json.id, 120_000);
+      const posted = performance.now();
+      // Follow the task's SSE stream to its `end` event (one request, no polling load on the API process,
+      // which shares the CPU with the worker in `aicli-web up`), then read the stored row.
+      await readSse(`${api.baseUrl}/api/v1/tasks/${res.json.id}/events`, { authorization: `Bearer ${api.token}` });
+      const ended = performance.now();
+      const task = await waitForTerminal(api, res.json.id, 120_000, 5);
       viaApi.push(performance.now() - started);
+      phases.push({ post: posted - started, toEnd: ended - posted, toRow: performance.now() - ended, worker: Number(task.usage.wall_ms) });
       if (task.status !== 'succeeded') throw new Error(`task ${task.id} ended ${task.status}: ${JSON.stringify(task.error)}`);
       const [row] = await sql<{ enqueued_at: Date }[]>`select enqueued_at from tasks where id = ${task.id}`;
       pickup.push(Number(task.usage.container_started_at) - (row as { enqueued_at: Date }).enqueued_at.getTime());
+    };
+    await runDirect(-1); // warm-up, not counted
+    direct.length = 0;
+    for (let i = 0; i < RUNS; i++) {
+      await runDirect(i);
+      await runApi();
     }
 
     const mApi = median(viaApi);
@@ -92,6 +108,8 @@ async function main() {
     console.log(`direct docker run median: ${mDirect.toFixed(0)} ms`);
     console.log(`through the API median:  ${mApi.toFixed(0)} ms`);
     console.log(`ratio (api / direct):    ${(mApi / mDirect).toFixed(3)}`);
+    const m = (k: keyof (typeof phases)[number]) => median(phases.map((p) => p[k])).toFixed(0);
+    console.log(`API run phases (medians): POST ${m('post')} ms, POST -> end event ${m('toEnd')} ms, end -> row ${m('toRow')} ms; worker container-to-exit ${m('worker')} ms`);
     console.log(`pickup latency (job added -> container started): p50 ${pct(pickup, 50).toFixed(0)} ms, p99 ${pct(pickup, 99).toFixed(0)} ms`);
   } finally {
     await sys.stop();

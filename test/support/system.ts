@@ -73,13 +73,13 @@ export async function signUp(sys: { env: Record<string, string>; api: ApiClient 
 }
 
 /** Polls a task until it is terminal (bounded by the test's timeout). */
-export async function waitForTerminal(api: ApiClient, taskId: string, timeoutMs = 180_000): Promise<any> {
+export async function waitForTerminal(api: ApiClient, taskId: string, timeoutMs = 180_000, intervalMs = 250): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await api.request('GET', `/api/v1/tasks/${taskId}`);
     if (['succeeded', 'failed', 'cancelled', 'timed_out'].includes(res.json?.status)) return res.json;
     if (Date.now() > deadline) throw new Error(`task ${taskId} not terminal after ${timeoutMs} ms: ${res.text}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

@@ -261,13 +261,15 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     let exit: { exitCode: number; oomKilled: boolean };
     try {
       exit = await sandbox.wait();
+      log.debug({ action: 'sandbox_exited', run_ms: Date.now() - started, exit_code: exit.exitCode }, 'sandbox exited');
     } finally {
       clearTimeout(timer);
       control.signal.removeEventListener('abort', onAbort);
     }
     parser.end();
-    // The container is done: remove it before the terminal write, so a terminal task never has one.
-    await sandbox.remove().catch((err: unknown) => log.warn({ err }, 'removing sandbox failed'));
+    // The container is done: its removal runs alongside the artifact work below and is awaited before the
+    // terminal write, so a terminal task never has a container.
+    const removal = sandbox.remove().catch((err: unknown) => log.warn({ err }, 'removing sandbox failed'));
     const abortReason = control.signal.aborted ? String(control.signal.reason ?? '') : null;
     if (abortReason === 'shutdown' && !timedOut) {
       throw new InfraFault('worker_shutdown', 'the worker shut down before the task finished; it runs again on another worker');
@@ -287,14 +289,20 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     if (outcome.errorCode === 'budget_exceeded') outcome.message = budgetMessage(outcome.message, session);
     throwIfUpstreamUnavailable(outcome, session);
 
-    if (facts.sessionId) {
-      const transcript = await readTranscript(workspace.claudeConfigDir, facts.sessionId).catch(() => null);
+    const prepared = workspace;
+    const saveTranscript = async () => {
+      if (!facts.sessionId) return;
+      const transcript = await readTranscript(prepared.claudeConfigDir, facts.sessionId).catch(() => null);
       if (transcript) await saveArtifact(res.sql, { taskId: task.id, attempt: task.attempt, kind: 'transcript', ...transcript });
-    }
-    const diff = await workspaceDiff(workspace).catch((err: unknown) => {
-      log.warn({ err }, 'computing the workspace diff failed');
-      return { diff: '', truncated: false };
-    });
+    };
+    const [, diff] = await Promise.all([
+      saveTranscript(),
+      workspaceDiff(prepared).catch((err: unknown) => {
+        log.warn({ err }, 'computing the workspace diff failed');
+        return { diff: '', truncated: false };
+      }),
+      removal,
+    ]);
     const usage = {
       ...session.usage,
       ...budgetUsage(session),
@@ -303,6 +311,7 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       container_started_at: sandbox.startedAt,
       wall_ms: Date.now() - started,
     };
+    log.debug({ action: 'artifacts_ready', after_start_ms: Date.now() - started }, 'diff, transcript and removal done');
     await finish(res, task, sink, log, {
       status: outcome.status,
       result: facts.result ? resultSummary(facts.result) : null,
