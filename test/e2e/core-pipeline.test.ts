@@ -207,6 +207,23 @@ describe('after the run', () => {
     expect(log).not.toContain('Write hello.txt and cat it');
   });
 
+  it("the worker's /metrics counts the finished tasks, sandbox starts and tokens; /readyz names its checks", async () => {
+    const [, port] = sys.proc.output().match(/"action":"worker_started"[^\n]*"metrics_port":(\d+)/) ?? [];
+    expect(port).toBeDefined();
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const value = (re: RegExp) => Number((text.match(re) ?? [])[1] ?? NaN);
+    expect(value(/^aicli_tasks_finished_total\{status="succeeded",error_code="none"\} (\d+)/m)).toBeGreaterThanOrEqual(2);
+    expect(value(/^aicli_tasks_finished_total\{status="failed",error_code="oom_killed"\} (\d+)/m)).toBe(1);
+    expect(value(/^aicli_tasks_finished_total\{status="timed_out",error_code="timeout"\} (\d+)/m)).toBe(1);
+    expect(value(/^aicli_sandbox_start_seconds_count (\d+)/m)).toBeGreaterThanOrEqual(4);
+    expect(value(/^aicli_claude_tokens_total\{type="input"\} (\d+)/m)).toBeGreaterThan(0);
+    expect(value(/^aicli_worker_capacity (\d+)/m)).toBeGreaterThan(0);
+    expect(text).not.toMatch(/task_id|user_id|workspace_id/);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(Object.keys(((await ready.json()) as any).checks).sort()).toEqual(['docker', 'image', 'postgres', 'redis']);
+  });
+
   it('leaves no container with this test id', async () => {
     expect(await containersOf('aicli.test_id', id)).toEqual([]);
     const sql = postgres(db.url, { max: 1 });

@@ -34,6 +34,8 @@ export function testEnv(id: string, dbUrl: string, extra: Record<string, string>
     JWT_SECRET_KEY: TEST_JWT_SECRET,
     AICLI__REDIS__KEY_PREFIX: `aicli-test-${id}`,
     AICLI__QUEUE__NAME: `tasks-${id}`,
+    // Many workers share a host in tests: each ops listener takes a free port (it logs the one it got).
+    AICLI__WORKER__METRICS_PORT: '0',
     ...extra,
   };
 }

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
 import type { Logger } from '../../src/observability/logger.js';
+import type { Metrics } from '../../src/observability/metrics.js';
 import type { WebhookQueue } from '../../src/queue/webhook-queue.js';
 import type { ModelGateway } from '../gateway/server.js';
 import type { SandboxRunner } from '../sandbox/runner.js';
@@ -20,6 +21,8 @@ export interface WorkerResources {
   runner: SandboxRunner;
   gateway: ModelGateway;
   workerId: string;
+  /** This worker's Prometheus registry (served by its ops listener). */
+  metrics: Metrics;
   /** The sandbox image tag this worker runs. */
   image: string;
   /** This worker's scratch directory (one per worker so orphan reaping never touches a live neighbour's). */

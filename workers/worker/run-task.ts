@@ -13,6 +13,7 @@ import { workspaceDiff } from '../workspace/diff.js';
 import { prepareWorkspace, removeWorkspace, type PreparedWorkspace } from '../workspace/prepare.js';
 import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
 import { withTransientRetry } from '../../src/db/retry.js';
+import { recordSandboxStart, recordTaskFinished, recordTaskOutcome, recordTaskPickedUp } from '../../src/observability/metrics.js';
 import { EventSink } from './event-sink.js';
 import type { WorkerResources } from './resources.js';
 import { FAULT_POLICY, InfraFault, isUpstreamUnavailable } from './retry-policy.js';
@@ -67,6 +68,7 @@ export async function runTaskJob(res: WorkerResources, job: Job<TaskJobData>, to
     throw new DelayedError();
   }
   const task = claim.task;
+  if (task.attempt === 1 && task.enqueued_at) recordTaskPickedUp(res.metrics, (Date.now() - task.enqueued_at.getTime()) / 1000);
   const sink = new EventSink({
     sql: res.sql,
     publisher: res.publisher,
@@ -129,7 +131,10 @@ async function handleFault(
     sink.push('status', { status: 'failed', error: failure });
     sink.push('end', { status: 'failed', error: failure });
     await withTransientRetry(() => sink.close(), dbRetry(log)).catch(() => {});
-    if (await withTransientRetry(() => failAfterFaults(res.sql, task.id, task.attempt, failure), dbRetry(log))) await notifyTerminal(res, task, log);
+    if (await withTransientRetry(() => failAfterFaults(res.sql, task.id, task.attempt, failure), dbRetry(log))) {
+      recordTaskFinished(res.metrics, { status: 'failed', errorCode: failure.code });
+      await notifyTerminal(res, task, log);
+    }
     throw new UnrecoverableError(fault.message);
   }
   sink.push('status', { status: 'queued', retry: true, error: failure });
@@ -231,6 +236,7 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
         throw new InfraFault('docker', describeDockerFault(err, res.image), { cause: err });
       });
     log.info({ action: 'sandbox_started', container: sandbox.id.slice(0, 12), start_ms: sandbox.startMs }, 'sandbox started');
+    recordSandboxStart(res.metrics, sandbox.startMs / 1000);
 
     const stream = createStreamFacts();
     const stderrTail = new StderrTail(4096);
@@ -353,6 +359,7 @@ async function finish(res: WorkerResources, task: ClaimedTask, sink: EventSink, 
     return;
   }
   log.info({ action: 'task_finished', status: o.status, error_code: o.errorCode }, 'task finished');
+  recordTaskOutcome(res.metrics, o);
   await notifyTerminal(res, task, log);
 }
 

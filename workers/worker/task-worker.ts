@@ -22,6 +22,8 @@ import { isWorkerAlive, startHeartbeat } from './liveness.js';
 import { startOrphanReaper } from './orphans.js';
 import type { WorkerResources } from './resources.js';
 import { runTaskJob } from './run-task.js';
+import { startWorkerOpsServer } from './ops-server.js';
+import { createMetrics, observeWorkerBusy, setWorkerCapacity } from '../../src/observability/metrics.js';
 import { markWorkerLost, STALLED_LIMIT_REASON } from './worker-lost.js';
 import { superviseWorker } from './worker-watchdog.js';
 import { startWebhookWorker } from './webhook-worker.js';
@@ -97,8 +99,11 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const control = createRedis(config.redis.url, 'subscriber', `aicli-worker-ctl-${workerId}`);
   const queue = createTaskQueue(queueConnection, config);
   const webhooks = createWebhookQueue(publisher, config);
+  const metrics = createMetrics({ include: { http: false, tasks: true, process: config.metrics.default_metrics } });
+  setWorkerCapacity(metrics, config.queue.worker_concurrency);
   const res: WorkerResources = {
     config,
+    metrics,
     sql,
     logger,
     publisher,
@@ -113,6 +118,24 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   };
 
   const active = new ActiveAttempts();
+  observeWorkerBusy(metrics, () => active.size);
+  let draining = false;
+  // The worker's own /metrics, /healthz and /readyz (Postgres, Redis, the Docker engine and the image).
+  const ops = config.metrics.enabled
+    ? await startWorkerOpsServer({
+        port: config.worker.metrics_port,
+        host: config.metrics.worker_host,
+        metrics,
+        logger,
+        isDraining: () => draining,
+        checks: {
+          postgres: () => sql`select 1`,
+          redis: () => publisher.ping(),
+          docker: () => docker.ping(),
+          image: () => docker.getImage(image).inspect(),
+        },
+      })
+    : null;
   await listenForControl(control, prefix, active, logger);
   const createWorker = () => {
     const w = new Worker<TaskJobData>(
@@ -156,9 +179,10 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     isLive: async (owner, taskId) => (owner === workerId ? active.has(taskId) : isWorkerAlive(publisher, prefix, owner)),
   });
   const reconciler = startReconciler(sql, queue, logger, config.queue.reconcile_interval);
-  logger.info({ action: 'worker_started', image, concurrency: config.queue.worker_concurrency }, 'worker started');
+  logger.info({ action: 'worker_started', image, concurrency: config.queue.worker_concurrency, metrics_port: ops?.port ?? null }, 'worker started');
 
   const drainAndClose = async (deadlineMs: number) => {
+    draining = true;
     reconciler.stop();
     reaper.stop();
     // worker.close() stops fetching and waits for the running jobs; past the deadline they are released.
@@ -171,7 +195,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     clearTimeout(timer);
     await webhookWorker.close();
     await heartbeat.stop();
-    const results = await Promise.allSettled([gateway.close(), queue.close(), webhooks.close()]);
+    const results = await Promise.allSettled([gateway.close(), queue.close(), webhooks.close(), ops?.close()]);
     await Promise.allSettled([publisher.quit(), queueConnection.quit(), control.quit()]);
     for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'closing a worker resource failed');
     logger.info({ action: 'worker_stopped' }, 'worker stopped');
