@@ -191,7 +191,9 @@ describe('/metrics', () => {
     const info = String(await metricsRedis.client('INFO'));
     const addr = /addr=(\S+)/.exec(info)?.[1];
     expect(addr).toBeDefined();
-    const monitor = await new Redis(REDIS_URL).monitor();
+    // monitor() opens a connection of its own: both are closed below.
+    const monitorBase = new Redis(REDIS_URL);
+    const monitor = await monitorBase.monitor();
     const seen: Array<{ source: string; command: string }> = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: String(args[0]).toLowerCase() }));
     try {
@@ -206,6 +208,7 @@ describe('/metrics', () => {
       expect(fromScrape.map((s) => s.command)).toEqual(['evalsha']);
     } finally {
       monitor.disconnect();
+      monitorBase.disconnect();
     }
   });
 
