@@ -15,6 +15,8 @@ have redis-server || need_apt+=(redis-server)
 installed_pg=0
 have pg_ctlcluster || { need_apt+=(postgresql); installed_pg=1; }
 have curl || need_apt+=(curl)
+# docker-compose validates docker-compose.yml in the tests (docker compose config).
+have docker-compose || docker compose version >/dev/null 2>&1 || need_apt+=(docker-compose)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -35,8 +35,11 @@ function dbWhere(cfg: Config): string {
 }
 
 /** Connects and pings Postgres; a refusal becomes the seed's one-line message. */
-export async function connectDatabase(cfg: Config): Promise<Sql> {
-  const sql = createSql(cfg.database);
+export async function connectDatabase(cfg: Config, logger?: Logger): Promise<Sql> {
+  // Queries slower than database.slow_query_ms are logged with their duration and text, never their parameters.
+  const sql = createSql(cfg.database, {
+    onSlowQuery: logger ? (q) => logger.warn({ action: 'slow_query', duration_ms: q.durationMs, query: q.query }, 'slow query') : undefined,
+  });
   try {
     await pingDatabase(sql);
   } catch (err) {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import { ERROR_CODES as CLAUDE_ERROR_CODES } from '../../workers/claude/outcome.js';
 import { HttpRequestMetrics } from './http-metrics.js';
 import { QUEUE_STATES, readQueueStats, type QueueStats } from './queue-stats.js';
 
@@ -25,18 +26,7 @@ export interface MetricsOptions {
 }
 
 const TASK_STATUSES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const;
-const ERROR_CODES = new Set([
-  'claude_error',
-  'max_turns',
-  'budget_exceeded',
-  'oom_killed',
-  'timeout',
-  'cancelled',
-  'auth_failed',
-  'sandbox_error',
-  'worker_lost',
-  'exit_nonzero',
-]);
+const ERROR_CODES: ReadonlySet<string> = new Set(CLAUDE_ERROR_CODES);
 const TOKEN_TYPES = {
   input_tokens: 'input',
   output_tokens: 'output',

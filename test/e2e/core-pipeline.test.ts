@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
 import { containersOf, REAL_KEY, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { toolResultsOf } from '../support/task-events.js';
 
 // The whole pipeline over real processes: `aicli-web up` spawned, the real claude CLI in the real sandbox
 // image, Postgres and Redis; the only double is the scripted Messages API on loopback.
@@ -39,20 +40,7 @@ async function submit(body: Record<string, unknown>) {
   return res.json.id as string;
 }
 
-/** Every tool_result text the CLI reported for a task, in order. */
-async function toolResults(taskId: string): Promise<string> {
-  const rows = await db.sql<{ payload: any }[]>`
-    select payload from task_events where task_id = ${taskId} and type = 'claude' and payload->>'type' = 'user' order by seq`;
-  const texts: string[] = [];
-  for (const { payload } of rows) {
-    for (const block of payload.message?.content ?? []) {
-      if (block.type !== 'tool_result') continue;
-      const c = block.content;
-      texts.push(typeof c === 'string' ? c : (c ?? []).map((x: { text?: string }) => x.text ?? '').join(''));
-    }
-  }
-  return texts.join('\n');
-}
+const toolResults = (taskId: string) => toolResultsOf(db.sql, taskId);
 
 describe('core pipeline', () => {
   it('runs Write then Bash in the sandbox and stores result, diff and events', async () => {

@@ -11,6 +11,7 @@ import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
 import { REDIS_URL } from '../support/services.js';
 import { docker, REAL_KEY, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { toolResultsOf } from '../support/task-events.js';
 
 // Budgets and per-workspace keys over the real system: `aicli-web up`, the real CLI in the real sandbox
 // image, the scripted Messages API. The gateway prices with a table ten times the list price, so the CLI
@@ -79,19 +80,7 @@ async function submit(workspaceId: string, body: Record<string, unknown>): Promi
   return res.json.id as string;
 }
 
-async function toolResults(taskId: string): Promise<string> {
-  const rows = await db.sql<{ payload: any }[]>`
-    select payload from task_events where task_id = ${taskId} and type = 'claude' and payload->>'type' = 'user' order by seq`;
-  const texts: string[] = [];
-  for (const { payload } of rows) {
-    for (const block of payload.message?.content ?? []) {
-      if (block.type !== 'tool_result') continue;
-      const c = block.content;
-      texts.push(typeof c === 'string' ? c : (c ?? []).map((x: { text?: string }) => x.text ?? '').join(''));
-    }
-  }
-  return texts.join('\n');
-}
+const toolResults = (taskId: string) => toolResultsOf(db.sql, taskId);
 
 /** Every key under this test's Redis prefix with its value, whatever its type. */
 async function redisDump(): Promise<string> {

@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
 import { docker, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { toolResultsOf } from '../support/task-events.js';
 
 // Escape attempts from the Bash tool of the real CLI in the real sandbox, and egress through the worker's
 // proxy to loopback servers of this test (host names pinned to 127.0.0.1 with sandbox.egress.static_hosts
@@ -92,19 +93,7 @@ async function submit(workspaceId: string, body: Record<string, unknown>): Promi
   return res.json.id as string;
 }
 
-async function toolResults(taskId: string): Promise<string> {
-  const rows = await db.sql<{ payload: any }[]>`
-    select payload from task_events where task_id = ${taskId} and type = 'claude' and payload->>'type' = 'user' order by seq`;
-  const texts: string[] = [];
-  for (const { payload } of rows) {
-    for (const block of payload.message?.content ?? []) {
-      if (block.type !== 'tool_result') continue;
-      const c = block.content;
-      texts.push(typeof c === 'string' ? c : (c ?? []).map((x: { text?: string }) => x.text ?? '').join(''));
-    }
-  }
-  return texts.join('\n');
-}
+const toolResults = (taskId: string) => toolResultsOf(db.sql, taskId);
 
 /** `KEY=value` of a probe line; fails the test when the probe printed no such line. */
 function probed(out: string, key: string): string {

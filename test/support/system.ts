@@ -16,19 +16,12 @@ export interface SystemUnderTest {
   stop(): Promise<void>;
 }
 
-/**
- * Starts `aicli-web up` (migrate + API + worker in one process) against the test's own database, Redis
- * prefix, queue and container labels, with the gateway's upstream pointed at the scripted model.
- */
-export async function startSystem(o: {
-  id: string;
-  dbUrl: string;
-  image: string;
-  modelUrl: string;
-  extraEnv?: Record<string, string>;
-}): Promise<SystemUnderTest> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'aicli-sys-'));
-  const env = testEnv(o.id, o.dbUrl, {
+/** The env of a system under test: its own database, Redis prefix, queue, labels and dirs; the model scripted. */
+function systemEnv(
+  o: { id: string; dbUrl: string; image: string; modelUrl: string; extraEnv?: Record<string, string> },
+  dir: string,
+): Record<string, string> {
+  return testEnv(o.id, o.dbUrl, {
     PORT: '0',
     ANTHROPIC_BASE_URL: o.modelUrl,
     ANTHROPIC_API_KEY: REAL_KEY,
@@ -41,6 +34,21 @@ export async function startSystem(o: {
     AICLI__CLAUDE__MAX_RETRIES: '0',
     ...o.extraEnv,
   });
+}
+
+/**
+ * Starts `aicli-web up` (migrate + API + worker in one process) against the test's own database, Redis
+ * prefix, queue and container labels, with the gateway's upstream pointed at the scripted model.
+ */
+export async function startSystem(o: {
+  id: string;
+  dbUrl: string;
+  image: string;
+  modelUrl: string;
+  extraEnv?: Record<string, string>;
+}): Promise<SystemUnderTest> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'aicli-sys-'));
+  const env = systemEnv(o, dir);
   const proc = spawnCli(['up'], env);
   const [, url] = await proc.waitFor(/API listening on (http:\/\/[\d.]+:\d+)/, 60_000);
   await proc.waitFor(/"action":"worker_started"/, 60_000);
@@ -108,19 +116,7 @@ export async function startCluster(o: {
   extraEnv?: Record<string, string>;
 }): Promise<Cluster> {
   const dir = mkdtempSync(path.join(tmpdir(), 'aicli-cluster-'));
-  const env = testEnv(o.id, o.dbUrl, {
-    PORT: '0',
-    ANTHROPIC_BASE_URL: o.modelUrl,
-    ANTHROPIC_API_KEY: REAL_KEY,
-    AICLI__SANDBOX__IMAGE: o.image,
-    AICLI__SANDBOX__SCRATCH_ROOT: path.join(dir, 'scratch'),
-    AICLI__WORKER__GATEWAY_SOCKET_DIR: path.join(dir, 'run'),
-    AICLI__SANDBOX__EXTRA_LABELS: JSON.stringify({ 'aicli.test_id': o.id }),
-    AICLI__SANDBOX__STOP_GRACE: '1s',
-    AICLI__QUEUE__BACKOFF_DELAY: '200ms',
-    AICLI__CLAUDE__MAX_RETRIES: '0',
-    ...o.extraEnv,
-  });
+  const env = systemEnv(o, dir);
   const migrate = await runCli(['migrate'], env);
   if (migrate.code !== 0) throw new Error(`migrate failed: ${migrate.output}`);
   const apiProc = spawnCli(['api'], env);

@@ -5,15 +5,17 @@ import type { Logger } from '../../observability/logger.js';
 import { startWorker, type RunningWorker } from '../../../workers/worker/task-worker.js';
 import { checkRedis, connectDatabase, migrationsDir, requireCurrentSchema } from '../context.js';
 import { onShutdown } from '../lifecycle.js';
+import { startDiagnostics } from '../../diagnostics/server.js';
 import { startApi, type RunningApi } from './api.js';
 
 export type Role = 'api' | 'worker' | 'up';
 
 /** `api`, `worker` and `up` (migrate + both in one process): start, then wait for a signal. */
 export async function serve(role: Role, config: Config, logger: Logger): Promise<void> {
-  const sql = await connectDatabase(config);
+  const sql = await connectDatabase(config, logger);
   let api: RunningApi | null = null;
   let worker: RunningWorker | null = null;
+  let diagnostics: { close(): Promise<void> } | null = null;
   try {
     if (role === 'up') {
       const { applied } = await runMigrations(sql, { dir: migrationsDir(), log: (m) => logger.info(m) });
@@ -23,15 +25,17 @@ export async function serve(role: Role, config: Config, logger: Logger): Promise
     await checkRedis(config);
     if (role === 'api' || role === 'up') api = await startApi(config, sql, logger);
     if (role === 'worker' || role === 'up') worker = await startWorker({ config, sql, logger });
+    // Heap snapshots and CPU profiles for ops, on loopback with a token (off unless diagnostics.enabled).
+    if (config.diagnostics.enabled) diagnostics = await startDiagnostics({ ...config.diagnostics, logger, processName: role });
   } catch (err) {
-    await Promise.allSettled([api?.close(), worker?.close()]);
+    await Promise.allSettled([api?.close(), worker?.close(), diagnostics?.close()]);
     await sql.end({ timeout: 1 }).catch(() => {});
     throw err;
   }
   onShutdown(
     async () => {
       // Stop taking work first, then close the shared pools last.
-      const results = await Promise.allSettled([api?.close(), worker?.close()]);
+      const results = await Promise.allSettled([api?.close(), worker?.close(), diagnostics?.close()]);
       for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'shutdown step failed');
       await sql.end({ timeout: 5 });
     },
