@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -93,7 +93,10 @@ function pgBin(name: string): string {
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'aicli-pg-'));
-  chownSync(dir, 101, 104);
+  // initdb refuses to run as root: the cluster belongs to the machine's postgres user.
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  chownSync(dir, uid, gid);
   const data = path.join(dir, 'data');
   const asPostgres = (cmd: string, args: string[]) =>
     run('runuser', ['-u', 'postgres', '--', cmd, ...args], { maxBuffer: 10 * 1024 * 1024 });
