@@ -89,8 +89,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     AICLI__QUEUE__RECONCILE_INTERVAL: '2s',
     AICLI__QUEUE__WORKER_CONCURRENCY: '1',
     AICLI__CLAUDE__MAX_RETRIES: '3',
-    // One user submits every task: lift its submission cap; the running limit still applies at pickup.
-    AICLI__LIMITS__ROLES: JSON.stringify({ user: { max_concurrent_tasks: 100_000 } }),
+    // One user submits every task: lift its submission and running caps (fairness has its own test), so a
+    // killed worker's task, still `running` until it is picked up again, cannot hold back the others' pickup.
+    AICLI__LIMITS__ROLES: JSON.stringify({ user: { max_concurrent_tasks: 100_000, max_running_tasks: 100, max_running_per_workspace: 100 } }),
     AICLI__RATE_LIMIT__ENABLED: 'false',
   });
   const docker = new Dockerode();
