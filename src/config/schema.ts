@@ -73,6 +73,8 @@ const queue = z
     max_stalled_count: z.coerce.number().int().min(0).default(1),
     worker_concurrency: z.coerce.number().int().min(1).default(2),
     reconcile_interval: duration('15s'),
+    /** BullMQ's runRetryDelay: after a failed job fetch (Redis away) the worker tries again this soon (BullMQ's own default is 15 s). */
+    fetch_retry_delay: duration('1s'),
   })
   .strict()
   .default({});

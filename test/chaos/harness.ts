@@ -147,14 +147,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         }
         if (kills.length === 2 && !redisRestarted) {
           redisRestarted = true;
-          log('restarting redis');
+          log(`restarting redis (after kill ${kills.length})`);
           await redis.stop();
           await new Promise((r) => setTimeout(r, 1500));
           await redis.start();
         }
         if (kills.length === 4 && !pgRestarted) {
           pgRestarted = true;
-          log('restarting postgres');
+          log(`restarting postgres (after kill ${kills.length})`);
           await pg.stop();
           await new Promise((r) => setTimeout(r, 1500));
           await pg.start();
@@ -197,9 +197,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         const [next] = await sql<{ at: Date }[]>`
           select created_at as at from task_events where task_id = ${l.task_id} and type = 'status'
             and payload->>'status' = 'running' and attempt > ${l.attempt} order by seq limit 1`;
+        // An attempt the kill cut off has neither an end nor a retry/release ('queued') of its own: an attempt
+        // that ended in an infrastructure retry was not lost to this kill and is not a recovery.
         const [ended] = await sql<{ at: Date }[]>`
-          select created_at as at from task_events where task_id = ${l.task_id} and type = 'end' and attempt = ${l.attempt}`;
-        if (next && !ended) recoveryMs.push(next.at.getTime() - k.at);
+          select created_at as at from task_events where task_id = ${l.task_id} and attempt = ${l.attempt}
+            and (type = 'end' or (type = 'status' and payload->>'status' = 'queued')) limit 1`;
+        if (next && !ended) {
+          recoveryMs.push(next.at.getTime() - k.at);
+          log(`recovery after kill ${kills.indexOf(k) + 1}: ${next.at.getTime() - k.at} ms (task ${l.task_id}, attempt ${l.attempt})`);
+        }
       }
     }
 

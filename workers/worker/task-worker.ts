@@ -155,6 +155,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
         lockDuration: config.queue.lock_duration,
         stalledInterval: config.queue.stalled_interval,
         maxStalledCount: config.queue.max_stalled_count,
+        // BullMQ waits 15 s by default before fetching again after a Redis error: a restart would idle every worker that long.
+        runRetryDelay: config.queue.fetch_retry_delay,
         autorun: true,
       },
     );
