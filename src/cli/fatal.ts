@@ -1,4 +1,4 @@
-import { ListenError } from '../api/server.js';
+import { ListenError } from '../net/listen.js';
 import { ConfigError } from '../config/index.js';
 import { MigrationError } from '../db/migrate.js';
 import { SandboxError } from '../../workers/sandbox/errors.js';

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { ListenError } from '../api/server.js';
+import { listenOrExplain } from '../net/listen.js';
 import { ConfigError, type Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { takeCpuProfile, writeHeapSnapshot } from './profiles.js';
@@ -117,19 +117,10 @@ export async function startDiagnostics(o: DiagnosticsOptions): Promise<Diagnosti
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      const cause = err.code === 'EADDRINUSE' ? 'bind: address already in use' : err.message;
-      reject(new ListenError(`failed to start the diagnostics listener: listen tcp ${o.host}:${o.port}: ${cause}: set diagnostics.port or diagnostics.enabled: false`, { cause: err }));
-    };
-    server.once('error', onError);
-    server.listen(o.port, o.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
+  const port = await listenOrExplain(server, o.host, o.port, {
+    what: 'failed to start the diagnostics listener',
+    fix: () => 'set diagnostics.port or diagnostics.enabled: false',
   });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : o.port;
   o.logger.info({ action: 'diagnostics_started', host: o.host, port }, 'diagnostics listener started');
   let closing: Promise<void> | undefined;
   return {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ListenError } from '../../src/api/server.js';
+import { ListenError } from '../../src/net/listen.js';
 import { createMetrics, observeWorkerBusy, recordTaskOutcome, setWorkerCapacity } from '../../src/observability/metrics.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { startWorkerOpsServer, type WorkerOpsServer } from '../../workers/worker/ops-server.js';

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { ListenError } from '../../src/api/server.js';
+import { listenOrExplain } from '../../src/net/listen.js';
 import { runChecks } from '../../src/observability/checks.js';
 import type { Logger } from '../../src/observability/logger.js';
 import type { Metrics } from '../../src/observability/metrics.js';
@@ -66,26 +66,10 @@ export async function startWorkerOpsServer(o: WorkerOpsServerOptions): Promise<W
     });
   });
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      const where = `${o.host}:${o.port}`;
-      const cause =
-        err.code === 'EADDRINUSE' ? 'bind: address already in use' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' ? 'cannot assign requested address' : err.message;
-      reject(
-        new ListenError(
-          `failed to start the worker ops listener: listen tcp ${where}: ${cause}: set worker.metrics_port (AICLI__WORKER__METRICS_PORT) to a free port, 0 for any, or fix metrics.worker_host`,
-          { cause: err },
-        ),
-      );
-    };
-    server.once('error', onError);
-    server.listen(o.port, o.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
+  const port = await listenOrExplain(server, o.host, o.port, {
+    what: 'failed to start the worker ops listener',
+    fix: () => 'set worker.metrics_port (AICLI__WORKER__METRICS_PORT) to a free port, 0 for any, or fix metrics.worker_host',
   });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : o.port;
   let closing: Promise<void> | undefined;
   return {
     port,
