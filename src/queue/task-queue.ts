@@ -1,6 +1,7 @@
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
+import { createQueue } from './queue-factory.js';
 
 export const TASK_JOB_NAME = 'run-task';
 
@@ -12,19 +13,11 @@ export interface TaskJobData {
 export type TaskQueue = Queue<TaskJobData, void, typeof TASK_JOB_NAME>;
 
 export function createTaskQueue(connection: Redis, cfg: Config): TaskQueue {
-  const queue = new Queue<TaskJobData, void, typeof TASK_JOB_NAME>(cfg.queue.name, {
-    connection,
-    prefix: cfg.redis.key_prefix,
-    defaultJobOptions: {
-      attempts: cfg.queue.attempts,
-      backoff: { type: 'exponential', delay: cfg.queue.backoff_delay, jitter: 0.5 },
-      removeOnComplete: { age: 24 * 3600, count: 10_000 },
-      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
-    },
+  return createQueue<TaskJobData, typeof TASK_JOB_NAME>(cfg.queue.name, connection, cfg, {
+    attempts: cfg.queue.attempts,
+    backoffDelayMs: cfg.queue.backoff_delay,
+    jitter: 0.5,
   });
-  // Connection errors surface on each call (add answers 503); without a listener they would crash the process.
-  queue.on('error', () => {});
-  return queue;
 }
 
 /** Request priority 0-100 (higher runs sooner) to BullMQ's 1 (first) .. 101 (last); every job gets one. */

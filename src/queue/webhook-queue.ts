@@ -1,6 +1,7 @@
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
+import { createQueue } from './queue-factory.js';
 
 export const WEBHOOK_JOB_NAME = 'deliver-webhook';
 
@@ -14,18 +15,11 @@ export type WebhookQueue = Queue<WebhookJobData, void, typeof WEBHOOK_JOB_NAME>;
 export const webhookQueueName = (cfg: Config) => `${cfg.queue.name}-webhooks`;
 
 export function createWebhookQueue(connection: Redis, cfg: Config): WebhookQueue {
-  const queue = new Queue<WebhookJobData, void, typeof WEBHOOK_JOB_NAME>(webhookQueueName(cfg), {
-    connection,
-    prefix: cfg.redis.key_prefix,
-    defaultJobOptions: {
-      attempts: cfg.webhooks.attempts,
-      backoff: { type: 'exponential', delay: cfg.webhooks.backoff_delay, jitter: 0.3 },
-      removeOnComplete: { age: 24 * 3600, count: 10_000 },
-      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
-    },
+  return createQueue<WebhookJobData, typeof WEBHOOK_JOB_NAME>(webhookQueueName(cfg), connection, cfg, {
+    attempts: cfg.webhooks.attempts,
+    backoffDelayMs: cfg.webhooks.backoff_delay,
+    jitter: 0.3,
   });
-  queue.on('error', () => {});
-  return queue;
 }
 
 /** One delivery per terminal task: the job id is derived from the task id, so a second add is a no-op. */
