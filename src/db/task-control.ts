@@ -25,8 +25,3 @@ export async function requestCancel(
     select status, attempt from tasks where id = ${id} and owner_id = ${ownerId}`;
   return current ? { ...current, changed: false } : undefined;
 }
-
-export async function isCancelRequested(sql: Sql, id: string): Promise<boolean> {
-  const [row] = await sql<{ requested: boolean }[]>`select cancel_requested_at is not null as requested from tasks where id = ${id}`;
-  return row?.requested ?? false;
-}

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { isIpLiteral } from './ip.js';
 
 // A workspace's egress policy: `none` (the default: the sandbox has no
@@ -40,32 +39,6 @@ export function normalizeDomainPattern(pattern: string): string | null {
 /** Whether `host` (already normalised) is listed, exactly or under a `*.` pattern. */
 export function hostAllowed(host: string, domains: readonly string[]): boolean {
   return domains.some((pattern) => (pattern.startsWith('*.') ? host.endsWith(pattern.slice(1)) : host === pattern));
-}
-
-/** The request body's `egress` field; domains are normalised and de-duplicated. */
-export function egressPolicySchema(maxDomains: number) {
-  const domain = z.string().max(255).transform((value, ctx) => {
-    const normalised = normalizeDomainPattern(value);
-    if (normalised === null) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        message: `"${value.slice(0, 80)}" is not a host name or *.domain pattern (IP addresses, ports and URLs are not allowed)`,
-      });
-      return z.NEVER;
-    }
-    return normalised;
-  });
-  return z
-    .discriminatedUnion('mode', [
-      z.object({ mode: z.literal('none') }).strict(),
-      z
-        .object({
-          mode: z.literal('allowlist'),
-          domains: z.array(domain).min(1, 'an allowlist needs at least one domain').max(maxDomains, `at most ${maxDomains} domains (sandbox.egress.max_domains)`),
-        })
-        .strict(),
-    ])
-    .transform((policy): EgressPolicy => (policy.mode === 'allowlist' ? { mode: 'allowlist', domains: [...new Set(policy.domains)] } : NO_EGRESS));
 }
 
 /** A stored policy read back; anything unreadable is treated as `none` (fail closed). */

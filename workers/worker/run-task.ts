@@ -82,7 +82,7 @@ export async function runTaskJob(res: WorkerResources, job: Job<TaskJobData>, to
   try {
     if (task.cancel_requested_at) {
       // Cancelled while this attempt was waiting for a retry: nothing runs.
-      await finish(res, task, sink, log, cancelledBeforeStart());
+      await finish(res, task, sink, log, endedBeforeStart('cancelled', 'cancelled', 'task was cancelled before it started'));
       return;
     }
     await runAttempt(res, task, sink, control, log);
@@ -91,17 +91,9 @@ export async function runTaskJob(res: WorkerResources, job: Job<TaskJobData>, to
   }
 }
 
-function cancelledBeforeStart(): TaskOutcomeWrite {
-  return {
-    status: 'cancelled',
-    result: null,
-    errorCode: 'cancelled',
-    errorMessage: 'task was cancelled before it started',
-    exitCode: null,
-    usage: null,
-    diff: null,
-    diffTruncated: false,
-  };
+/** The terminal write of an attempt that ends before any sandbox ran: no result, diff or usage. */
+function endedBeforeStart(status: 'cancelled' | 'failed', errorCode: string, errorMessage: string): TaskOutcomeWrite {
+  return { status, result: null, errorCode, errorMessage, exitCode: null, usage: null, diff: null, diffTruncated: false };
 }
 
 /** Applies FAULT_POLICY: release without spending an attempt, retry with backoff, or fail for good. */
@@ -166,7 +158,7 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
   try {
     const resume = opts.resume_from ? await loadResumeSource(res.sql, null, opts.resume_from) : null;
     if (opts.resume_from && (!resume?.session_id || !resume.transcript)) {
-      await finish(res, task, sink, log, { ...cancelledBeforeStart(), status: 'failed', errorCode: 'claude_error', errorMessage: 'resume_from task has no transcript to resume' });
+      await finish(res, task, sink, log, endedBeforeStart('failed', 'claude_error', 'resume_from task has no transcript to resume'));
       return;
     }
     scratch = await acquireScratch({

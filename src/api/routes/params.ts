@@ -9,5 +9,3 @@ export function uuidParam(c: Context, what: string, name = 'id'): string {
   if (!UUID.test(value)) throw notFound(what);
   return value.toLowerCase();
 }
-
-export const isUuid = (value: string): boolean => UUID.test(value);
