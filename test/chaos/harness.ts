@@ -149,6 +149,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           redisRestarted = true;
           log(`restarting redis (after kill ${kills.length})`);
           await redis.stop();
+          // The outage's length is part of the chaos schedule (not a wait for anything to happen).
           await new Promise((r) => setTimeout(r, 1500));
           await redis.start();
         }
@@ -156,6 +157,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           pgRestarted = true;
           log(`restarting postgres (after kill ${kills.length})`);
           await pg.stop();
+          // The outage's length, as above.
           await new Promise((r) => setTimeout(r, 1500));
           await pg.start();
         }
