@@ -1,16 +1,29 @@
 // bench/auth: what authentication costs. In one process and one run, the real app (real Postgres and Redis,
 // rate limits on) serves, over loopback HTTP with keep-alive:
-//   none    GET /healthz                    (no auth: the trivial-route baseline)
-//   jwt     GET /api/v1/tasks/:id           (access token: verify + RBAC cache + per-user limit + the query)
-//   api_key GET /api/v1/tasks/:id           (X-API-Key: SHA-256 lookup in Postgres + per-key limit + the query)
-//   jwt_me  GET /api/v1/auth/me             (access token, no query of its own: what authentication alone costs)
-// Prints throughput and latency percentiles per mode and the ratios against `none`. Bounded: BENCH_REQUESTS
-// per mode (default 3000) at BENCH_CONCURRENCY (default 8), and a 120 s deadline.
+//   none       GET /healthz              no auth: the trivial-route baseline, {"status":"ok"}
+//   ip_limit   GET /bench/open           the same answer behind the per-IP rate limit that every /api request
+//                                        passes, signed in or not (one counter, four RateLimit-* headers)
+//   jwt_auth   GET /bench/authed         the same answer behind the whole /api chain: the per-IP limit, then
+//                                        accessControl (authentication, the per-user count, the permission
+//                                        check against the real table), with an access token
+//   key_auth   GET /bench/authed         the same with an API key
+//   jwt        GET /api/v1/tasks/:id     the real route with an access token (the chain + its Postgres query)
+//   api_key    GET /api/v1/tasks/:id     the same with an API key
+//   jwt_me     GET /api/v1/auth/me       access token, no query of its own
+// The auth middleware's cost is jwt_auth and key_auth against ip_limit (same route, same answer, same
+// headers: only authentication differs); the whole chain's cost is against none. The modes take turns in
+// ROUNDS rounds (rotating order); a ratio is the median over rounds of the mode's throughput against `none`
+// in the same round, so drift on a shared machine cancels out. Bounded: BENCH_REQUESTS per mode (default
+// 30000) at BENCH_CONCURRENCY (default 8), 180 s deadline. BENCH_MODES=a,b runs a subset (plus none).
 // Run: npm run bench:auth   (needs Postgres and Redis as for the tests)
 import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import postgres from 'postgres';
 import { createApp } from '../src/api/app.js';
+import { accessControl } from '../src/api/middleware/access.js';
+import { limitByIp } from '../src/api/middleware/rate-limit.js';
+import { PERMISSION_TABLE } from '../src/api/permissions.js';
+import { createIdentity } from '../src/auth/identity.js';
 import { createApiResources } from '../src/api/resources-factory.js';
 import { listen } from '../src/api/server.js';
 import { AccessTokens } from '../src/auth/jwt.js';
@@ -22,13 +35,14 @@ import { insertUser } from '../src/db/users.js';
 import { createLogger } from '../src/observability/logger.js';
 import { PG_ADMIN_URL, pgUrl, REDIS_URL } from '../test/support/services.js';
 
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 30_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const ROUNDS = 3;
-const DEADLINE_MS = 120_000;
+const ROUNDS = 10;
+const DEADLINE_MS = 180_000;
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 
-type Mode = 'none' | 'jwt' | 'api_key' | 'jwt_me';
+type Mode = 'none' | 'ip_limit' | 'jwt_auth' | 'key_auth' | 'jwt' | 'api_key' | 'jwt_me';
+const ORDER: Mode[] = ['none', 'ip_limit', 'jwt_auth', 'key_auth', 'jwt', 'api_key', 'jwt_me'];
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 
@@ -59,6 +73,7 @@ async function run(agent: Agent, port: number, path: string, headers: Record<str
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
   const worker = async () => {
     while (next < count && Date.now() < deadline) {
       next++;
@@ -69,7 +84,8 @@ async function run(agent: Agent, port: number, path: string, headers: Record<str
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return { latencies, wallMs: performance.now() - started };
+  const cpu = process.cpuUsage(cpu0);
+  return { latencies, wallMs: performance.now() - started, cpuUs: cpu.user + cpu.system };
 }
 
 async function main() {
@@ -94,7 +110,15 @@ async function main() {
   let server: Awaited<ReturnType<typeof listen>> | null = null;
   try {
     await runMigrations(sql, { dir: migrationsDir() });
-    server = await listen(createApp(resources), { ...config.server, host: '127.0.0.1', port: 0 });
+    const app = createApp(resources);
+    // The twin of /healthz behind the auth chain every /api request passes: the route is added last to the
+    // real permission table, so its lookup scans the whole table like the slowest real route.
+    const identity = createIdentity(resources);
+    const table = [...PERMISSION_TABLE, { method: 'GET', path: '/bench/authed', access: { permission: 'task:read:own' } } as const];
+    const ipLimit = limitByIp(identity);
+    app.get('/bench/open', ipLimit, (c) => c.json({ status: 'ok' }));
+    app.get('/bench/authed', ipLimit, accessControl(identity, table), (c) => c.json({ status: 'ok' }));
+    server = await listen(app, { ...config.server, host: '127.0.0.1', port: 0 });
     const port = (server.address() as AddressInfo).port;
     await insertUser(sql, { email: 'bench@example.com', passwordHash: await hashPassword('bench password'), role: 'user' });
     const login = await json(port, 'POST', '/api/v1/auth/login', { email: 'bench@example.com', password: 'bench password' });
@@ -105,6 +129,9 @@ async function main() {
 
     const modes: Record<Mode, { path: string; headers: Record<string, string> }> = {
       none: { path: '/healthz', headers: {} },
+      ip_limit: { path: '/bench/open', headers: {} },
+      jwt_auth: { path: '/bench/authed', headers: auth },
+      key_auth: { path: '/bench/authed', headers: { 'x-api-key': key.key } },
       jwt: { path: `/api/v1/tasks/${task.id}`, headers: auth },
       api_key: { path: `/api/v1/tasks/${task.id}`, headers: { 'x-api-key': key.key } },
       jwt_me: { path: '/api/v1/auth/me', headers: auth },
@@ -112,13 +139,12 @@ async function main() {
     const deadline = Date.now() + DEADLINE_MS;
     for (const m of Object.values(modes)) await run(agent, port, m.path, m.headers, 200, deadline); // warm-up
 
-    const results: Record<Mode, { latencies: number[]; wallMs: number }> = {
-      none: { latencies: [], wallMs: 0 },
-      jwt: { latencies: [], wallMs: 0 },
-      api_key: { latencies: [], wallMs: 0 },
-      jwt_me: { latencies: [], wallMs: 0 },
-    };
-    const order: Mode[] = ['none', 'jwt', 'api_key', 'jwt_me'];
+    const results = Object.fromEntries(ORDER.map((m) => [m, { latencies: [] as number[], wallMs: 0, roundRps: [] as number[], roundCpu: [] as number[] }])) as Record<
+      Mode,
+      { latencies: number[]; wallMs: number; roundRps: number[]; roundCpu: number[] }
+    >;
+    const picked = (process.env.BENCH_MODES ?? '').split(',').filter(Boolean);
+    const order = picked.length ? ORDER.filter((m) => m === 'none' || picked.includes(m)) : ORDER;
     // Rounds in rotating order, so drift (GC, caches, autovacuum) does not favour one mode.
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < order.length; i++) {
@@ -126,22 +152,41 @@ async function main() {
         const r = await run(agent, port, modes[mode].path, modes[mode].headers, Math.ceil(REQUESTS / ROUNDS), deadline);
         results[mode].latencies.push(...r.latencies);
         results[mode].wallMs += r.wallMs;
+        results[mode].roundRps.push(r.latencies.length / (r.wallMs / 1000));
+        results[mode].roundCpu.push(r.cpuUs / r.latencies.length);
       }
     }
 
+    const median = (xs: number[]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+    };
+    const baseRounds = results.none.roundRps;
     const summary = order.map((mode) => {
       const sorted = [...results[mode].latencies].sort((a, b) => a - b);
-      return { mode, requests: sorted.length, rps: sorted.length / (results[mode].wallMs / 1000), p50: pct(sorted, 50), p99: pct(sorted, 99) };
+      const ratio = median(results[mode].roundRps.map((rps, i) => rps / (baseRounds[i] as number)));
+      return { mode, requests: sorted.length, rps: median(results[mode].roundRps), ratio, cpu: median(results[mode].roundCpu), p50: pct(sorted, 50), p99: pct(sorted, 99) };
     });
     const base = summary[0] as (typeof summary)[number];
-    console.log(`bench:auth  ${REQUESTS} requests per mode, concurrency ${CONCURRENCY}, loopback, one process (Node ${process.version})`);
-    console.log('mode      requests   req/s    p50 ms   p99 ms   throughput vs none   p99 vs none');
+    console.log(`bench:auth  ${REQUESTS} requests per mode in ${ROUNDS} rounds, concurrency ${CONCURRENCY}, loopback, one process (Node ${process.version})`);
+    console.log('mode        requests   req/s    p50 ms   p99 ms   throughput vs none   p99 vs none   CPU µs/req');
     for (const s of summary) {
       console.log(
-        `${s.mode.padEnd(9)} ${String(s.requests).padStart(8)} ${s.rps.toFixed(0).padStart(7)} ${s.p50.toFixed(2).padStart(8)} ${s.p99.toFixed(2).padStart(8)}` +
-          `   ${(s.rps / base.rps).toFixed(3).padStart(18)}   ${(s.p99 / base.p99).toFixed(2).padStart(11)}`,
+        `${s.mode.padEnd(11)} ${String(s.requests).padStart(8)} ${s.rps.toFixed(0).padStart(7)} ${s.p50.toFixed(2).padStart(8)} ${s.p99.toFixed(2).padStart(8)}` +
+          `   ${s.ratio.toFixed(3).padStart(18)}   ${(s.p99 / base.p99).toFixed(2).padStart(11)}   ${s.cpu.toFixed(1).padStart(10)}`,
       );
     }
+    const ratio = (m: Mode) => summary.find((x) => x.mode === m)?.ratio;
+    const cost = (m: Mode, against: Mode) => {
+      const a = ratio(m);
+      const b = ratio(against);
+      return a === undefined || b === undefined ? 'not run' : `${((1 - a / b) * 100).toFixed(1)} %`;
+    };
+    console.log('req/s: median over rounds; throughput vs none: median over rounds of the ratio within the round;');
+    console.log('CPU µs/req: this process (client and server together), median over rounds');
+    console.log(`auth middleware (vs ip_limit): JWT ${cost('jwt_auth', 'ip_limit')}, API key ${cost('key_auth', 'ip_limit')} (aim: under 10 %)`);
+    console.log(`whole /api chain incl. the per-IP limit (vs none): JWT ${cost('jwt_auth', 'none')}, API key ${cost('key_auth', 'none')}`);
   } finally {
     agent.destroy();
     if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));

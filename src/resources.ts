@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { AuthInvalidation } from './auth/invalidation.js';
 import type { AccessTokens } from './auth/jwt.js';
 import type { Config } from './config/index.js';
 import type { Sql } from './db/client.js';
@@ -23,6 +24,8 @@ export interface ApiResources {
   metrics?: Metrics;
   /** The process's one Redis subscriber, fanned out to SSE clients. */
   hub: EventHub;
+  /** Identity changes between API processes (on the same subscriber connection as `hub`). */
+  invalidation: AuthInvalidation;
   /** Open SSE streams, ended with a retry hint on shutdown. */
   streams: StreamTracker;
 }

@@ -1,11 +1,11 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { createIdentity } from '../auth/identity.js';
 import type { ApiResources } from '../resources.js';
 import { createApiMetrics, metricsRoutes } from './admin/metrics-route.js';
 import { QUEUE_BOARD_PATH, queueBoardRoutes } from './admin/queue-board.js';
 import { ApiError, renderError } from './errors.js';
 import { accessControl } from './middleware/access.js';
+import { bodyLimit } from './middleware/body-limit.js';
 import { requireAuth, type AuthEnv } from './middleware/auth.js';
 import { cors } from './middleware/cors.js';
 import { httpMetrics } from './middleware/metrics.js';
@@ -35,15 +35,7 @@ export function createApp(r: ApiResources) {
   app.use('*', requestLog(r.logger));
   app.use('/api/*', limitByIp(identity));
   app.use('/auth/*', limitByIp(identity));
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: r.config.server.body_limit_bytes,
-      onError: () => {
-        throw new ApiError(413, 'Payload too large', `request body is larger than ${r.config.server.body_limit_bytes} bytes (server.body_limit_bytes)`);
-      },
-    }),
-  );
+  app.use('/api/*', bodyLimit(r.config.server.body_limit_bytes));
   // Every /api route is judged by src/api/permissions.ts (public, authenticated, or a permission; unlisted: 403).
   app.use('/api/*', accessControl(identity));
   app.route('/', healthRoutes(r));

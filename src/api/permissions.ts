@@ -64,16 +64,29 @@ interface CompiledRule {
 
 /** Finds a request's rule by method and path; HEAD is judged as GET. */
 export function permissionLookup(table: readonly PermissionRule[] = PERMISSION_TABLE): (method: string, path: string) => PermissionRule | undefined {
+  // Paths without parameters are answered from a map; only the others are matched segment by segment.
+  const exact = new Map<string, Map<string, PermissionRule>>();
   const byMethod = new Map<string, CompiledRule[]>();
   for (const rule of table) {
+    const segments = rule.path.split('/');
+    if (!segments.some((s) => s.startsWith(':'))) {
+      const paths = exact.get(rule.method) ?? new Map<string, PermissionRule>();
+      if (!paths.has(rule.path)) paths.set(rule.path, rule);
+      exact.set(rule.method, paths);
+      continue;
+    }
     const list = byMethod.get(rule.method) ?? [];
-    list.push({ rule, segments: rule.path.split('/') });
+    list.push({ rule, segments });
     byMethod.set(rule.method, list);
   }
-  return (method, path) => {
-    const candidates = byMethod.get(method === 'HEAD' ? 'GET' : method);
+  return (method, rawPath) => {
+    const m = method === 'HEAD' ? 'GET' : method;
+    const path = rawPath.length > 1 && rawPath.endsWith('/') ? rawPath.slice(0, -1) : rawPath;
+    const hit = exact.get(m)?.get(path);
+    if (hit) return hit;
+    const candidates = byMethod.get(m);
     if (!candidates) return undefined;
-    const segments = (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path).split('/');
-    return candidates.find((c) => c.segments.length === segments.length && c.segments.every((s, i) => s.startsWith(':') ? segments[i] !== '' : s === segments[i]))?.rule;
+    const segments = path.split('/');
+    return candidates.find((c) => c.segments.length === segments.length && c.segments.every((s, i) => (s.startsWith(':') ? segments[i] !== '' : s === segments[i])))?.rule;
   };
 }

@@ -1,3 +1,4 @@
+import { AuthInvalidation } from '../auth/invalidation.js';
 import type { AccessTokens } from '../auth/jwt.js';
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/client.js';
@@ -16,7 +17,7 @@ export interface OwnedApiResources extends ApiResources {
   disconnect(): void;
 }
 
-/** The API's Redis-side resources: a command connection, the queues, and the one subscriber for SSE. */
+/** The API's Redis-side resources: a command connection, the queues, and the one subscriber (SSE and identity changes). */
 export function createApiResources(config: Config, sql: Sql, logger: Logger, tokens: AccessTokens): OwnedApiResources {
   const redis = createRedis(config.redis.url, 'command', 'aicli-api');
   const queueConnection = createRedis(config.redis.url, 'command', 'aicli-api-queue');
@@ -24,6 +25,7 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
   const queue = createTaskQueue(queueConnection, config);
   const webhooks = createWebhookQueue(queueConnection, config);
   const hub = new EventHub(subscriber, config.redis.key_prefix, logger);
+  const invalidation = new AuthInvalidation(subscriber, redis, `${config.redis.key_prefix}:`, logger);
   const streams = new StreamTracker();
   return {
     config,
@@ -34,13 +36,16 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
     webhooks,
     redis,
     hub,
+    invalidation,
     streams,
     close: async () => {
+      invalidation.close();
       streams.closeAll(1000);
       await Promise.allSettled([queue.close(), webhooks.close()]);
       await Promise.allSettled([redis.quit(), queueConnection.quit(), subscriber.quit()]);
     },
     disconnect: () => {
+      invalidation.close();
       // Not queue.close(): closing a BullMQ connection still in its ready check emits an error nobody hears.
       redis.disconnect();
       queueConnection.disconnect();

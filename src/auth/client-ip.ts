@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Context } from 'hono';
 import { addToBlockList } from './rate-limiter.js';
+import { requestHeader } from '../api/request-header.js';
 
 const normalise = (ip: string): string => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
 
@@ -22,7 +23,7 @@ export function clientIpResolver(trustedProxies: string[]): (c: Context) => stri
     if (!peer) return null;
     let ip = normalise(peer);
     if (trustedProxies.length === 0 || !isTrusted(ip)) return ip;
-    const hops = (c.req.header('x-forwarded-for') ?? '').split(',').map((h) => normalise(h.trim())).filter((h) => isIP(h) !== 0);
+    const hops = (requestHeader(c, 'x-forwarded-for') ?? '').split(',').map((h) => normalise(h.trim())).filter((h) => isIP(h) !== 0);
     for (let i = hops.length - 1; i >= 0; i--) {
       ip = hops[i] as string;
       if (!isTrusted(ip)) return ip;

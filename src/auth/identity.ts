@@ -30,8 +30,10 @@ export function createIdentity(r: ApiResources): Identity {
   // Every Redis key of this layer lives under redis.key_prefix, except the seed's bare whitelist:ip:<ip>.
   const prefix = `${cfg.redis.key_prefix}:`;
   const audit = new Audit(r.sql, r.logger);
-  const state = new SessionState(r.sql, r.redis, prefix, cfg.rbac.cache_ttl, cfg.auth.jwt.access_token_ttl + cfg.auth.jwt.clock_tolerance, r.logger);
-  const rbac = new Rbac(cfg.rbac, r.sql, r.redis, prefix, r.logger);
+  const cache = { ttlMs: cfg.auth.cache.ttl, maxEntries: cfg.auth.cache.max_entries };
+  const revocationTtl = cfg.auth.jwt.access_token_ttl + cfg.auth.jwt.clock_tolerance;
+  const state = new SessionState(r.sql, r.redis, prefix, cfg.rbac.cache_ttl, revocationTtl, r.logger, r.invalidation, cache);
+  const rbac = new Rbac(cfg.rbac, r.sql, r.redis, prefix, r.logger, r.invalidation, cache);
   const resolveIp = clientIpResolver(cfg.security.trusted_proxies);
   // Mirror rbac.roles into user_roles/role_permissions now, so the seed's SQL sees them; retried on first use.
   rbac.ensureSynced().catch((err: unknown) => r.logger.warn({ err }, 'could not write the configured roles to Postgres yet'));
@@ -39,11 +41,11 @@ export function createIdentity(r: ApiResources): Identity {
     config: cfg,
     resources: r,
     audit,
-    apiKeys: new ApiKeys(cfg.auth.api_keys, r.sql, r.logger),
+    apiKeys: new ApiKeys(cfg.auth.api_keys, r.sql, r.logger, r.invalidation, cache),
     rbac,
     state,
     sessions: new Sessions(cfg.auth, r.sql, r.tokens, state, audit),
-    limiter: new RateLimiter(r.redis, prefix, cfg.rate_limit.whitelist, r.logger),
+    limiter: new RateLimiter(r.redis, prefix, cfg.rate_limit.whitelist, cfg.rate_limit.sync_interval, r.logger),
     oauth: new OAuthFlow(cfg.oauth2, r.redis, prefix, r.logger),
     clientIp: resolveIp,
   };

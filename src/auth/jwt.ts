@@ -1,4 +1,4 @@
-import { createHash, webcrypto, type KeyObject } from 'node:crypto';
+import { webcrypto, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors, type JWTHeaderParameters } from 'jose';
 import type { Config } from '../config/index.js';
 import { loadAsymmetricKeys, type AsymmetricKeys } from './jwt-keys.js';
@@ -26,7 +26,11 @@ export class TokenError extends Error {
 
 type JwtConfig = Config['auth']['jwt'];
 
-/** Tokens already verified, by hash, so a client reusing its token skips the signature check (bounded). */
+/**
+ * Tokens already verified, so a client reusing its token skips the signature check (bounded). Keyed by the
+ * token itself: hashing it cost more than the rest of authentication, and this process already holds what
+ * would be worth more to someone reading its memory (the signing key).
+ */
 const VERIFIED_CACHE_MAX = 10_000;
 
 /**
@@ -85,18 +89,25 @@ export class AccessTokens {
   }
 
   /**
-   * Checks signature, algorithm, iss, aud, exp and nbf. A token that passed once is remembered (by its
-   * SHA-256) until it expires: the same bytes cannot become invalid except by time, which is rechecked.
+   * Checks signature, algorithm, iss, aud, exp and nbf. A token that passed once is remembered until it
+   * expires: the same bytes cannot become invalid except by time, which is rechecked.
    */
   async verify(token: string): Promise<AccessClaims> {
-    const id = createHash('sha256').update(token).digest('base64url');
-    const hit = this.#verified.get(id);
-    if (hit && Date.now() < hit.expMs + this.#cfg.clock_tolerance) return hit.claims;
-    if (hit) this.#verified.delete(id);
+    const known = this.verifiedBefore(token);
+    if (known) return known;
     const { claims, expMs } = await this.#verifyFully(token);
     if (this.#verified.size >= VERIFIED_CACHE_MAX) this.#verified.delete(this.#verified.keys().next().value as string);
-    this.#verified.set(id, { claims, expMs });
+    this.#verified.set(token, { claims, expMs });
     return claims;
+  }
+
+  /** The claims of a token verified before and not expired since; undefined: call `verify`. */
+  verifiedBefore(token: string): AccessClaims | undefined {
+    const hit = this.#verified.get(token);
+    if (!hit) return undefined;
+    if (Date.now() < hit.expMs + this.#cfg.clock_tolerance) return hit.claims;
+    this.#verified.delete(token);
+    return undefined;
   }
 
   async #verifyFully(token: string): Promise<{ claims: AccessClaims; expMs: number }> {

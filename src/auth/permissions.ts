@@ -62,3 +62,25 @@ export class PermissionSet {
     return this.#scopes.filter((s) => this.covers(s));
   }
 }
+
+const shared = new WeakMap<readonly string[], { plain: PermissionSet; scoped: WeakMap<readonly string[], PermissionSet> }>();
+
+/**
+ * The same PermissionSet for the same role list (and key scopes) every time, so its memo of answered checks
+ * outlives one request. Role lists come from the config or from Rbac's cache, which replaces the list when
+ * the role changes; a new list starts a new set.
+ */
+export function permissionSetFor(rolePermissions: readonly string[], scopes: readonly string[] | null = null): PermissionSet {
+  let byRole = shared.get(rolePermissions);
+  if (!byRole) {
+    byRole = { plain: new PermissionSet(rolePermissions), scoped: new WeakMap() };
+    shared.set(rolePermissions, byRole);
+  }
+  if (scopes === null) return byRole.plain;
+  let set = byRole.scoped.get(scopes);
+  if (!set) {
+    set = new PermissionSet(rolePermissions, scopes);
+    byRole.scoped.set(scopes, set);
+  }
+  return set;
+}

@@ -3,14 +3,17 @@ import type { Config } from '../config/index.js';
 import type { Sql } from '../db/client.js';
 import { findRole, syncConfigRoles } from '../db/roles.js';
 import type { Logger } from '../observability/logger.js';
+import type { AuthInvalidation } from './invalidation.js';
+import { LocalCache, type LocalCacheOptions } from './local-cache.js';
 
 /**
  * Roles and their permissions. Roles named in the config (rbac.roles) are answered from memory; roles made
  * through the admin API live in Postgres and are cached in Redis (`<prefix>:rbac:role:<name>`, the seed's
- * RBAC cache) so every API process sees a change at once.
+ * RBAC cache) and in this process (auth.cache); a change through the admin API reaches every process at once.
  */
 export class Rbac {
   readonly #configRoles: ReadonlyMap<string, readonly string[]>;
+  readonly #apiRoles: LocalCache<readonly string[]>;
   #synced: Promise<void> | null = null;
 
   constructor(
@@ -19,8 +22,15 @@ export class Rbac {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly logger: Logger,
+    private readonly invalidation: AuthInvalidation,
+    cache: LocalCacheOptions,
   ) {
     this.#configRoles = new Map(Object.entries(cfg.roles).map(([name, role]) => [name, Object.freeze([...role.permissions])]));
+    this.#apiRoles = new LocalCache(cache, invalidation);
+    invalidation.onChange((change) => {
+      if (change === 'all') this.#apiRoles.clear();
+      else if (change.kind === 'role') this.#apiRoles.delete(change.id);
+    });
   }
 
   roleKey = (name: string) => `${this.prefix}rbac:role:${name}`;
@@ -29,10 +39,22 @@ export class Rbac {
     return this.#configRoles.has(name);
   }
 
+  /** The role's permissions when they are at hand (a config role, or one cached here); undefined: call `permissionsFor`. */
+  knownPermissions(role: string): readonly string[] | undefined {
+    return this.#configRoles.get(role) ?? this.#apiRoles.get(role);
+  }
+
   /** The role's permissions; an unknown role has none. */
   async permissionsFor(role: string): Promise<readonly string[]> {
-    const fromConfig = this.#configRoles.get(role);
-    if (fromConfig) return fromConfig;
+    const known = this.knownPermissions(role);
+    if (known) return known;
+    const mark = this.#apiRoles.mark();
+    const permissions = Object.freeze(await this.#readRole(role));
+    this.#apiRoles.set(role, permissions, mark);
+    return permissions;
+  }
+
+  async #readRole(role: string): Promise<string[]> {
     const cached = await this.redis.get(this.roleKey(role)).catch(() => null);
     if (cached) {
       try {
@@ -49,6 +71,7 @@ export class Rbac {
 
   async invalidateRole(name: string): Promise<void> {
     await this.redis.del(this.roleKey(name)).catch((err: unknown) => this.logger.warn({ err, role: name }, 'could not clear the rbac role cache'));
+    await this.invalidation.publish({ kind: 'role', id: name });
   }
 
   /**

@@ -135,4 +135,29 @@ describe('rate limits shared by two API processes through Redis', () => {
     expect(last?.json).toMatchObject({ error: 'Rate limit exceeded', message: 'too many login attempts from this IP address' });
     expect(last?.headers['retry-after']).toBeDefined();
   });
+
+  it('a body over server.body_limit_bytes is 413 over HTTP, announced or chunked; a GET is not read at all', async () => {
+    const ip = sourceIp();
+    const big = JSON.stringify({ prompt: 'x'.repeat(1_100_000) });
+    const announced = await send(apis[0] as (typeof apis)[0], ip, 'POST', '/api/v1/tasks', JSON.parse(big));
+    expect(announced.status).toBe(413);
+    expect(announced.json.error).toBe('Payload too large');
+
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const api = apis[1] as (typeof apis)[0];
+      const req = request(
+        { host: api.url.hostname, port: api.url.port, method: 'POST', path: '/api/v1/tasks', localAddress: ip, headers: { 'content-type': 'application/json' }, agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+      for (let i = 0; i < 11; i++) req.write('x'.repeat(100_000));
+      req.end();
+    });
+    expect(chunked).toBe(413);
+    expect((await send(apis[0] as (typeof apis)[0], ip, 'GET', '/api/v1/workspaces')).status).toBe(401);
+  });
 });
+

@@ -1,8 +1,9 @@
+import type { Context, Next } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Identity } from '../../auth/identity.js';
 import { ApiError } from '../errors.js';
 import { permissionLookup, PERMISSION_TABLE, type PermissionRule } from '../permissions.js';
-import { authenticate, type AuthEnv } from './auth.js';
+import { authenticate, type AuthEnv, type Principal } from './auth.js';
 
 /** The seed's 403, word for word. */
 export const insufficientPermission = (permission: string) =>
@@ -15,17 +16,23 @@ export const insufficientPermission = (permission: string) =>
  */
 export function accessControl(identity: Identity, table: readonly PermissionRule[] = PERMISSION_TABLE) {
   const lookup = permissionLookup(table);
-  return createMiddleware<AuthEnv>(async (c, next) => {
+  // Not an async function: a request whose credentials are all cached passes without a promise of its own.
+  return createMiddleware<AuthEnv>((c, next) => {
     const rule = lookup(c.req.method, c.req.path);
     if (rule?.access === 'public') return next();
-    const principal = await authenticate(c, identity);
-    c.set('principal', principal);
-    if (!rule) {
-      throw new ApiError(403, 'Insufficient permissions', `no permission is defined for ${c.req.method} ${c.req.path}: access is denied by default`);
-    }
-    if (rule.access !== 'authenticated' && !principal.permissions.has(rule.access.permission)) {
-      throw insufficientPermission(rule.access.permission);
-    }
-    await next();
+    const principal = authenticate(c, identity);
+    if (principal instanceof Promise) return principal.then((p) => admit(c, p, rule, next));
+    return admit(c, principal, rule, next);
   });
+}
+
+function admit(c: Context<AuthEnv>, principal: Principal, rule: PermissionRule | undefined, next: Next): Promise<void> {
+  c.set('principal', principal);
+  if (!rule) {
+    throw new ApiError(403, 'Insufficient permissions', `no permission is defined for ${c.req.method} ${c.req.path}: access is denied by default`);
+  }
+  if (typeof rule.access === 'object' && !principal.permissions.has(rule.access.permission)) {
+    throw insufficientPermission(rule.access.permission);
+  }
+  return next();
 }

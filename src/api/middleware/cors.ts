@@ -1,6 +1,7 @@
 import { createMiddleware } from 'hono/factory';
 import type { Config } from '../../config/index.js';
 import { ApiError } from '../errors.js';
+import { requestHeader } from '../request-header.js';
 
 /**
  * CORS from security.cors. An allowed origin gets Access-Control-Allow-Origin (never `*` with
@@ -17,8 +18,8 @@ export function cors(cfg: Config['security']['cors']) {
   const isAllowed = (origin: string) => anyOrigin || allowed.has(origin.toLowerCase());
 
   return createMiddleware(async (c, next) => {
-    const origin = c.req.header('origin');
-    const preflight = c.req.method === 'OPTIONS' && origin !== undefined && c.req.header('access-control-request-method') !== undefined;
+    const origin = requestHeader(c, 'origin');
+    const preflight = c.req.method === 'OPTIONS' && origin !== undefined && requestHeader(c, 'access-control-request-method') !== undefined;
     if (origin === undefined) return next();
     if (preflight) {
       if (!isAllowed(origin)) {

@@ -7,16 +7,18 @@ import type { AuthEnv } from './auth.js';
 
 /**
  * Shows the strictest limit that applies (the one with the fewest requests left) as RateLimit-Limit,
- * RateLimit-Remaining and RateLimit-Reset (seconds), plus RateLimit-Policy.
+ * RateLimit-Remaining and RateLimit-Reset (seconds), plus RateLimit-Policy. A stricter second decision
+ * rewrites only the headers whose values differ (each header write is a measurable part of a request).
  */
 function showDecision(c: Context, d: RateDecision, rule: RateRule): void {
-  const shown = c.get('rateLimit') as RateDecision | undefined;
+  const shown = c.get('rateLimit') as (RateDecision & { window: number }) | undefined;
   if (shown && shown.remaining <= d.remaining) return;
-  c.set('rateLimit', d);
-  c.header('RateLimit-Limit', String(d.limit));
+  const window = Math.ceil(rule.window / 1000);
+  c.set('rateLimit', { ...d, window });
+  if (shown?.limit !== d.limit) c.header('RateLimit-Limit', String(d.limit));
   c.header('RateLimit-Remaining', String(d.remaining));
-  c.header('RateLimit-Reset', String(d.resetSeconds));
-  c.header('RateLimit-Policy', `${d.limit};w=${Math.ceil(rule.window / 1000)}`);
+  if (shown?.resetSeconds !== d.resetSeconds) c.header('RateLimit-Reset', String(d.resetSeconds));
+  if (shown?.limit !== d.limit || shown.window !== window) c.header('RateLimit-Policy', `${d.limit};w=${window}`);
 }
 
 /** The seed's body, `{error, message, retry_after}` (Korean with Accept-Language: ko, via src/api/i18n.ts). */
@@ -24,15 +26,8 @@ function tooMany(d: RateDecision, message: string): ApiError {
   return new ApiError(429, 'Rate limit exceeded', message, { retry_after: d.resetSeconds }, { 'Retry-After': String(d.resetSeconds) });
 }
 
-async function enforce(
-  c: Context,
-  identity: Identity,
-  bucket: string,
-  rule: RateRule,
-  o: { ip: string | null; userId?: string },
-  refuse: (d: RateDecision) => ApiError,
-): Promise<void> {
-  const d = await identity.limiter.hit(bucket, rule, o);
+/** Shows the decision, and refuses the request when it is over the limit. */
+function enforce(c: Context, d: RateDecision | null, rule: RateRule, refuse: (d: RateDecision) => ApiError): void {
   if (!d) return;
   showDecision(c, d, rule);
   if (!d.allowed) throw refuse(d);
@@ -44,12 +39,20 @@ async function enforce(
  */
 export function limitByIp(identity: Identity) {
   const cfg = identity.config.rate_limit;
-  return createMiddleware<AuthEnv>(async (c, next) => {
+  const refuse = (d: RateDecision) => tooMany(d, 'IP rate limit exceeded');
+  // Not an async function: a request covered by this process's lease passes without a promise of its own.
+  return createMiddleware<AuthEnv>((c, next) => {
     const ip = identity.clientIp(c);
-    if (cfg.enabled && ip) {
-      await enforce(c, identity, `ip:${ip}`, cfg.per_ip, { ip }, (d) => tooMany(d, 'IP rate limit exceeded'));
+    if (!cfg.enabled || !ip) return next();
+    const hit = identity.limiter.hit(`ip:${ip}`, cfg.per_ip, { ip });
+    if (hit instanceof Promise) {
+      return hit.then((d) => {
+        enforce(c, d, cfg.per_ip, refuse);
+        return next();
+      });
     }
-    await next();
+    enforce(c, hit, cfg.per_ip, refuse);
+    return next();
   });
 }
 
@@ -58,9 +61,9 @@ export function limitByIp(identity: Identity) {
  * scales it). It does not refuse by itself: `settlePrincipalLimit` does, once authentication has been
  * judged, so the count can run alongside the other lookups of the request.
  */
-export function countPrincipal(c: Context, identity: Identity, bucket: string, userId: string): Promise<RateDecision | null> {
+export function countPrincipal(c: Context, identity: Identity, bucket: string, userId: string): RateDecision | null | Promise<RateDecision | null> {
   const cfg = identity.config.rate_limit;
-  if (!cfg.enabled) return Promise.resolve(null);
+  if (!cfg.enabled) return null;
   return identity.limiter.hit(bucket, cfg.per_user, { ip: identity.clientIp(c), userId });
 }
 
@@ -77,5 +80,5 @@ export async function limitLogin(c: Context, identity: Identity): Promise<void> 
   const cfg = identity.config.rate_limit;
   const ip = identity.clientIp(c);
   if (!cfg.enabled || !ip) return;
-  await enforce(c, identity, `login:${ip}`, cfg.login, { ip }, (d) => tooMany(d, 'too many login attempts from this IP address'));
+  enforce(c, await identity.limiter.hit(`login:${ip}`, cfg.login, { ip }), cfg.login, (d) => tooMany(d, 'too many login attempts from this IP address'));
 }

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import type { AuthEnv } from './auth.js';
+import { requestHeader } from '../request-header.js';
 
 /** A request id on every response and one log line per request (route pattern, never the raw path with ids). */
 export function requestLog(logger: Logger) {
   return createMiddleware<AuthEnv>(async (c, next) => {
-    const incoming = c.req.header('x-request-id');
+    const incoming = requestHeader(c, 'x-request-id');
     const requestId = incoming && /^[\w-]{1,64}$/.test(incoming) ? incoming : randomUUID();
     c.set('requestId', requestId);
     c.header('X-Request-Id', requestId);

@@ -75,6 +75,7 @@ export function apiKeyRoutes(identity: Identity) {
       const p = c.get('principal');
       const row = await revokeApiKey(sql, p.userId, uuidParam(c, 'API key'));
       if (!row) throw notFound('API key');
+      await identity.apiKeys.revoked(row.id);
       await identity.audit.record({
         actorId: p.userId,
         actorKind: p.kind,

@@ -97,6 +97,19 @@ export const authSection = z
       })
       .strict()
       .default({}),
+    /**
+     * Each API process keeps users, sessions, API keys and API-made roles it has looked up in memory, so an
+     * authenticated request needs no Redis or Postgres round trip. Changes made through the API reach every
+     * process at once (Redis pub/sub); `ttl` bounds how long a change made behind the API's back (SQL,
+     * redis-cli) goes unseen. ttl 0: no in-process cache.
+     */
+    cache: z
+      .object({
+        ttl: duration('2s'),
+        max_entries: count(10_000),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .default({});
@@ -203,6 +216,11 @@ export const rateLimitSection = z
     login: limit(10, '1m'),
     /** Addresses or CIDR ranges never limited (Redis keys whitelist:ip:<ip> add more at run time). */
     whitelist: ipList(),
+    /**
+     * A client busy enough to matter is counted in leases reserved in Redis ahead of use, each spent from
+     * memory for at most this long (see src/auth/rate-limiter.ts); 0: one Redis round trip per request.
+     */
+    sync_interval: duration('250ms'),
   })
   .strict()
   .default({});
