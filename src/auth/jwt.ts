@@ -27,9 +27,10 @@ export class TokenError extends Error {
 type JwtConfig = Config['auth']['jwt'];
 
 /**
- * Tokens already verified, so a client reusing its token skips the signature check (bounded). Keyed by the
- * token itself: hashing it cost more than the rest of authentication, and this process already holds what
- * would be worth more to someone reading its memory (the signing key).
+ * Tokens already verified, so a client reusing its token skips the signature check (bounded). Found by the
+ * token's signature segment and then compared whole: hashing the whole token on every request cost more than
+ * the rest of authentication. The whole token is kept: this process already holds what would be worth more
+ * to someone reading its memory (the signing key).
  */
 const VERIFIED_CACHE_MAX = 10_000;
 
@@ -43,7 +44,7 @@ export class AccessTokens {
   readonly #keys: AsymmetricKeys | null;
   /** The HS256 secret imported once: jose would import a raw secret again on every call. */
   #hmacKey: Promise<webcrypto.CryptoKey> | null = null;
-  readonly #verified = new Map<string, { claims: AccessClaims; expMs: number }>();
+  readonly #verified = new Map<string, { token: string; claims: AccessClaims; expMs: number }>();
 
   constructor(cfg: JwtConfig) {
     this.#cfg = cfg;
@@ -97,16 +98,17 @@ export class AccessTokens {
     if (known) return known;
     const { claims, expMs } = await this.#verifyFully(token);
     if (this.#verified.size >= VERIFIED_CACHE_MAX) this.#verified.delete(this.#verified.keys().next().value as string);
-    this.#verified.set(token, { claims, expMs });
+    this.#verified.set(signatureOf(token), { token, claims, expMs });
     return claims;
   }
 
   /** The claims of a token verified before and not expired since; undefined: call `verify`. */
   verifiedBefore(token: string): AccessClaims | undefined {
-    const hit = this.#verified.get(token);
-    if (!hit) return undefined;
+    const hit = this.#verified.get(signatureOf(token));
+    // Same signature, other header or claims: not this token (and not to be trusted).
+    if (!hit || hit.token !== token) return undefined;
     if (Date.now() < hit.expMs + this.#cfg.clock_tolerance) return hit.claims;
-    this.#verified.delete(token);
+    this.#verified.delete(signatureOf(token));
     return undefined;
   }
 
@@ -144,6 +146,9 @@ export class AccessTokens {
     return key;
   };
 }
+
+/** The third segment of a compact JWS (the whole string when there is none). */
+const signatureOf = (token: string): string => token.slice(token.lastIndexOf('.') + 1);
 
 function describeJoseError(err: unknown): [TokenErrorCode, string] {
   if (err instanceof joseErrors.JWTExpired) return ['expired', 'token is expired'];

@@ -47,6 +47,8 @@ type RateRedis = Redis & { aicliRateLease(...args: Array<string | number>): Prom
 
 /** Requests reserved in Redis that this process may admit without asking again, until `validUntil`. */
 interface Lease {
+  /** What Redis granted (0: refused), and what of it is left to spend. */
+  granted: number;
   left: number;
   limit: number;
   /** The window's count in Redis right after this lease was granted. */
@@ -148,10 +150,13 @@ export class RateLimiter {
         return fresh;
       });
       b.fetching = fetching;
-      // The fetcher resumes before the requests that waited on it (it awaited first), so it spends first.
       const fresh = await fetching;
       if (!fresh || fresh.whitelisted) return null;
-      return this.#take(fresh);
+      // Refused by Redis: the window is spent.
+      if (fresh.granted === 0) return this.#take(fresh);
+      // Granted: spend from it like every other request. Other requests may already have (a request whose
+      // per-IP check was waiting resumes in a microtask, possibly before this one), so this is not the
+      // fetcher's to take: it loops, and fetches again only if the lease is already spent.
     }
   }
 
@@ -207,8 +212,8 @@ export class RateLimiter {
         rule.window,
         Math.max(1, Math.min(want, rule.requests)),
       );
-      if (count < 0) return { left: 0, limit: 0, count: 0, resetAt: now, validUntil: now + this.syncIntervalMs, whitelisted: true };
-      return { left: granted, limit, count, resetAt: now + ttlMs, validUntil: now + Math.min(this.syncIntervalMs, ttlMs), whitelisted: false };
+      if (count < 0) return { granted: 0, left: 0, limit: 0, count: 0, resetAt: now, validUntil: now + this.syncIntervalMs, whitelisted: true };
+      return { granted, left: granted, limit, count, resetAt: now + ttlMs, validUntil: now + Math.min(this.syncIntervalMs, ttlMs), whitelisted: false };
     } catch (err) {
       this.logger.warn({ err: { message: (err as Error).message }, bucket: bucket.split(':')[0] }, 'rate limit check failed; letting the request through');
       return null;

@@ -91,6 +91,19 @@ describe('forged and unusable access tokens are refused with the seed body', () 
     expect(admin.status).toBe(403);
   });
 
+  it('a verified token\'s signature on other claims is refused, though the verified token is cached', async () => {
+    const token = await env.token('alice@example.com');
+    expect((await me(token)).status).toBe(200);
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    const admin = await env.db.sql`select id from users where email = 'admin@example.com'`;
+    const swapped = Buffer.from(JSON.stringify({ ...claims, sub: admin[0]?.id })).toString('base64url');
+    const res = await me(`${header}.${swapped}.${signature}`);
+    expect(res.status).toBe(401);
+    expect(res.json).toEqual({ error: 'Invalid token', message: 'token signature is invalid' });
+    expect((await me(token)).json.email).toBe('alice@example.com');
+  });
+
   it('a token within the clock tolerance (5 s) is still accepted', async () => {
     expect((await me(await forge({ exp: now() - 2 }))).status).toBe(200);
   });

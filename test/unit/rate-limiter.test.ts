@@ -80,6 +80,32 @@ describe('rate limits in leases', () => {
     expect(fetches - refused).toBeLessThan(500);
   });
 
+  it('never refuses below the limit when requests chain two limits (per IP, then per user) concurrently', async () => {
+    // As in the API: a request whose per-IP lease was being fetched resumes in a microtask and counts its
+    // user at once, possibly between a new user lease being installed and its fetcher resuming.
+    const rule: RateRule = { requests: 1_000_000, window: 60_000 };
+    let refused = 0;
+    let hops = 0;
+    for (let trial = 0; trial < 40; trial++) {
+      const conn = connect();
+      const p = new RateLimiter(conn, prefix, [], 250, logger);
+      const request = async () => {
+        const byIp = p.hit(`ip:chain-${trial}`, rule, { ip: '10.1.0.1' });
+        const ipDecision = byIp instanceof Promise ? await byIp : byIp;
+        // Between the two checks the API does other work: here a reply on the limiter's own connection (so it
+        // lands among the lease replies) and a varying number of promise hops, so every interleaving occurs.
+        await conn.ping();
+        for (let hop = hops++ % 6; hop > 0; hop--) await Promise.resolve();
+        const byUser = await settle(p.hit(`user:chain-${trial}`, rule, { userId: `chain-${trial}` }));
+        if (ipDecision?.allowed === false || byUser?.allowed === false) refused++;
+      };
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 25; i++) await request();
+      }));
+    }
+    expect(refused).toBe(0);
+  });
+
   it('a refusal is never answered from memory: deleting the counter (the seed\'s remedy) helps at once', async () => {
     const rule: RateRule = { requests: 3, window: 60_000 };
     const p = limiter(250);

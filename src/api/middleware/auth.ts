@@ -66,15 +66,37 @@ export function authenticate(c: Context, identity: Identity): Principal | Promis
 type Limit = RateDecision | null | Promise<RateDecision | null>;
 
 /** Refuses the request when it is over the principal's limit, once the limiter has answered. */
-function afterLimit(c: Context, identity: Identity, limit: Limit, principal: () => Principal): Principal | Promise<Principal> {
+function afterLimit(c: Context, identity: Identity, limit: Limit, principal: Principal): Principal | Promise<Principal> {
   if (!(limit instanceof Promise)) {
     settlePrincipalLimit(c, identity, limit);
-    return principal();
+    return principal;
   }
   return limit.then((d) => {
     settlePrincipalLimit(c, identity, d);
-    return principal();
+    return principal;
   });
+}
+
+/**
+ * The principal (and rate-limit bucket) last built for a verified token or a cached API key, reused while
+ * the user state and role permissions it was built from are the same objects: the caches replace those
+ * objects when anything in them changes, so a request of a busy client allocates nothing for them.
+ */
+interface Built {
+  bucket: string;
+  from: unknown;
+  role: readonly string[] | undefined;
+  principal: Principal | null;
+}
+const built = new WeakMap<object, Built>();
+
+function builtFor(source: object, bucket: () => string): Built {
+  let b = built.get(source);
+  if (!b) {
+    b = { bucket: bucket(), from: null, role: undefined, principal: null };
+    built.set(source, b);
+  }
+  return b;
 }
 
 function byApiKey(c: Context, identity: Identity, key: string): Principal | Promise<Principal> {
@@ -93,16 +115,20 @@ async function byApiKeySlowly(c: Context, identity: Identity, key: string): Prom
 function keyPrincipal(c: Context, identity: Identity, found: ApiKeyCheck, role: readonly string[] | undefined): Principal | Promise<Principal> {
   if (!found.ok) throw invalidApiKey(found.reason);
   const k = found.row;
-  const limit = countPrincipal(c, identity, principalBucket({ apiKeyId: k.id, userId: k.user_id }), k.user_id);
-  return afterLimit(c, identity, limit, () => ({
-    userId: k.user_id,
-    role: k.role,
-    email: k.email,
-    kind: 'api_key',
-    sessionId: null,
-    apiKeyId: k.id,
-    permissions: permissionSetFor(role ?? [], k.scopes),
-  }));
+  const b = builtFor(k, () => principalBucket({ apiKeyId: k.id, userId: k.user_id }));
+  if (b.role !== role || !b.principal) {
+    b.role = role;
+    b.principal = Object.freeze({
+      userId: k.user_id,
+      role: k.role,
+      email: k.email,
+      kind: 'api_key',
+      sessionId: null,
+      apiKeyId: k.id,
+      permissions: permissionSetFor(role ?? [], k.scopes),
+    });
+  }
+  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, k.user_id), b.principal);
 }
 
 function byAccessToken(c: Context, identity: Identity, token: string): Principal | Promise<Principal> {
@@ -131,16 +157,21 @@ function tokenPrincipal(c: Context, identity: Identity, claims: AccessClaims, st
   if (!user) throw invalidToken('the user of this token no longer exists');
   if (user.disabled) throw invalidToken('the account is disabled');
   if (state.sessionRevoked) throw invalidToken('token has been revoked: log in again');
-  const limit = countPrincipal(c, identity, `user:${claims.sub}`, claims.sub);
-  return afterLimit(c, identity, limit, () => ({
-    userId: claims.sub,
-    role: user.role,
-    email: user.email,
-    kind: 'user',
-    sessionId: claims.sid ?? null,
-    apiKeyId: null,
-    permissions: permissionSetFor(role ?? []),
-  }));
+  const b = builtFor(claims, () => `user:${claims.sub}`);
+  if (b.from !== user || b.role !== role || !b.principal) {
+    b.from = user;
+    b.role = role;
+    b.principal = Object.freeze({
+      userId: claims.sub,
+      role: user.role,
+      email: user.email,
+      kind: 'user',
+      sessionId: claims.sid ?? null,
+      apiKeyId: null,
+      permissions: permissionSetFor(role ?? []),
+    });
+  }
+  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, claims.sub), b.principal);
 }
 
 /**
