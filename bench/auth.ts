@@ -50,16 +50,20 @@ let middlewareTimes: number[] | null = null;
 
 /**
  * The middleware's own time: from its start until it hands on to the route, or fails. The route's work
- * after next() is not counted; on the rare cache miss the wait for Redis or Postgres is.
+ * after next() is not counted; on the rare cache miss the wait for Redis or Postgres is. Only every 8th
+ * request is timed, so the timing itself hardly weighs on the throughput compared in the same run.
  */
 function timed(mw: MiddlewareHandler): MiddlewareHandler {
+  let seen = 0;
   return (c, next) => {
+    const samples = middlewareTimes;
+    if (!samples || seen++ % 8 !== 0) return mw(c, next);
     const started = performance.now();
     let stopped = false;
     const stop = () => {
       if (stopped) return;
       stopped = true;
-      middlewareTimes?.push((performance.now() - started) * 1000);
+      samples.push((performance.now() - started) * 1000);
     };
     let out: ReturnType<MiddlewareHandler>;
     try {
