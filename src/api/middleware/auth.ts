@@ -90,13 +90,19 @@ interface Built {
 }
 const built = new WeakMap<object, Built>();
 
-function builtFor(source: object, bucket: () => string): Built {
+/** The principal for `source`, rebuilt (by `make`) only when the state or role it came from was replaced. */
+function builtFor(source: object, bucket: () => string, from: unknown, role: readonly string[] | undefined, make: () => Principal): { bucket: string; principal: Principal } {
   let b = built.get(source);
   if (!b) {
     b = { bucket: bucket(), from: null, role: undefined, principal: null };
     built.set(source, b);
   }
-  return b;
+  if (b.from !== from || b.role !== role || !b.principal) {
+    b.from = from;
+    b.role = role;
+    b.principal = Object.freeze(make());
+  }
+  return { bucket: b.bucket, principal: b.principal };
 }
 
 function byApiKey(c: Context, identity: Identity, key: string): Principal | Promise<Principal> {
@@ -115,19 +121,15 @@ async function byApiKeySlowly(c: Context, identity: Identity, key: string): Prom
 function keyPrincipal(c: Context, identity: Identity, found: ApiKeyCheck, role: readonly string[] | undefined): Principal | Promise<Principal> {
   if (!found.ok) throw invalidApiKey(found.reason);
   const k = found.row;
-  const b = builtFor(k, () => principalBucket({ apiKeyId: k.id, userId: k.user_id }));
-  if (b.role !== role || !b.principal) {
-    b.role = role;
-    b.principal = Object.freeze({
-      userId: k.user_id,
-      role: k.role,
-      email: k.email,
-      kind: 'api_key',
-      sessionId: null,
-      apiKeyId: k.id,
-      permissions: permissionSetFor(role ?? [], k.scopes),
-    });
-  }
+  const b = builtFor(k, () => principalBucket({ apiKeyId: k.id, userId: k.user_id }), k, role, () => ({
+    userId: k.user_id,
+    role: k.role,
+    email: k.email,
+    kind: 'api_key',
+    sessionId: null,
+    apiKeyId: k.id,
+    permissions: permissionSetFor(role ?? [], k.scopes),
+  }));
   return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, k.user_id), b.principal);
 }
 
@@ -157,20 +159,15 @@ function tokenPrincipal(c: Context, identity: Identity, claims: AccessClaims, st
   if (!user) throw invalidToken('the user of this token no longer exists');
   if (user.disabled) throw invalidToken('the account is disabled');
   if (state.sessionRevoked) throw invalidToken('token has been revoked: log in again');
-  const b = builtFor(claims, () => `user:${claims.sub}`);
-  if (b.from !== user || b.role !== role || !b.principal) {
-    b.from = user;
-    b.role = role;
-    b.principal = Object.freeze({
-      userId: claims.sub,
-      role: user.role,
-      email: user.email,
-      kind: 'user',
-      sessionId: claims.sid ?? null,
-      apiKeyId: null,
-      permissions: permissionSetFor(role ?? []),
-    });
-  }
+  const b = builtFor(claims, () => `user:${claims.sub}`, user, role, () => ({
+    userId: claims.sub,
+    role: user.role,
+    email: user.email,
+    kind: 'user',
+    sessionId: claims.sid ?? null,
+    apiKeyId: null,
+    permissions: permissionSetFor(role ?? []),
+  }));
   return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, claims.sub), b.principal);
 }
 
