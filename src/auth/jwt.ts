@@ -6,6 +6,7 @@ import { loadAsymmetricKeys, type AsymmetricKeys } from './jwt-keys.js';
 export interface AccessClaims {
   sub: string;
   role: string;
+  /** Not signed into new tokens (see sign); read from tokens that carry it. */
   email: string;
   /** The login session (refresh-token family) the token belongs to; logout and reuse revoke it. */
   sid?: string;
@@ -73,7 +74,9 @@ export class AccessTokens {
   async sign(claims: AccessClaims): Promise<string> {
     const header: JWTHeaderParameters = { alg: this.#cfg.algorithm, typ: 'JWT' };
     if (this.#keys) header.kid = this.#keys.signing.kid;
-    const jwt = new SignJWT({ role: claims.role, email: claims.email, ...(claims.sid ? { sid: claims.sid } : {}) })
+    // No email in the token: it is personal data in something that passes through proxies and client logs,
+    // the server reads the user's row anyway, and every byte of it travels with every request.
+    const jwt = new SignJWT({ role: claims.role, ...(claims.sid ? { sid: claims.sid } : {}) })
       .setProtectedHeader(header)
       .setSubject(claims.sub)
       .setIssuer(this.#cfg.issuer)
