@@ -47,6 +47,13 @@ export function createIdentity(r: ApiResources): Identity {
     sessions: new Sessions(cfg.auth, r.sql, r.tokens, state, audit),
     limiter: new RateLimiter(r.redis, prefix, cfg.rate_limit.whitelist, cfg.rate_limit.sync_interval, r.logger),
     oauth: new OAuthFlow(cfg.oauth2, r.redis, prefix, r.logger),
-    clientIp: resolveIp,
+    // Asked by the per-IP limit, the per-user count and audit records: worked out once per request.
+    clientIp: (c) => {
+      const known = c.get('clientIp') as string | null | undefined;
+      if (known !== undefined) return known;
+      const ip = resolveIp(c);
+      c.set('clientIp', ip);
+      return ip;
+    },
   };
 }

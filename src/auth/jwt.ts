@@ -6,8 +6,8 @@ import { loadAsymmetricKeys, type AsymmetricKeys } from './jwt-keys.js';
 export interface AccessClaims {
   sub: string;
   role: string;
-  /** Not signed into new tokens (see sign); read from tokens that carry it. */
-  email: string;
+  /** Accepted by sign for the caller's convenience, never signed into a token (see sign). */
+  email?: string;
   /** The login session (refresh-token family) the token belongs to; logout and reuse revoke it. */
   sid?: string;
 }
@@ -131,7 +131,6 @@ export class AccessTokens {
       const claims: AccessClaims = {
         sub: payload.sub,
         role: payload.role,
-        email: String(payload.email ?? ''),
         ...(typeof payload.sid === 'string' ? { sid: payload.sid } : {}),
       };
       return { claims, expMs: (payload.exp as number) * 1000 };

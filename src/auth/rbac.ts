@@ -76,7 +76,7 @@ export class Rbac {
 
   /**
    * Mirrors the config's roles into user_roles/role_permissions (the seed's SQL reads them there). Runs once
-   * per process, on the first request that needs it; a failure is retried by the next.
+   * per process (started with the app); after a failure, the next caller tries again.
    */
   ensureSynced(): Promise<void> {
     this.#synced ??= syncConfigRoles(this.sql, this.cfg.roles).catch((err: unknown) => {

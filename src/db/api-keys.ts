@@ -44,7 +44,7 @@ export async function countActiveApiKeys(sql: Sql, userId: string): Promise<numb
   return row?.n ?? 0;
 }
 
-/** Every request made with a key reads it fresh, so a revoked key is refused at once. */
+/** A key and its user's state, by the key's hash (ApiKeys caches what it finds; revocation drops it). */
 export async function findApiKeyByHash(sql: Sql, keyHash: string): Promise<ApiKeyPrincipalRow | undefined> {
   const [row] = await sql<ApiKeyPrincipalRow[]>`
     select k.id, k.user_id, k.scopes, k.expires_at, k.revoked_at, u.role, u.email, u.disabled

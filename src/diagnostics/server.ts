@@ -1,10 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { listenOrExplain } from '../net/listen.js';
 import { ConfigError, type Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { takeCpuProfile, writeHeapSnapshot } from './profiles.js';
+import { bearerMatches } from '../crypto/constant-time.js';
 
 export const MIN_TOKEN_LENGTH = 32;
 
@@ -25,14 +25,6 @@ export interface DiagnosticsServer {
 }
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-
-function tokenMatches(header: string | undefined, expected: string): boolean {
-  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-  if (!match) return false;
-  const given = Buffer.from(match[1] as string);
-  const want = Buffer.from(expected);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
@@ -60,7 +52,7 @@ export async function startDiagnostics(o: DiagnosticsOptions): Promise<Diagnosti
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://diagnostics');
-    if (!tokenMatches(req.headers.authorization, o.token)) {
+    if (!bearerMatches(req.headers.authorization, o.token)) {
       return json(res, 401, { error: 'Unauthorized', message: 'send Authorization: Bearer <diagnostics.token>' }, { 'www-authenticate': 'Bearer' });
     }
     if (req.method !== 'GET') return json(res, 405, { error: 'Method not allowed', message: 'only GET is served here' });

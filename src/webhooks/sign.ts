@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { safeEqual } from '../crypto/constant-time.js';
 
 export const SIGNATURE_HEADER = 'x-aicli-signature';
 
@@ -10,7 +11,5 @@ export function signBody(secret: string, body: string): string {
 /** For receivers (and tests): constant-time comparison of a received signature. */
 export function verifySignature(secret: string, body: string, header: string | undefined): boolean {
   if (!header) return false;
-  const expected = Buffer.from(signBody(secret, body));
-  const given = Buffer.from(header);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  return safeEqual(Buffer.from(signBody(secret, body)), Buffer.from(header));
 }

@@ -1,19 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/index.js';
+import { bearerMatches } from '../../crypto/constant-time.js';
 import { createMetrics, type Metrics } from '../../observability/metrics.js';
 import { webhookQueueName } from '../../queue/webhook-queue.js';
 import { unauthorized } from '../errors.js';
-
-/** Constant-time comparison of a presented bearer token with the configured one. */
-export function bearerMatches(header: string | undefined, expected: string): boolean {
-  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-  if (!match) return false;
-  const given = Buffer.from(match[1] as string);
-  const want = Buffer.from(expected);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
 
 /** GET /metrics in Prometheus text format; behind metrics.bearer_token when one is set. */
 export function metricsRoutes(m: Metrics, bearerToken: string) {

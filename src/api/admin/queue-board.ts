@@ -7,6 +7,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { QUEUES_FULL_PERMISSION, queueAccess } from './queue-access.js';
+import { insufficientPermission } from '../middleware/access.js';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
@@ -56,9 +57,9 @@ export function queueBoardRoutes(queues: readonly Queue[], auth: MiddlewareHandl
   const boards = { full: board(queues, false, title), read: board(queues, true, title) };
   const handle = async (c: Context<AuthEnv>) => {
     const access = queueAccess(c.get('principal'));
-    if (!access) throw forbidden(`User does not have required permission: ${QUEUES_FULL_PERMISSION}`);
+    if (!access) throw insufficientPermission(QUEUES_FULL_PERMISSION);
     if (!READ_METHODS.has(c.req.method)) {
-      if (access !== 'full') throw forbidden(`User does not have required permission: ${QUEUES_FULL_PERMISSION}`);
+      if (access !== 'full') throw insufficientPermission(QUEUES_FULL_PERMISSION);
       if (!isCsrfSafe(c)) {
         throw forbidden('state-changing requests to /admin/queues need a bearer token, a same-origin page, and JSON bodies');
       }

@@ -28,6 +28,8 @@ export type AuthEnv = {
   Variables: {
     principal: Principal;
     requestId: string;
+    /** The client address, once worked out (Identity.clientIp). */
+    clientIp: string | null;
     /** The strictest rate-limit decision so far, for the RateLimit-* headers. */
     rateLimit: RateDecision | undefined;
   };
@@ -159,7 +161,7 @@ function tokenPrincipal(c: Context, identity: Identity, claims: AccessClaims, st
   if (!user) throw invalidToken('the user of this token no longer exists');
   if (user.disabled) throw invalidToken('the account is disabled');
   if (state.sessionRevoked) throw invalidToken('token has been revoked: log in again');
-  const b = builtFor(claims, () => `user:${claims.sub}`, user, role, () => ({
+  const b = builtFor(claims, () => principalBucket({ apiKeyId: null, userId: claims.sub }), user, role, () => ({
     userId: claims.sub,
     role: user.role,
     email: user.email,

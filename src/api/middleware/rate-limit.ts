@@ -42,8 +42,9 @@ export function limitByIp(identity: Identity) {
   const refuse = (d: RateDecision) => tooMany(d, 'IP rate limit exceeded');
   // Not an async function: a request covered by this process's lease passes without a promise of its own.
   return createMiddleware<AuthEnv>((c, next) => {
+    if (!cfg.enabled) return next();
     const ip = identity.clientIp(c);
-    if (!cfg.enabled || !ip) return next();
+    if (!ip) return next();
     const hit = identity.limiter.hit(`ip:${ip}`, cfg.per_ip, { ip });
     if (hit instanceof Promise) {
       return hit.then((d) => {
@@ -67,10 +68,10 @@ export function countPrincipal(c: Context, identity: Identity, bucket: string, u
   return identity.limiter.hit(bucket, cfg.per_user, { ip: identity.clientIp(c), userId });
 }
 
+const refuseUser = (d: RateDecision) => tooMany(d, 'user rate limit exceeded');
+
 export function settlePrincipalLimit(c: Context, identity: Identity, d: RateDecision | null): void {
-  if (!d) return;
-  showDecision(c, d, identity.config.rate_limit.per_user);
-  if (!d.allowed) throw tooMany(d, 'user rate limit exceeded');
+  enforce(c, d, identity.config.rate_limit.per_user, refuseUser);
 }
 
 export const principalBucket = (p: { apiKeyId: string | null; userId: string }) => (p.apiKeyId ? `apikey:${p.apiKeyId}` : `user:${p.userId}`);

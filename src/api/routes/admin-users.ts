@@ -98,8 +98,9 @@ export function adminUserRoutes(identity: Identity) {
       if (outcome.kind === 'missing') throw notFound('user');
       if (outcome.kind === 'last_admin') throw conflict('this is the last enabled admin: make another user admin first');
       const { before, after } = outcome;
+      // Disabling ends every login and invalidates the user; any other change only invalidates.
       if (after.disabled && !before.disabled) await identity.sessions.revokeUser(id, 'disabled');
-      await identity.state.invalidateUser(id);
+      else await identity.state.invalidateUser(id);
       if (before.role !== after.role) await audit(c, 'user_role_changed', id, { from: before.role, to: after.role });
       if (before.disabled !== after.disabled) await audit(c, after.disabled ? 'user_disabled' : 'user_enabled', id, {});
       logger.info({ action: 'user_access_changed', user_id: id, role: after.role, disabled: after.disabled }, 'user access changed');
