@@ -16,7 +16,7 @@ export type ScratchMode = 'tmpfs' | 'none';
 export interface ScratchArea {
   /** Pass as prepareWorkspace's scratchRoot. */
   dir: string;
-  /** Unmounts (tmpfs) and removes the dir; idempotent. Call after the workspace was removed. */
+  /** Unmounts (tmpfs) and removes the dir, with the workspace inside it; idempotent. */
   release(): Promise<void>;
 }
 

@@ -96,16 +96,11 @@ export class EventSink {
     await pipeline.exec().catch((err: unknown) => logger.warn({ err, task_id: taskId }, 'publishing task events failed'));
   }
 
-  /** Final flush, retried a few times so a short Postgres blip does not lose the tail of the stream. */
-  async close(retries = 5): Promise<void> {
-    for (let i = 0; ; i++) {
-      try {
-        await this.flush();
-        return;
-      } catch (err) {
-        if (i >= retries) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** i).unref());
-      }
-    }
+  /**
+   * Final flush. Events that could not be written stay buffered, so the worker retries this through
+   * withTransientRetry (src/db/retry.ts), its one policy for Postgres blips, to not lose the stream's tail.
+   */
+  close(): Promise<void> {
+    return this.flush();
   }
 }

@@ -10,7 +10,7 @@ import { createStreamParser } from '../claude/stream-parser.js';
 import type { RunningSandbox } from '../sandbox/runner.js';
 import { SandboxError, toSandboxError } from '../sandbox/errors.js';
 import { workspaceDiff } from '../workspace/diff.js';
-import { prepareWorkspace, removeWorkspace, type PreparedWorkspace } from '../workspace/prepare.js';
+import { prepareWorkspace, type PreparedWorkspace } from '../workspace/prepare.js';
 import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
 import { withTransientRetry } from '../../src/db/retry.js';
 import { recordSandboxStart, recordTaskFinished, recordTaskOutcome, recordTaskPickedUp } from '../../src/observability/metrics.js';
@@ -112,7 +112,7 @@ async function handleFault(
   if (!policy.countsAsAttempt && token) {
     log.info({ action: 'attempt_released', reason: fault.kind }, 'attempt released; another worker will run the task');
     sink.push('status', { status: 'queued', released: true, reason: fault.message });
-    await sink.close().catch(() => {});
+    await withTransientRetry(() => sink.close(), dbRetry(log)).catch(() => {});
     await res.sql`update tasks set status = 'queued', updated_at = now() where id = ${task.id} and attempt = ${task.attempt} and status = 'running'`;
     await job.moveToDelayed(Date.now() + 250, token);
     throw new DelayedError();
@@ -323,9 +323,9 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
   } finally {
     res.gateway.closeSession(session.token);
     if (sandbox) await sandbox.remove().catch((err: unknown) => log.warn({ err }, 'removing sandbox failed'));
-    if (workspace) await removeWorkspace(workspace).catch((err: unknown) => log.warn({ err }, 'removing scratch dir failed'));
     if (egress) await egress.proxy.close().catch((err: unknown) => log.warn({ err }, 'closing the egress proxy failed'));
-    if (scratch) await scratch.release().catch((err: unknown) => log.warn({ err }, 'releasing the scratch mount failed'));
+    // The workspace lives inside the scratch area: releasing it (unmount, or rm -rf without a tmpfs) removes both.
+    if (scratch) await scratch.release().catch((err: unknown) => log.warn({ err }, 'releasing the scratch area failed'));
   }
 }
 
