@@ -51,7 +51,11 @@ fi
 if [ "$installed_pg" = 1 ]; then
   ver=$(ls /etc/postgresql | sort -V | tail -n 1)
   hba=/etc/postgresql/$ver/main/pg_hba.conf
-  grep -q 'aicli-trust' "$hba" || sed -i '1i host all all 127.0.0.1/32 trust # aicli-trust\nhost all all ::1/128 trust # aicli-trust' "$hba"
+  if ! grep -q 'aicli-trust' "$hba"; then
+    sed -i '1i host all all 127.0.0.1/32 trust # aicli-trust\nhost all all ::1/128 trust # aicli-trust' "$hba"
+    # Where the package started the cluster itself (systemd), it must reread the file.
+    if pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then pg_ctlcluster --skip-systemctl-redirect "$ver" main reload; fi
+  fi
 fi
 if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
   log "starting postgresql"

@@ -45,6 +45,8 @@ export interface ChaosReport {
 
 const LOCK_MS = 8000;
 const STALLED_MS = 4000;
+/** How long each of the Redis and Postgres outages lasts. */
+const OUTAGE_MS = 1500;
 
 const pct = (xs: number[], p: number) => {
   if (xs.length === 0) return NaN;
@@ -127,6 +129,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       throw new Error(`task ${n} was never accepted`);
     };
 
+    const outage = async (name: string, service: { stop(): Promise<void>; start(): Promise<void> }) => {
+      log(`restarting ${name} (after kill ${kills.length})`);
+      await service.stop();
+      // The outage's length is part of the chaos schedule (not a wait for anything to happen).
+      await new Promise((r) => setTimeout(r, OUTAGE_MS));
+      await service.start();
+    };
+
     const chaosDone = (async () => {
       let redisRestarted = false;
       let pgRestarted = false;
@@ -147,19 +157,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         }
         if (kills.length === 2 && !redisRestarted) {
           redisRestarted = true;
-          log(`restarting redis (after kill ${kills.length})`);
-          await redis.stop();
-          // The outage's length is part of the chaos schedule (not a wait for anything to happen).
-          await new Promise((r) => setTimeout(r, 1500));
-          await redis.start();
+          await outage('redis', redis);
         }
         if (kills.length === 4 && !pgRestarted) {
           pgRestarted = true;
-          log(`restarting postgres (after kill ${kills.length})`);
-          await pg.stop();
-          // The outage's length, as above.
-          await new Promise((r) => setTimeout(r, 1500));
-          await pg.start();
+          await outage('postgres', pg);
         }
       }
     })();

@@ -40,14 +40,16 @@ export function spawnCli(args: string[], env: Record<string, string>, cwd = REPO
     err += c.toString();
     notify();
   });
+  let done = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
+    // 'close': the process has exited and its output is all read.
+    child.once('close', (code, signal) => {
+      // Set before waking the waiters, so a wait for output that never came fails now, not at its timeout.
+      done = true;
       resolve({ code, signal });
       notify();
     }),
   );
-  let done = false;
-  void exited.then(() => (done = true));
   return {
     child,
     output: () => out + err,

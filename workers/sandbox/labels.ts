@@ -4,6 +4,8 @@
 
 export const SANDBOX_LABEL = {
   managed: 'aicli.managed',
+  /** The deployment (redis.key_prefix): a reaper only judges its own deployment's sandboxes. */
+  deployment: 'aicli.deployment',
   taskId: 'aicli.task_id',
   attempt: 'aicli.attempt',
   workerId: 'aicli.worker_id',

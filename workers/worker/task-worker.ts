@@ -12,6 +12,7 @@ import { createWebhookQueue } from '../../src/queue/webhook-queue.js';
 import { createModelGateway } from '../gateway/server.js';
 import { checkEngine } from '../sandbox/errors.js';
 import { sandboxImageTag } from '../sandbox/build.js';
+import { SANDBOX_LABEL } from '../sandbox/labels.js';
 import { SandboxRunner } from '../sandbox/runner.js';
 import { releaseStaleScratch } from '../sandbox/scratch-quota.js';
 import { selfCheckSandbox } from '../sandbox/self-check.js';
@@ -57,17 +58,21 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const scratchDir = path.resolve(config.sandbox.scratch_root, workerId);
   await mkdir(scratchDir, { recursive: true, mode: 0o711 });
   // Engine, image, runtime, scratch cap and a hardened probe container; a configured runtime is checked even without it.
+  // Every sandbox carries its deployment, so that the orphan reaper never judges another deployment's
+  // sandboxes on this Docker host by this deployment's heartbeats (their workers are not in its Redis keys).
+  const extraLabels = { [SANDBOX_LABEL.deployment]: config.redis.key_prefix, ...(o.extraLabels ?? config.sandbox.extra_labels) };
+  const runner = new SandboxRunner(docker, { logger });
   try {
     if (config.sandbox.startup_check) {
       await selfCheckSandbox({
         docker,
-        runner: new SandboxRunner(docker, { logger }),
+        runner,
         image,
         runtime,
         workerId,
         workDir: scratchDir,
         scratch: { mode: config.sandbox.scratch.mode, parentDir: scratchDir },
-        extraLabels: o.extraLabels ?? config.sandbox.extra_labels,
+        extraLabels,
         logger,
       });
     } else if (runtime) {
@@ -89,7 +94,6 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   await gateway.listen();
 
   const prefix = config.redis.key_prefix;
-  const extraLabels = o.extraLabels ?? config.sandbox.extra_labels;
   // Scratch tmpfs mounts a crashed worker left behind (its heartbeat is gone).
   void releaseStaleScratch(config.sandbox.scratch_root, async (owner) => owner === workerId || (await isWorkerAlive(publisher, prefix, owner))).then(
     (released) => released.length > 0 && logger.info({ action: 'released_stale_scratch', count: released.length }, 'unmounted stale scratch'),
@@ -109,7 +113,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     publisher,
     webhooks,
     docker,
-    runner: new SandboxRunner(docker, { logger }),
+    runner,
     gateway,
     workerId,
     image,
