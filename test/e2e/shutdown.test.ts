@@ -60,9 +60,12 @@ describe('SIGTERM to a worker running a task', () => {
     let second: Awaited<ReturnType<typeof startExtraWorker>> | null = null;
     try {
       const taskId = await submitRunning(sys, 'release@example.com');
-      second = await startExtraWorker(sys);
+      // SIGTERM while the attempt runs (starting another worker first would give it time to finish), then
+      // the second worker, once the release is visible.
       const exit = await sys.proc.stop('SIGTERM');
       expect(exit.code).toBe(0);
+      await expect.poll(() => statusOf(taskId), { timeout: 30_000, interval: 100 }).toBe('queued');
+      second = await startExtraWorker(sys);
       await expect.poll(() => statusOf(taskId), { timeout: 90_000, interval: 250 }).toBe('succeeded');
       const [row] = await db.sql<{ attempt: number; attempt_errors: unknown[]; worker_id: string }[]>`
         select attempt, attempt_errors, worker_id from tasks where id = ${taskId}`;
