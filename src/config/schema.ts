@@ -2,12 +2,9 @@ import { z } from 'zod';
 import { duration } from './duration.js';
 import { eventsSection, idempotencySection, webhooksSection } from './sections/task-control.js';
 import { diagnosticsSection, metricsSection } from './sections/ops.js';
+import { boolish } from './fields.js';
 import { authSection, oauth2Section, rateLimitSection, rbacSection, securitySection } from './sections/identity.js';
 import { egressSection, limitsSection, pricingSection, scratchSection, secretsSection } from './sections/sandbox-policy.js';
-
-/** Booleans may arrive as strings from env overrides or ${VAR} interpolation. */
-const boolish = (fallback: boolean) =>
-  z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean().default(fallback));
 
 /** Maps may arrive as JSON text from an env override (AICLI__SANDBOX__EXTRA_LABELS='{"team":"a"}'). */
 function parseJsonString(v: unknown): unknown {

@@ -6,8 +6,8 @@ import { deleteApiRole, listRoles, upsertApiRole } from '../../db/roles.js';
 import { conflict, notFound } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { parseWith, readJson } from '../validate.js';
+import { ROLE_NAME } from '../../config/fields.js';
 
-const ROLE_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 const PERMISSION = /^(\*|[a-z_]+(:([a-z_]+|\*))*)$/;
 
 const putBody = z

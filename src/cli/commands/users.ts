@@ -6,11 +6,12 @@ import { insertUser } from '../../db/users.js';
 import type { CommandContext } from '../context.js';
 import { connectDatabase, requireCurrentSchema } from '../context.js';
 import { StartupError } from '../fatal.js';
+import { ROLE_NAME } from '../../config/fields.js';
 
 const input = z.object({
   email: z.string().email('--email must be an email address'),
   password: z.string().min(8, '--password must have at least 8 characters'),
-  role: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, '--role must be a role name such as admin, user or viewer'),
+  role: z.string().regex(ROLE_NAME, '--role must be a role name such as admin, user or viewer'),
 });
 
 export async function createUserCommand(ctx: CommandContext, opts: { email?: string; password?: string; role?: string }): Promise<void> {

@@ -1,30 +1,13 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration } from '../duration.js';
+import { boolish, list, ROLE_NAME, ROLE_NAME_MESSAGE } from '../fields.js';
 
 // Identity and access: tokens, API keys, OAuth2, roles, rate limits and HTTP security.
 // Every key is documented in configs/config.example.yml.
 
-/** Booleans may arrive as strings from env overrides (AICLI__RATE_LIMIT__ENABLED=false). */
-const boolish = (fallback: boolean) =>
-  z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean().default(fallback));
-
-/** Lists may arrive from an env override as JSON (`["a","b"]`) or comma-separated text (`a,b`). */
-const stringList = (fallback: string[]) =>
-  z
-    .preprocess((v) => {
-      if (typeof v !== 'string') return v;
-      const text = v.trim();
-      if (text.startsWith('[')) {
-        try {
-          return JSON.parse(text) as unknown;
-        } catch {
-          return v;
-        }
-      }
-      return text.split(',').map((s) => s.trim()).filter(Boolean);
-    }, z.array(z.string()))
-    .default(fallback);
+/** Lists from YAML, JSON (`["a","b"]`) or comma-separated text (`a,b`). */
+const stringList = (fallback: string[]) => list(z.string()).default(fallback);
 
 /** Addresses or CIDR ranges (`10.0.0.0/8`, `::1`); a bad entry is an error naming the key and the entry. */
 const ipList = () =>
@@ -193,7 +176,7 @@ export const rbacSection = z
     cache_ttl: duration('60s'),
     /** Roles named here override the built-in admin, user and viewer; others are added. */
     roles: z
-      .record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'role names are lower-case letters, digits, _ and -'), role)
+      .record(z.string().regex(ROLE_NAME, ROLE_NAME_MESSAGE), role)
       .default({})
       .transform((given) => ({ ...DEFAULT_ROLES, ...given })),
   })

@@ -1,8 +1,6 @@
 import { z } from 'zod';
+import { boolish } from '../fields.js';
 
-/** Booleans may arrive as strings from env overrides (AICLI__DIAGNOSTICS__ENABLED=true). */
-const boolish = (fallback: boolean) =>
-  z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean().default(fallback));
 
 /** Prometheus: /metrics on the API, and the worker's ops listener (/metrics, /healthz, /readyz on worker.metrics_port). */
 export const metricsSection = z

@@ -1,30 +1,11 @@
 import { z } from 'zod';
 import { decodeMasterKey, MASTER_KEY_BYTES } from '../../crypto/secret-box.js';
 import { duration } from '../duration.js';
+import { fromJsonText, list, ROLE_NAME, ROLE_NAME_MESSAGE } from '../fields.js';
 
 // Sandbox policy: per-role resource caps and budgets, the model price table
 // the gateway meters with, master keys for workspace secrets, egress and
 // scratch limits. Every key is documented in configs/config.example.yml.
-
-/** Maps and lists may arrive from an env override as JSON text (AICLI__LIMITS__ROLES='{"user":{...}}'). */
-function fromJsonText(v: unknown): unknown {
-  if (typeof v !== 'string') return v;
-  const text = v.trim();
-  if (!text.startsWith('{') && !text.startsWith('[')) return v;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return v;
-  }
-}
-
-/** A list from YAML, JSON text or comma-separated text. */
-const list = <T extends z.ZodTypeAny>(item: T) =>
-  z.preprocess((v) => {
-    const parsed = fromJsonText(v);
-    if (typeof parsed !== 'string') return parsed;
-    return parsed.split(',').map((s) => s.trim()).filter(Boolean);
-  }, z.array(item));
 
 // ---- limits: per-role caps ----------------------------------------------------------------------
 
@@ -120,7 +101,7 @@ export const limitsSection = z
   .object({
     /** Role whose limits apply to a role that has none of its own. */
     fallback_role: z.string().min(1).default('user'),
-    roles: z.preprocess(fromJsonText, z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'role names are lower-case letters, digits, _ and -'), roleLimitsPatch)).default({}),
+    roles: z.preprocess(fromJsonText, z.record(z.string().regex(ROLE_NAME, ROLE_NAME_MESSAGE), roleLimitsPatch)).default({}),
   })
   .strict()
   .default({})
