@@ -3,7 +3,10 @@ import type { WorkspaceSource } from './workspaces.js';
 
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'cancelled', 'timed_out'];
+export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const satisfies readonly TaskStatus[];
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+export const isTerminalStatus = (status: unknown): status is TerminalStatus =>
+  typeof status === 'string' && (TERMINAL_STATUSES as readonly string[]).includes(status);
 
 export interface TaskOptions {
   model?: string;

@@ -1,5 +1,5 @@
 import type { Sql } from '../db/client.js';
-import { TERMINAL_STATUSES, type TaskStatus } from '../db/tasks.js';
+import { isTerminalStatus, type TaskStatus } from '../db/tasks.js';
 import { listTaskEvents } from '../db/task-events.js';
 import type { Logger } from '../observability/logger.js';
 import type { PublishedEvent } from './channels.js';
@@ -101,7 +101,7 @@ export function taskEventStream(
           // A terminal task whose end event is not stored (it can't happen for tasks written by this
           // version, but rows may predate it) still ends the stream.
           const status = done ? undefined : await readStatus();
-          if (status && (TERMINAL_STATUSES as readonly string[]).includes(status) && !done) {
+          if (status && isTerminalStatus(status) && !done) {
             await replay();
             if (!done) {
               controller.enqueue(sseFrame({ type: 'end', payload: { status } }));

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import { ERROR_CODES as CLAUDE_ERROR_CODES } from '../../workers/claude/outcome.js';
+import { isTerminalStatus, type TerminalStatus } from '../db/tasks.js';
 import { HttpRequestMetrics } from './http-metrics.js';
 import { QUEUE_STATES, readQueueStats, type QueueStats } from './queue-stats.js';
 
@@ -25,7 +26,6 @@ export interface MetricsOptions {
   queues?: QueueGaugeSource;
 }
 
-const TASK_STATUSES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const;
 const ERROR_CODES: ReadonlySet<string> = new Set(CLAUDE_ERROR_CODES);
 const TOKEN_TYPES = {
   input_tokens: 'input',
@@ -206,10 +206,8 @@ function queueSnapshot(src: QueueGaugeSource, onError: (queues: readonly string[
   };
 }
 
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-
 export interface TaskFinished {
-  status: TaskStatus;
+  status: TerminalStatus;
   errorCode?: string | null;
   /** Wall time of the finishing attempt. */
   durationSeconds?: number;
@@ -221,7 +219,7 @@ export interface TaskFinished {
 
 /** One terminal task: counts it by status and error code, and adds its duration, cost and tokens. */
 export function recordTaskFinished(m: Metrics, t: TaskFinished): void {
-  const status = (TASK_STATUSES as readonly string[]).includes(t.status) ? t.status : 'failed';
+  const status = isTerminalStatus(t.status) ? t.status : 'failed';
   // Unknown codes collapse to "other" so a new classifier branch cannot grow the label set without bound.
   const errorCode = !t.errorCode ? 'none' : ERROR_CODES.has(t.errorCode) ? t.errorCode : 'other';
   m.tasks.finished.inc({ status, error_code: errorCode });
@@ -257,7 +255,7 @@ export function observeWorkerBusy(m: Metrics, running: () => number): void {
 
 /** The parts of a terminal write (src/db/tasks.ts TaskOutcomeWrite) the task metrics read. */
 export interface TaskOutcomeLike {
-  status: TaskStatus;
+  status: TerminalStatus;
   errorCode: string | null;
   usage: Record<string, unknown> | null;
   result: Record<string, unknown> | null;

@@ -1,6 +1,6 @@
 import type { Sql } from '../db/client.js';
 import { loadResumeSource } from '../db/task-artifacts.js';
-import { TERMINAL_STATUSES } from '../db/tasks.js';
+import { isTerminalStatus } from '../db/tasks.js';
 import { conflict, notFound, unprocessable } from '../api/errors.js';
 
 /** A follow-up resumes a finished task of the same owner and workspace that has a Claude session to resume. */
@@ -8,7 +8,7 @@ export async function checkResumable(sql: Sql, ownerId: string, workspaceId: str
   const src = await loadResumeSource(sql, ownerId, resumeFrom);
   if (!src) throw notFound('resume_from task');
   if (src.workspace_id !== workspaceId) throw unprocessable('resume_from must name a task of the same workspace');
-  if (!(TERMINAL_STATUSES as readonly string[]).includes(src.status)) {
+  if (!isTerminalStatus(src.status)) {
     throw conflict(`resume_from task is still ${src.status}: wait until it finishes`);
   }
   if (!src.session_id || !src.transcript) throw unprocessable('resume_from task has no Claude session to resume');

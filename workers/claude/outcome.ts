@@ -19,8 +19,8 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const;
-export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+export { TERMINAL_STATUSES, type TerminalStatus } from '../../src/db/tasks.js';
+import type { TerminalStatus } from '../../src/db/tasks.js';
 
 export interface RunFacts {
   /** The `result` line, or null when the CLI printed none. */

@@ -18,6 +18,7 @@ import {
   tokenPairSchema,
   workspaceSchema,
 } from './schemas.js';
+import { TASK_STATUSES } from '../../db/tasks.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -78,7 +79,7 @@ const rolePut = z.object({ description: z.string().max(500).default(''), permiss
 const taskListQuery = z
   .object({
     workspace_id: z.string().uuid().optional(),
-    status: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out']).optional(),
+    status: z.enum(TASK_STATUSES).optional(),
     cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
     limit: z.number().int().min(1).max(100).default(20),
   })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TASK_STATUSES } from '../../db/tasks.js';
 
 // Response shapes for the OpenAPI description. They describe what serialize.ts and the route handlers
 // return; objects are open (`passthrough`) so a field added by a handler is not a contract break.
@@ -21,7 +22,7 @@ export const workspaceSchema = z
   })
   .passthrough();
 
-const taskStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out']);
+const taskStatus = z.enum(TASK_STATUSES);
 
 export const taskSchema = z
   .object({

@@ -28,11 +28,9 @@ export function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err), { cause: err });
 }
 
-export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const;
-export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
-
-export const isTerminalStatus = (status: unknown): status is TerminalStatus =>
-  typeof status === 'string' && (TERMINAL_STATUSES as readonly string[]).includes(status);
+// One list of statuses for the server and this client (src/db/tasks.ts has no runtime imports).
+export { TERMINAL_STATUSES, isTerminalStatus, type TerminalStatus } from '../../db/tasks.js';
+import type { TerminalStatus } from '../../db/tasks.js';
 
 /** `submit --follow` and `tasks follow`: 0 succeeded, 2 failed, 3 cancelled or timed out. */
 export function exitCodeForStatus(status: TerminalStatus): number {

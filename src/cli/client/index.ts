@@ -7,6 +7,7 @@ import { clientContext, type ClientContext } from './context.js';
 import { processIo, type ClientIo } from './io.js';
 import { runClientCommand } from './run.js';
 import type { ClientFlags } from './settings.js';
+import { TASK_STATUSES } from '../../db/tasks.js';
 
 const EXIT_CODES_HELP = `
 Exit codes with --follow:
@@ -16,7 +17,6 @@ Exit codes with --follow:
   3  the task was cancelled or timed out
   130  interrupted (Ctrl-C stops following; the task goes on)`;
 
-const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'];
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -92,7 +92,7 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
   tasks
     .command('list')
     .description('your tasks, newest first')
-    .addOption(new Option('--status <status>', 'only tasks in this status').choices(STATUSES))
+    .addOption(new Option('--status <status>', 'only tasks in this status').choices([...TASK_STATUSES]))
     .option('-w, --workspace <id-or-name>', 'only tasks of this workspace')
     .option('--limit <n>', 'page size (1-100)', positiveInt, 20)
     .option('--cursor <cursor>', 'the page after this cursor (printed by the previous page)')

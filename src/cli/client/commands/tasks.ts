@@ -1,6 +1,6 @@
 import type { ClientContext } from '../context.js';
 import { ApiResponseError } from '../http.js';
-import { ClientError, EXIT } from '../errors.js';
+import { ClientError, EXIT, isTerminalStatus } from '../errors.js';
 import { formatCost, formatDuration, oneLine } from '../render/format.js';
 import { createRenderer } from '../render/renderer.js';
 import type { DiffJson, TaskJson, TaskPage } from '../types.js';
@@ -86,7 +86,7 @@ export async function cancelTaskCommand(ctx: ClientContext, id: string, flags: {
 export async function diffTaskCommand(ctx: ClientContext, id: string): Promise<number> {
   const d = await ctx.api.request<DiffJson>('GET', taskPath(id, '/diff'));
   if (d.diff) ctx.io.stdout.write(d.diff.endsWith('\n') ? d.diff : `${d.diff}\n`);
-  else ctx.io.stderr.write(`no changes${d.status && !['succeeded', 'failed', 'cancelled', 'timed_out'].includes(d.status) ? ` yet (task is ${d.status})` : ''}\n`);
+  else ctx.io.stderr.write(`no changes${d.status && !isTerminalStatus(d.status) ? ` yet (task is ${d.status})` : ''}\n`);
   if (d.truncated) ctx.io.stderr.write('aicli-web: the diff was truncated by the server (sandbox diff size limit)\n');
   return EXIT.ok;
 }

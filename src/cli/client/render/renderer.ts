@@ -4,6 +4,7 @@ import { abbreviate, formatStats, oneLine, toolSummary } from './format.js';
 import { describeEvent, type DisplayItem } from './items.js';
 import { Spinner } from './spinner.js';
 import { colourWanted, createStyle, type Style } from './style.js';
+import { isTerminalStatus } from '../errors.js';
 
 /** Draws a task's events as they arrive. */
 export interface Renderer {
@@ -29,7 +30,6 @@ export function createRenderer(io: Pick<ClientIo, 'stdout' | 'stderr' | 'env'>, 
   return new TtyRenderer(io.stdout, style, spinner);
 }
 
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
 /** NDJSON for programs: `{"seq":3,"type":"claude","data":{…}}` per event, diagnostics on stderr. */
 export class JsonLinesRenderer implements Renderer {
@@ -142,7 +142,7 @@ export class TtyRenderer implements Renderer {
     const width = Math.max(40, (this.out.columns ?? 100) - 8);
     switch (item.kind) {
       case 'status':
-        if (TERMINAL.has(item.status)) return;
+        if (isTerminalStatus(item.status)) return;
         if (item.detail) this.#print(s.yellow(`↻ ${oneLine(item.detail, width)}`));
         if (item.attempt !== null && item.attempt > 1) this.#print(s.yellow(`↻ attempt ${item.attempt}`));
         this.waiting(item.status === 'running' ? 'working' : item.status);
