@@ -5,8 +5,6 @@
  */
 export type Locale = 'en' | 'ko';
 
-export const SUPPORTED_LOCALES: readonly Locale[] = ['en', 'ko'];
-
 const TITLES_KO: Record<string, string> = {
   'Invalid token': '유효하지 않은 토큰',
   Unauthorized: '인증 필요',

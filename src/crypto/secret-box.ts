@@ -70,10 +70,6 @@ export class SecretBox {
     return new SecretBox(cfg.master_key_id, keys);
   }
 
-  hasKey(keyId: string): boolean {
-    return this.#keys.has(keyId);
-  }
-
   seal(plaintext: string, aad: string): SealedSecret {
     const key = this.#keys.get(this.currentKeyId) as Buffer;
     const nonce = randomBytes(NONCE_BYTES);

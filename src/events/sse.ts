@@ -29,10 +29,6 @@ export class StreamTracker {
     return () => this.#open.delete(close);
   }
 
-  get size(): number {
-    return this.#open.size;
-  }
-
   closeAll(retryMs: number): void {
     for (const close of [...this.#open]) close(retryMs);
   }

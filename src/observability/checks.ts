@@ -1,3 +1,5 @@
+import { withTimeout } from '../util/with-timeout.js';
+
 export interface CheckResult {
   ok: boolean;
   latency_ms: number;
@@ -7,21 +9,12 @@ export interface CheckResult {
 /** Runs one dependency check with a deadline; a failure is a result, never a throw. */
 export async function timedCheck(check: () => Promise<unknown>, timeoutMs: number): Promise<CheckResult> {
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        timer.unref();
-      }),
-    ]);
+    await withTimeout(check(), timeoutMs, `no answer within ${timeoutMs} ms`);
     return { ok: true, latency_ms: Math.round(performance.now() - started) };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return { ok: false, latency_ms: Math.round(performance.now() - started), error: message };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -1,3 +1,4 @@
+import { withTimeout } from '../util/with-timeout.js';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import { ERROR_CODES as CLAUDE_ERROR_CODES } from '../../workers/claude/outcome.js';
@@ -182,20 +183,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 function queueSnapshot(src: QueueGaugeSource, onError: (queues: readonly string[]) => void): () => Promise<QueueStats[] | null> {
   let inFlight: Promise<QueueStats[] | null> | null = null;
   const read = async (): Promise<QueueStats[] | null> => {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([
-        readQueueStats(src.redis, src.prefix, src.names),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('queue gauges: Redis did not answer in time')), src.timeoutMs ?? 2000);
-          timer.unref();
-        }),
-      ]);
+      return await withTimeout(readQueueStats(src.redis, src.prefix, src.names), src.timeoutMs ?? 2000, 'queue gauges: Redis did not answer in time');
     } catch {
       onError(src.names);
       return null;
-    } finally {
-      clearTimeout(timer);
     }
   };
   return () => {

@@ -1,3 +1,4 @@
+import { withTimeout } from '../util/with-timeout.js';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
@@ -27,14 +28,5 @@ export const DEFAULT_PRIORITY = 50;
 /** Adds the job for a task; the job id is the task id, so adding twice is a no-op. */
 export async function enqueueTask(queue: TaskQueue, taskId: string, opts: { priority?: number; timeoutMs?: number } = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 3000;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`queue did not answer within ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-  });
-  try {
-    await Promise.race([queue.add(TASK_JOB_NAME, { taskId }, { jobId: taskId, priority: bullPriority(opts.priority) }), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withTimeout(queue.add(TASK_JOB_NAME, { taskId }, { jobId: taskId, priority: bullPriority(opts.priority) }), timeoutMs, `queue did not answer within ${timeoutMs} ms`);
 }

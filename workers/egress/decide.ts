@@ -1,4 +1,4 @@
-import { resolveAndCheck, type AddressCategory, type AllowableCategory, type ResolvedAddress, type Resolver } from '../../src/net/address-guard.js';
+import { ALLOWABLE_CATEGORIES, resolveAndCheck, type AddressCategory, type ResolvedAddress, type Resolver } from '../../src/net/address-guard.js';
 import { hostAllowed, normalizeHostName } from '../../src/net/egress-policy.js';
 import { isIpLiteral } from '../../src/net/ip.js';
 
@@ -25,8 +25,6 @@ export type EgressDecision =
   | { ok: true; host: string; port: number; address: ResolvedAddress }
   | { ok: false; host: string; port: number; reason: EgressRefusal; message: string };
 
-const PRIVATE_ALLOWANCE: readonly AllowableCategory[] = ['loopback', 'private', 'cgnat', 'unique_local'];
-
 export async function decideEgress(target: { host: string; port: number }, rules: EgressRules): Promise<EgressDecision> {
   const { port } = target;
   const refuse = (host: string, reason: EgressRefusal, message: string): EgressDecision => ({ ok: false, host, port, reason, message });
@@ -41,7 +39,7 @@ export async function decideEgress(target: { host: string; port: number }, rules
   const pinned = rules.staticHosts[host];
   const resolver: Resolver | undefined =
     pinned === undefined ? rules.resolver : async () => pinned.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
-  const allow = rules.allowPrivateForHosts.includes(host) ? PRIVATE_ALLOWANCE : [];
+  const allow = rules.allowPrivateForHosts.includes(host) ? ALLOWABLE_CATEGORIES : [];
   const verdict = await resolveAndCheck(host, { resolver, allow });
   if (!verdict.ok) return refuse(host, verdict.reason, verdict.message);
   // Connect to the address that was checked, never to the name again (no second lookup to rebind).

@@ -22,7 +22,7 @@ import { StderrTail } from './stderr-tail.js';
 import { readTranscript, restoreTranscript } from './transcript.js';
 import { acquireScratch, type ScratchArea } from '../sandbox/scratch-quota.js';
 import { scratchDirName } from '../workspace/prepare.js';
-import { budgetMessage, budgetUsage, openTaskEgress, planTaskRun, type TaskEgress } from './task-policy.js';
+import { budgetMessage, budgetUsage, endedBeforeStart, openTaskEgress, planTaskRun, type TaskEgress } from './task-policy.js';
 
 const CONTAINER_CLAUDE_DIR = '/aicli/claude';
 
@@ -89,11 +89,6 @@ export async function runTaskJob(res: WorkerResources, job: Job<TaskJobData>, to
   } catch (err) {
     await handleFault(res, job, token, task, sink, log, err);
   }
-}
-
-/** The terminal write of an attempt that ends before any sandbox ran: no result, diff or usage. */
-function endedBeforeStart(status: 'cancelled' | 'failed', errorCode: string, errorMessage: string): TaskOutcomeWrite {
-  return { status, result: null, errorCode, errorMessage, exitCode: null, usage: null, diff: null, diffTruncated: false };
 }
 
 /** Applies FAULT_POLICY: release without spending an attempt, retry with backoff, or fail for good. */

@@ -29,12 +29,12 @@ export interface TaskRunPlan {
 
 export type PlanResult = { ok: true; plan: TaskRunPlan } | { ok: false; failure: TaskOutcomeWrite };
 
-function authFailure(message: string): PlanResult {
-  return {
-    ok: false,
-    failure: { status: 'failed', result: null, errorCode: 'auth_failed', errorMessage: message, exitCode: null, usage: null, diff: null, diffTruncated: false },
-  };
+/** The terminal write of an attempt that ends before any sandbox ran: no result, diff or usage. */
+export function endedBeforeStart(status: 'cancelled' | 'failed', errorCode: string, errorMessage: string): TaskOutcomeWrite {
+  return { status, result: null, errorCode, errorMessage, exitCode: null, usage: null, diff: null, diffTruncated: false };
 }
+
+const authFailure = (message: string): PlanResult => ({ ok: false, failure: endedBeforeStart('failed', 'auth_failed', message) });
 
 export async function planTaskRun(sql: Sql, cfg: Config, task: ClaimedTask): Promise<PlanResult> {
   const policy = (await taskRunPolicy(sql, task.id)) ?? { ownerRole: cfg.limits.fallback_role, egress: NO_EGRESS };

@@ -1,9 +1,9 @@
 import { chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { SANDBOX_PATHS } from '../sandbox/hardening.js';
 
 /** The CLI keeps a session's transcript at projects/<cwd with non-alphanumerics as '-'>/<session>.jsonl. */
 const projectDirName = (cwd: string) => cwd.replace(/[^A-Za-z0-9]/g, '-');
-export const SANDBOX_CWD = '/workspace';
 const MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024;
 const SESSION_ID = /^[A-Za-z0-9-]{1,100}$/;
 
@@ -33,7 +33,7 @@ export async function readTranscript(configDir: string, sessionId: string): Prom
 /** Puts an earlier task's transcript where `claude --resume <sessionId>` finds it inside the sandbox. */
 export async function restoreTranscript(configDir: string, sessionId: string, body: string, uid = 1000, gid = 1000): Promise<void> {
   checkSessionId(sessionId);
-  const dir = path.join(configDir, 'projects', projectDirName(SANDBOX_CWD));
+  const dir = path.join(configDir, 'projects', projectDirName(SANDBOX_PATHS.workspace));
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `${sessionId}.jsonl`);
   await writeFile(file, body, { mode: 0o600 });

@@ -20,7 +20,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
  * Redis answers again but the worker's blocking connection has not come back after `stuckAfterMs`, the
  * worker is closed and a new one created, so the process takes jobs again without a restart.
  */
-export function superviseWorker<W extends Worker>(o: WatchdogOptions<W>): { current(): W; recreated(): number; close(): Promise<void> } {
+export function superviseWorker<W extends Worker>(o: WatchdogOptions<W>): { recreated(): number; close(): Promise<void> } {
   let worker = o.create();
   let downSince: number | null = null;
   let recreated = 0;
@@ -52,7 +52,6 @@ export function superviseWorker<W extends Worker>(o: WatchdogOptions<W>): { curr
   const timer = setInterval(() => void check(), o.checkEveryMs ?? 5000);
   timer.unref();
   return {
-    current: () => worker,
     recreated: () => recreated,
     close: async () => {
       stopped = true;
