@@ -1,16 +1,12 @@
 import type { Config } from '../../src/config/index.js';
 import { buildTestApp, createTestUser, type TestApp } from '../support/api-app.js';
+import { readResponse, type ApiResponse } from '../support/api-client.js';
 import { testConfig, testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 export const PASSWORD = 'correct horse battery';
 
-export interface Res {
-  status: number;
-  json: any;
-  text: string;
-  headers: Headers;
-}
+export type Res = ApiResponse;
 
 export interface CallOptions {
   token?: string;
@@ -30,15 +26,7 @@ export async function call(t: TestApp, method: string, path: string, opts: CallO
     headers['content-type'] ??= 'application/json';
     body = opts.raw ?? JSON.stringify(opts.body);
   }
-  const res = await t.app.request(path, { method, headers, body });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = null;
-  }
-  return { status: res.status, json, text, headers: res.headers };
+  return readResponse(await t.app.request(path, { method, headers, body }));
 }
 
 export interface IdentityEnv {

@@ -5,6 +5,7 @@ import { WEBHOOK_JOB_NAME } from '../../src/queue/webhook-queue.js';
 import { buildTestApp, createTestUser, type TestApp } from '../support/api-app.js';
 import { testConfig, testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { call } from './identity-support.js';
 
 let db: TestDatabase;
 let t: TestApp;
@@ -15,25 +16,6 @@ let userToken = '';
 let readerToken = '';
 let taskId = '';
 let failedJobId = '';
-
-async function call(app: TestApp['app'], method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  let body: string | undefined;
-  if (opts.body !== undefined) {
-    headers['content-type'] ??= 'application/json';
-    body = JSON.stringify(opts.body);
-  }
-  const res = await app.request(path, { method, headers, body });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = null;
-  }
-  return { status: res.status, text, json, headers: res.headers };
-}
 
 /** Fails one job of the webhook queue by hand (no webhook worker runs in API tests), so it can be retried. */
 async function failOneWebhookJob(): Promise<string> {
@@ -60,12 +42,12 @@ beforeAll(async () => {
   await createTestUser(db.sql, 'user@example.com');
   await createTestUser(db.sql, 'ops@example.com', 'correct horse battery', 'ops');
   const login = async (email: string) =>
-    (await call(t.app, 'POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' } })).json.access_token as string;
+    (await call(t, 'POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' } })).json.access_token as string;
   adminToken = await login('admin@example.com');
   userToken = await login('user@example.com');
   readerToken = await login('ops@example.com');
-  const ws = (await call(t.app, 'POST', '/api/v1/workspaces', { token: userToken, body: { name: 'board' } })).json.id as string;
-  const task = await call(t.app, 'POST', '/api/v1/tasks', { token: userToken, body: { workspace_id: ws, prompt: 'seen on the board' } });
+  const ws = (await call(t, 'POST', '/api/v1/workspaces', { token: userToken, body: { name: 'board' } })).json.id as string;
+  const task = await call(t, 'POST', '/api/v1/tasks', { token: userToken, body: { workspace_id: ws, prompt: 'seen on the board' } });
   expect(task.status).toBe(202);
   taskId = task.json.id;
   failedJobId = await failOneWebhookJob();
@@ -79,23 +61,23 @@ afterAll(async () => {
 describe('/admin/queues (bull-board)', () => {
   it('answers 401 without credentials, for the page and the JSON API alike', async () => {
     for (const path of ['/admin/queues', '/admin/queues/api/queues']) {
-      const res = await call(t.app, 'GET', path);
+      const res = await call(t, 'GET', path);
       expect(res.status, path).toBe(401);
       expect(res.json.error).toBe('Unauthorized');
     }
   });
 
   it('answers 403 to a user without admin:queues', async () => {
-    const res = await call(t.app, 'GET', '/admin/queues/api/queues', { token: userToken });
+    const res = await call(t, 'GET', '/admin/queues/api/queues', { token: userToken });
     expect(res.status).toBe(403);
     expect(res.json).toEqual({ error: 'Insufficient permissions', message: 'User does not have required permission: admin:queues' });
-    const retry = await call(t.app, 'PUT', `/admin/queues/api/queues/${t.resources.webhooks.name}/${failedJobId}/retry`, { token: userToken });
+    const retry = await call(t, 'PUT', `/admin/queues/api/queues/${t.resources.webhooks.name}/${failedJobId}/retry`, { token: userToken });
     expect(retry.status).toBe(403);
     expect(await t.resources.webhooks.getJobState(failedJobId)).toBe('failed');
   });
 
   it('shows an admin the dashboard, the queue and the job a task submitted', async () => {
-    const page = await call(t.app, 'GET', '/admin/queues', { token: adminToken });
+    const page = await call(t, 'GET', '/admin/queues', { token: adminToken });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(page.text).toContain('<base href="/admin/queues/"');
@@ -103,7 +85,7 @@ describe('/admin/queues (bull-board)', () => {
 
     const queueName = t.resources.queue.name;
     // Every task job carries a priority, so it waits in the prioritized state.
-    const res = await call(t.app, 'GET', `/admin/queues/api/queues?activeQueue=${encodeURIComponent(queueName)}&status=prioritized`, { token: adminToken });
+    const res = await call(t, 'GET', `/admin/queues/api/queues?activeQueue=${encodeURIComponent(queueName)}&status=prioritized`, { token: adminToken });
     expect(res.status).toBe(200);
     const queue = res.json.queues.find((q: { name: string }) => q.name === queueName);
     expect(queue).toBeDefined();
@@ -115,7 +97,7 @@ describe('/admin/queues (bull-board)', () => {
   });
 
   it('serves the dashboard assets to an admin', async () => {
-    const page = await call(t.app, 'GET', '/admin/queues', { token: adminToken });
+    const page = await call(t, 'GET', '/admin/queues', { token: adminToken });
     const asset = /src="(static\/js\/main\.[^"']+\.js)"/.exec(page.text)?.[1];
     expect(asset).toBeDefined();
     const res = await t.app.request(`/admin/queues/${asset}`, { headers: { authorization: `Bearer ${adminToken}` } });
@@ -136,22 +118,22 @@ describe('/admin/queues (bull-board)', () => {
 
 describe('read-only board (admin:queues:read)', () => {
   it('lets a reader look, marked read-only', async () => {
-    const res = await call(t.app, 'GET', '/admin/queues/api/queues', { token: readerToken });
+    const res = await call(t, 'GET', '/admin/queues/api/queues', { token: readerToken });
     expect(res.status).toBe(200);
     expect(res.json.queues.map((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toEqual([true, true]);
     expect(res.json.queues.every((q: { allowRetries: boolean }) => q.allowRetries === false)).toBe(true);
-    const page = await call(t.app, 'GET', '/admin/queues', { token: readerToken });
+    const page = await call(t, 'GET', '/admin/queues', { token: readerToken });
     expect(page.text).toContain('(read-only)');
   });
 
   it('refuses a retry in read-only mode and leaves the job failed; an admin can retry it', async () => {
     const path = `/admin/queues/api/queues/${t.resources.webhooks.name}/${failedJobId}/retry`;
-    const denied = await call(t.app, 'PUT', path, { token: readerToken });
+    const denied = await call(t, 'PUT', path, { token: readerToken });
     expect(denied.status).toBe(403);
     expect(denied.json.message).toBe('User does not have required permission: admin:queues');
     expect(await t.resources.webhooks.getJobState(failedJobId)).toBe('failed');
 
-    const done = await call(t.app, 'PUT', path, { token: adminToken });
+    const done = await call(t, 'PUT', path, { token: adminToken });
     expect(done.status).toBe(204);
     expect(await t.resources.webhooks.getJobState(failedJobId)).toBe('waiting');
   });

@@ -1,3 +1,22 @@
+export interface ApiResponse {
+  status: number;
+  json: any;
+  text: string;
+  headers: Headers;
+}
+
+/** A response's status, headers and text, and its JSON when the text is JSON (else null). */
+export async function readResponse(res: Response): Promise<ApiResponse> {
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
 /** A small JSON client for the API under test. */
 export class ApiClient {
   constructor(
@@ -15,14 +34,7 @@ export class ApiClient {
       },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
-    const text = await res.text();
-    let json: any = null;
-    try {
-      json = text ? JSON.parse(text) : null;
-    } catch {
-      json = null;
-    }
-    return { status: res.status, json, text, headers: res.headers };
+    return readResponse(res);
   }
 
   async login(email: string, password: string): Promise<string> {

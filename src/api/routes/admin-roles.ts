@@ -7,6 +7,7 @@ import { conflict, notFound } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { parseWith, readJson } from '../validate.js';
 import { ROLE_NAME } from '../../config/fields.js';
+import { auditRequest } from '../audit-request.js';
 
 const PERMISSION = /^(\*|[a-z_]+(:([a-z_]+|\*))*)$/;
 
@@ -41,19 +42,8 @@ function roleName(c: Context): string {
  */
 export function adminRoleRoutes(identity: Identity) {
   const { sql, logger } = identity.resources;
-  const record = (c: Context<AuthEnv>, action: string, name: string, details: Record<string, unknown> = {}) => {
-    const p = c.get('principal');
-    return identity.audit.record({
-      actorId: p.userId,
-      actorKind: p.kind,
-      action,
-      targetType: 'role',
-      targetId: name,
-      ip: identity.clientIp(c),
-      requestId: c.get('requestId') ?? null,
-      details,
-    });
-  };
+  const record = (c: Context<AuthEnv>, action: string, name: string, details: Record<string, unknown> = {}) =>
+    auditRequest(c, identity, { action, targetType: 'role', targetId: name, details });
   const configOwned = (name: string) => conflict(`role ${name} is defined in the config (rbac.roles.${name}): change it there and restart`);
 
   return new Hono<AuthEnv>()

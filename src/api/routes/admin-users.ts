@@ -8,6 +8,7 @@ import { conflict, notFound, unprocessable } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { uuidParam } from './params.js';
 import { parseWith, readJson } from '../validate.js';
+import { auditRequest } from '../audit-request.js';
 
 /** The role whose last enabled holder cannot be demoted or disabled through the API. */
 const ADMIN_ROLE = 'admin';
@@ -48,19 +49,8 @@ export const adminUserJson = (u: AdminUserRow) => ({
 export function adminUserRoutes(identity: Identity) {
   const { sql, logger } = identity.resources;
   const knownRole = async (role: string) => identity.rbac.isConfigRole(role) || (await roleExists(sql, role));
-  const audit = (c: Context<AuthEnv>, action: string, targetId: string, details: Record<string, unknown>) => {
-    const p = c.get('principal');
-    return identity.audit.record({
-      actorId: p.userId,
-      actorKind: p.kind,
-      action,
-      targetType: 'user',
-      targetId,
-      ip: identity.clientIp(c),
-      requestId: c.get('requestId') ?? null,
-      details,
-    });
-  };
+  const audit = (c: Context<AuthEnv>, action: string, targetId: string, details: Record<string, unknown>) =>
+    auditRequest(c, identity, { action, targetType: 'user', targetId, details });
 
   return new Hono<AuthEnv>()
     .get('/', async (c) => {

@@ -7,6 +7,7 @@ import { insufficientPermission } from '../middleware/access.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { uuidParam } from './params.js';
 import { parseWith, readJson } from '../validate.js';
+import { auditRequest } from '../audit-request.js';
 
 const SCOPE = /^(\*|[a-z_]+(:([a-z_]+|\*))*)$/;
 
@@ -52,16 +53,7 @@ export function apiKeyRoutes(identity: Identity) {
       }
       const made = identity.apiKeys.generate();
       const row = await insertApiKey(sql, { userId: p.userId, name: body.name, keyPrefix: made.displayPrefix, keyHash: made.hash, scopes, expiresAt });
-      await identity.audit.record({
-        actorId: p.userId,
-        actorKind: p.kind,
-        action: 'api_key_created',
-        targetType: 'api_key',
-        targetId: row.id,
-        ip: identity.clientIp(c),
-        requestId: c.get('requestId') ?? null,
-        details: { name: row.name, scopes, via_api_key: p.apiKeyId },
-      });
+      await auditRequest(c, identity, { action: 'api_key_created', targetType: 'api_key', targetId: row.id, details: { name: row.name, scopes, via_api_key: p.apiKeyId } });
       logger.info({ action: 'api_key_created', user_id: p.userId, api_key_id: row.id }, 'API key created');
       c.header('Cache-Control', 'no-store');
       return c.json({ ...apiKeyJson(row), key: made.key }, 201);
@@ -76,16 +68,7 @@ export function apiKeyRoutes(identity: Identity) {
       const row = await revokeApiKey(sql, p.userId, uuidParam(c, 'API key'));
       if (!row) throw notFound('API key');
       await identity.apiKeys.revoked(row.id);
-      await identity.audit.record({
-        actorId: p.userId,
-        actorKind: p.kind,
-        action: 'api_key_revoked',
-        targetType: 'api_key',
-        targetId: row.id,
-        ip: identity.clientIp(c),
-        requestId: c.get('requestId') ?? null,
-        details: { name: row.name },
-      });
+      await auditRequest(c, identity, { action: 'api_key_revoked', targetType: 'api_key', targetId: row.id, details: { name: row.name } });
       logger.info({ action: 'api_key_revoked', user_id: p.userId, api_key_id: row.id }, 'API key revoked');
       return c.body(null, 204);
     });
