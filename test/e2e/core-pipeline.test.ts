@@ -34,11 +34,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function submit(body: Record<string, unknown>) {
-  const res = await alice.request('POST', '/api/v1/tasks', { workspace_id: workspaceId, ...body });
-  expect(res.status, res.text).toBe(202);
-  return res.json.id as string;
-}
+const submit = (body: Record<string, unknown>) => alice.submitTask(workspaceId, body);
 
 const toolResults = (taskId: string) => toolResultsOf(db.sql, taskId);
 

@@ -56,11 +56,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function submit(client: ApiClient, ws: string, prompt: string) {
-  const res = await client.request('POST', '/api/v1/tasks', { workspace_id: ws, prompt });
-  expect(res.status, res.text).toBe(202);
-  return res.json.id as string;
-}
+const submit = (client: ApiClient, ws: string, prompt: string) => client.submitTask(ws, { prompt });
 
 const endEvents = async (taskId: string) =>
   (await db.sql<{ n: number }[]>`select count(*)::int as n from task_events where task_id = ${taskId} and type = 'end'`)[0]?.n;

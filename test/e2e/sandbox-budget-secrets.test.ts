@@ -68,17 +68,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function newWorkspace(name: string): Promise<string> {
-  const res = await alice.request('POST', '/api/v1/workspaces', { name });
-  expect(res.status).toBe(201);
-  return res.json.id as string;
-}
-
-async function submit(workspaceId: string, body: Record<string, unknown>): Promise<string> {
-  const res = await alice.request('POST', '/api/v1/tasks', { workspace_id: workspaceId, ...body });
-  expect(res.status, res.text).toBe(202);
-  return res.json.id as string;
-}
+const newWorkspace = (name: string) => alice.createWorkspace({ name });
+const submit = (workspaceId: string, body: Record<string, unknown>) => alice.submitTask(workspaceId, body);
 
 const toolResults = (taskId: string) => toolResultsOf(db.sql, taskId);
 

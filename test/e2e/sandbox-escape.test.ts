@@ -81,17 +81,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function workspace(body: Record<string, unknown>): Promise<string> {
-  const res = await alice.request('POST', '/api/v1/workspaces', body);
-  expect(res.status, res.text).toBe(201);
-  return res.json.id as string;
-}
-
-async function submit(workspaceId: string, body: Record<string, unknown>): Promise<string> {
-  const res = await alice.request('POST', '/api/v1/tasks', { workspace_id: workspaceId, ...body });
-  expect(res.status, res.text).toBe(202);
-  return res.json.id as string;
-}
+const workspace = (body: Record<string, unknown>) => alice.createWorkspace(body);
+const submit = (workspaceId: string, body: Record<string, unknown>) => alice.submitTask(workspaceId, body);
 
 const toolResults = (taskId: string) => toolResultsOf(db.sql, taskId);
 

@@ -50,11 +50,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function submit(client: ApiClient, body: Record<string, unknown>) {
-  const res = await client.request('POST', '/api/v1/tasks', { workspace_id: workspaceId, ...body });
-  expect(res.status, res.text).toBe(202);
-  return res.json.id as string;
-}
+const submit = (client: ApiClient, body: Record<string, unknown>) => client.submitTask(workspaceId, body);
 
 describe('cancel across processes', () => {
   it('a cancel sent to either API process stops a task running on either worker within grace + 1 s', async () => {

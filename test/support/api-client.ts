@@ -37,6 +37,22 @@ export class ApiClient {
     return readResponse(res);
   }
 
+  /** Creates a workspace and answers its id (an Error with the answer unless 201). */
+  async createWorkspace(body: Record<string, unknown>): Promise<string> {
+    return this.#created('POST', '/api/v1/workspaces', body, 201);
+  }
+
+  /** Submits a task to a workspace and answers its id (an Error with the answer unless 202). */
+  async submitTask(workspaceId: string, body: Record<string, unknown>): Promise<string> {
+    return this.#created('POST', '/api/v1/tasks', { workspace_id: workspaceId, ...body }, 202);
+  }
+
+  async #created(method: string, path: string, body: unknown, status: number): Promise<string> {
+    const res = await this.request(method, path, body);
+    if (res.status !== status) throw new Error(`${method} ${path} answered ${res.status}, not ${status}: ${res.text}`);
+    return res.json.id as string;
+  }
+
   async login(email: string, password: string): Promise<string> {
     const res = await this.request('POST', '/api/v1/auth/login', { email, password });
     if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.text}`);
