@@ -119,12 +119,13 @@ export class RateLimiter {
     if (this.syncIntervalMs <= 0) {
       return this.#fetch(bucket, rule, o, 1, Date.now()).then((lease) => lease && (lease.whitelisted ? null : this.#take(lease)));
     }
-    const b = this.#bucket(bucket, Date.now());
+    const now = Date.now();
+    const b = this.#bucket(bucket, now);
     b.hitsSinceFetch++;
     const lease = b.lease;
-    if (lease && Date.now() < lease.validUntil) {
+    if (lease && now < lease.validUntil) {
       if (lease.whitelisted) return null;
-      if (lease.left > 0) return this.#take(lease);
+      if (lease.left > 0) return this.#take(lease, now);
     }
     return this.#renew(b, bucket, rule, o);
   }
@@ -160,8 +161,8 @@ export class RateLimiter {
     }
   }
 
-  #take(lease: Lease): RateDecision {
-    const resetSeconds = Math.max(1, Math.ceil((lease.resetAt - Date.now()) / 1000));
+  #take(lease: Lease, now = Date.now()): RateDecision {
+    const resetSeconds = Math.max(1, Math.ceil((lease.resetAt - now) / 1000));
     if (lease.left <= 0) return { allowed: false, limit: lease.limit, remaining: 0, resetSeconds };
     lease.left--;
     return { allowed: true, limit: lease.limit, remaining: Math.max(0, lease.limit - (lease.count - lease.left)), resetSeconds };

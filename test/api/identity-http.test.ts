@@ -1,5 +1,9 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Context } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docsPage } from '../../src/api/openapi/routes.js';
+import { listen } from '../../src/api/server.js';
 import { clientIpResolver } from '../../src/auth/client-ip.js';
 import { configSchema } from '../../src/config/index.js';
 import { call, identityEnv, type IdentityEnv, type Res } from './identity-support.js';
@@ -97,6 +101,69 @@ describe('security headers', () => {
       expect(securityHeadersOf(res), name).toEqual(SECURITY_HEADERS);
     }
     expect(statuses).toEqual([200, 200, 401, 403, 404, 404, 413, 400, 204, 403, 200, 404, 404]);
+  });
+});
+
+describe('response headers over HTTP', () => {
+  // Over a socket these headers go straight onto Node's response (src/api/response-header.ts), not through
+  // the route's Response as they do in process; both paths must give every response the same headers.
+  let server: Server;
+  let base = '';
+  beforeAll(async () => {
+    server = await listen(env.t.app, { ...env.config.server, host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+  });
+
+  const send = async (method: string, path: string, opts: { token?: string; headers?: Record<string, string>; body?: string } = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(base + path, { method, headers, body: opts.body });
+    await res.arrayBuffer();
+    return res;
+  };
+
+  it('security headers, a request id and the per-IP RateLimit-* headers are on every response; a route\'s own CSP wins', async () => {
+    const cases: Array<[string, number, Promise<Response>]> = [
+      ['health', 200, send('GET', '/healthz')],
+      ['list', 200, send('GET', '/api/v1/workspaces', { token })],
+      ['401', 401, send('GET', '/api/v1/tasks')],
+      ['404 route', 404, send('GET', '/nowhere')],
+      ['404 id', 404, send('GET', '/api/v1/workspaces/00000000-0000-4000-8000-000000000000', { token })],
+      ['413', 413, send('POST', '/api/v1/workspaces', { token, body: JSON.stringify({ name: 'x'.repeat(5000) }) })],
+      ['400', 400, send('POST', '/api/v1/workspaces', { token, body: '{' })],
+      ['preflight', 204, send('OPTIONS', '/api/v1/workspaces', { headers: { origin: ALLOWED, 'access-control-request-method': 'POST' } })],
+    ];
+    const ids = new Set<string>();
+    for (const [name, status, pending] of cases) {
+      const res = await pending;
+      expect(res.status, name).toBe(status);
+      expect(securityHeadersOf(res), name).toEqual(SECURITY_HEADERS);
+      // Preflights are answered by CORS before the request log, which gives the id.
+      if (name === 'preflight') continue;
+      const id = res.headers.get('x-request-id') ?? '';
+      expect(id, name).toMatch(/^[0-9a-f-]{36}$/);
+      ids.add(id);
+      if (name !== 'health' && name !== '404 route') {
+        expect(Number(res.headers.get('ratelimit-remaining')), name).toBeGreaterThan(0);
+        expect(res.headers.get('ratelimit-limit'), name).toBe(String(env.config.rate_limit.per_ip.requests));
+        expect(res.headers.get('ratelimit-policy'), name).toMatch(/^\d+;w=\d+$/);
+      }
+    }
+    expect(ids.size).toBe(cases.length - 1);
+
+    // The docs page sets a policy of its own (it loads Swagger UI); the configured one does not replace it.
+    const docs = await send('GET', '/docs');
+    expect(docs.headers.get('content-security-policy')).toBe(docsPage().csp);
+    expect(docs.headers.get('content-security-policy')).not.toBe(SECURITY_HEADERS['content-security-policy']);
+    expect(docs.headers.get('x-frame-options')).toBe('DENY');
+
+    // A caller's request id is echoed, one header, not two.
+    const mine = await send('GET', '/healthz', { headers: { 'x-request-id': 'trace-42' } });
+    expect(mine.headers.get('x-request-id')).toBe('trace-42');
   });
 });
 

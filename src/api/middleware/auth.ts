@@ -7,7 +7,7 @@ import { permissionSetFor, type PermissionSet } from '../../auth/permissions.js'
 import type { RateDecision } from '../../auth/rate-limiter.js';
 import type { AccessState } from '../../auth/session-state.js';
 import { ApiError, invalidToken, unauthorized } from '../errors.js';
-import { countPrincipal, principalBucket, settlePrincipalLimit } from './rate-limit.js';
+import { countPrincipal, principalBucket, settlePrincipalLimit, type ShownLimit } from './rate-limit.js';
 import { requestHeader } from '../request-header.js';
 
 export interface Principal {
@@ -31,7 +31,7 @@ export type AuthEnv = {
     /** The client address, once worked out (Identity.clientIp). */
     clientIp: string | null;
     /** The strictest rate-limit decision so far, for the RateLimit-* headers. */
-    rateLimit: RateDecision | undefined;
+    rateLimit: ShownLimit | undefined;
   };
 };
 

@@ -3,6 +3,7 @@ import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import type { AuthEnv } from './auth.js';
 import { requestHeader } from '../request-header.js';
+import { setResponseHeader } from '../response-header.js';
 
 /** A request id on every response and one log line per request (route pattern, never the raw path with ids). */
 export function requestLog(logger: Logger) {
@@ -10,7 +11,7 @@ export function requestLog(logger: Logger) {
     const incoming = requestHeader(c, 'x-request-id');
     const requestId = incoming && /^[\w-]{1,64}$/.test(incoming) ? incoming : randomUUID();
     c.set('requestId', requestId);
-    c.header('X-Request-Id', requestId);
+    setResponseHeader(c, 'X-Request-Id', requestId);
     const started = performance.now();
     await next();
     const principal = c.get('principal') as { userId?: string } | undefined;
