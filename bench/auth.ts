@@ -1,5 +1,5 @@
-// bench/auth: what authentication costs. In one process and one run, the real app (real Postgres and Redis,
-// rate limits on) serves, over loopback HTTP with keep-alive:
+// bench/auth: what authentication costs. In one run, the real app (real Postgres and Redis, rate limits on)
+// serves, in this process, over loopback HTTP with keep-alive:
 //   none       GET /healthz              no auth: the trivial-route baseline, {"status":"ok"}
 //   ip_limit   GET /bench/open           the same answer behind the per-IP rate limit that every /api request
 //                                        passes, signed in or not (one counter, four RateLimit-* headers)
@@ -10,14 +10,15 @@
 //   jwt        GET /api/v1/tasks/:id     the real route with an access token (the chain + its Postgres query)
 //   api_key    GET /api/v1/tasks/:id     the same with an API key
 //   jwt_me     GET /api/v1/auth/me       access token, no query of its own
-// The auth middleware's cost is jwt_auth and key_auth against ip_limit (same route, same answer, same
-// headers: only authentication differs); the whole chain's cost is against none. The modes take turns in
-// ROUNDS rounds (rotating order); a ratio is the median over rounds of the mode's throughput against `none`
-// in the same round, so drift on a shared machine cancels out. Bounded: BENCH_REQUESTS per mode (default
-// 40000) at BENCH_CONCURRENCY (default 8), 180 s deadline. BENCH_MODES=a,b runs a subset (plus none).
+// The load comes from a process of its own (bench/load-client.ts), so the throughput and the CPU time per
+// request are the server's alone, as a deployment's would be. The auth middleware's cost is jwt_auth and
+// key_auth against ip_limit (same route, same answer, same headers: only authentication differs); the whole
+// chain's cost is against none. The modes take turns in ROUNDS rounds (rotating order); a ratio is the median
+// over rounds of the two modes' throughput in the same round, so drift on a shared machine cancels out.
+// Bounded: BENCH_REQUESTS per mode (default 100000) on BENCH_CONCURRENCY connections (default 8), 180 s
+// deadline. BENCH_MODES=a,b runs a subset (plus none).
 // Run: npm run bench:auth   (needs Postgres and Redis as for the tests)
 import type { MiddlewareHandler } from 'hono';
-import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import postgres from 'postgres';
 import { createApp } from '../src/api/app.js';
@@ -35,8 +36,9 @@ import { runMigrations } from '../src/db/migrate.js';
 import { insertUser } from '../src/db/users.js';
 import { createLogger } from '../src/observability/logger.js';
 import { PG_ADMIN_URL, pgUrl, REDIS_URL } from '../test/support/services.js';
+import { loadClient, type LoadClient } from './load-client.js';
 
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 40_000);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 100_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const ROUNDS = 20;
 const DEADLINE_MS = 180_000;
@@ -81,18 +83,6 @@ function timed(mw: MiddlewareHandler): MiddlewareHandler {
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 
-function get(agent: Agent, port: number, path: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`no answer to ${path}`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 async function json(port: number, method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<any> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
     method,
@@ -103,24 +93,12 @@ async function json(port: number, method: string, path: string, body: unknown, h
   return res.json();
 }
 
-/** `count` requests, `CONCURRENCY` at a time; answers each latency in ms and the wall time. */
-async function run(agent: Agent, port: number, path: string, headers: Record<string, string>, count: number, deadline: number) {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
+/** `count` requests from the load client; the wall time and this process's (the server's) CPU time per request. */
+async function run(client: LoadClient, port: number, path: string, headers: Record<string, string>, count: number) {
   const cpu0 = process.cpuUsage();
-  const worker = async () => {
-    while (next < count && Date.now() < deadline) {
-      next++;
-      const t0 = performance.now();
-      const status = await get(agent, port, path, headers);
-      latencies.push(performance.now() - t0);
-      if (status !== 200) throw new Error(`${path} answered ${status}`);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const r = await client.run({ port, path, headers, requests: count, connections: CONCURRENCY, expectStatus: 200 });
   const cpu = process.cpuUsage(cpu0);
-  return { latencies, wallMs: performance.now() - started, cpuUs: cpu.user + cpu.system };
+  return { latencies: r.latencies, wallMs: r.wallMs, cpuUs: cpu.user + cpu.system };
 }
 
 async function main() {
@@ -143,7 +121,7 @@ async function main() {
     rate_limit: { per_ip: { requests: 10_000_000 }, per_user: { requests: 20_000_000 } },
   });
   const resources = createApiResources(config, sql, createLogger(config, 'bench-auth'), new AccessTokens(config.auth.jwt));
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const client = loadClient();
   let server: Awaited<ReturnType<typeof listen>> | null = null;
   try {
     await runMigrations(sql, { dir: migrationsDir() });
@@ -166,7 +144,8 @@ async function main() {
 
     const modes: Record<Mode, { path: string; headers: Record<string, string> }> = {
       none: { path: '/healthz', headers: {} },
-      ip_limit: { path: '/bench/open', headers: {} },
+      // The same Authorization header as jwt_auth, unread: the two requests differ only in being authenticated.
+      ip_limit: { path: '/bench/open', headers: auth },
       jwt_auth: { path: '/bench/authed', headers: auth },
       key_auth: { path: '/bench/authed', headers: { 'x-api-key': key.key } },
       jwt: { path: `/api/v1/tasks/${task.id}`, headers: auth },
@@ -174,12 +153,12 @@ async function main() {
       jwt_me: { path: '/api/v1/auth/me', headers: auth },
     };
     const deadline = Date.now() + DEADLINE_MS;
-    for (const m of Object.values(modes)) await run(agent, port, m.path, m.headers, 200, deadline); // warm-up
+    for (const m of Object.values(modes)) await run(client, port, m.path, m.headers, 2000); // warm-up
     middlewareTimes = null;
 
-    const results = Object.fromEntries(ORDER.map((m) => [m, { latencies: [] as number[], wallMs: 0, roundRps: [] as number[], roundCpu: [] as number[], middlewareUs: [] as number[] }])) as Record<
+    const results = Object.fromEntries(ORDER.map((m) => [m, { latencies: [] as number[], wallMs: 0, roundRps: [] as number[], roundCpu: [] as number[], roundBusy: [] as number[], middlewareUs: [] as number[] }])) as Record<
       Mode,
-      { latencies: number[]; wallMs: number; roundRps: number[]; roundCpu: number[]; middlewareUs: number[] }
+      { latencies: number[]; wallMs: number; roundRps: number[]; roundCpu: number[]; roundBusy: number[]; middlewareUs: number[] }
     >;
     const picked = (process.env.BENCH_MODES ?? '').split(',').filter(Boolean);
     const order = picked.length ? ORDER.filter((m) => m === 'none' || picked.includes(m)) : ORDER;
@@ -188,11 +167,13 @@ async function main() {
       for (let i = 0; i < order.length; i++) {
         const mode = order[(i + round) % order.length] as Mode;
         middlewareTimes = mode === 'jwt_auth' || mode === 'key_auth' ? results[mode].middlewareUs : null;
-        const r = await run(agent, port, modes[mode].path, modes[mode].headers, Math.ceil(REQUESTS / ROUNDS), deadline);
+        if (Date.now() > deadline) throw new Error(`bench:auth: over its ${DEADLINE_MS / 1000} s deadline in round ${round + 1}; lower BENCH_REQUESTS`);
+        const r = await run(client, port, modes[mode].path, modes[mode].headers, Math.ceil(REQUESTS / ROUNDS));
         results[mode].latencies.push(...r.latencies);
         results[mode].wallMs += r.wallMs;
         results[mode].roundRps.push(r.latencies.length / (r.wallMs / 1000));
         results[mode].roundCpu.push(r.cpuUs / r.latencies.length);
+        results[mode].roundBusy.push(r.cpuUs / 1000 / r.wallMs);
       }
     }
 
@@ -205,15 +186,15 @@ async function main() {
     const summary = order.map((mode) => {
       const sorted = [...results[mode].latencies].sort((a, b) => a - b);
       const ratio = median(results[mode].roundRps.map((rps, i) => rps / (baseRounds[i] as number)));
-      return { mode, requests: sorted.length, rps: median(results[mode].roundRps), ratio, cpu: median(results[mode].roundCpu), p50: pct(sorted, 50), p99: pct(sorted, 99) };
+      return { mode, requests: sorted.length, rps: median(results[mode].roundRps), ratio, cpu: median(results[mode].roundCpu), busy: median(results[mode].roundBusy), p50: pct(sorted, 50), p99: pct(sorted, 99) };
     });
     const base = summary[0] as (typeof summary)[number];
-    console.log(`bench:auth  ${REQUESTS} requests per mode in ${ROUNDS} rounds, concurrency ${CONCURRENCY}, loopback, one process (Node ${process.version})`);
-    console.log('mode        requests   req/s    p50 ms   p99 ms   throughput vs none   p99 vs none   CPU µs/req');
+    console.log(`bench:auth  ${REQUESTS} requests per mode in ${ROUNDS} rounds, ${CONCURRENCY} connections, loopback, load from another process (Node ${process.version})`);
+    console.log('mode        requests   req/s    p50 ms   p99 ms   throughput vs none   p99 vs none   server CPU µs/req   server busy');
     for (const s of summary) {
       console.log(
         `${s.mode.padEnd(11)} ${String(s.requests).padStart(8)} ${s.rps.toFixed(0).padStart(7)} ${s.p50.toFixed(2).padStart(8)} ${s.p99.toFixed(2).padStart(8)}` +
-          `   ${s.ratio.toFixed(3).padStart(18)}   ${(s.p99 / base.p99).toFixed(2).padStart(11)}   ${s.cpu.toFixed(1).padStart(10)}`,
+          `   ${s.ratio.toFixed(3).padStart(18)}   ${(s.p99 / base.p99).toFixed(2).padStart(11)}   ${s.cpu.toFixed(1).padStart(17)}   ${(s.busy * 100).toFixed(0).padStart(9)} %`,
       );
     }
     // A cost is paired within each round (the two modes ran back to back), then the median over rounds.
@@ -224,19 +205,28 @@ async function main() {
       return `${((1 - median(a.map((rps, i) => rps / (b[i] as number)))) * 100).toFixed(1)} %`;
     };
     console.log('req/s: median over rounds; throughput vs none: median over rounds of the ratio within the round;');
-    console.log('CPU µs/req: this process (client and server together), median over rounds');
-    console.log(`auth middleware (vs ip_limit): JWT ${cost('jwt_auth', 'ip_limit')}, API key ${cost('key_auth', 'ip_limit')} (aim: under 10 %)`);
+    console.log('server CPU µs/req and busy (CPU time over wall time; near 100 % means the server was the bottleneck): median over rounds');
+    // The same cost from the server's CPU time: the extra time per request against a trivial request's time.
+    const cpuCost = (m: Mode, against: Mode) => {
+      const a = results[m]?.roundCpu;
+      const b = results[against]?.roundCpu;
+      const base = results.none.roundCpu;
+      if (!a?.length || !b?.length) return 'not run';
+      return `${(median(a.map((cpu, i) => (cpu - (b[i] as number)) / (base[i] as number))) * 100).toFixed(1)} %`;
+    };
+    console.log(`auth middleware (vs ip_limit), throughput lost: JWT ${cost('jwt_auth', 'ip_limit')}, API key ${cost('key_auth', 'ip_limit')} (aim: under 10 %)`);
+    console.log(`auth middleware (vs ip_limit), server CPU added per request, of a trivial request's: JWT ${cpuCost('jwt_auth', 'ip_limit')}, API key ${cpuCost('key_auth', 'ip_limit')}`);
     const inside = (m: Mode) => {
       const times = results[m].middlewareUs;
       const none = summary.find((x) => x.mode === 'none');
       if (!times.length || !none) return 'not run';
       const mid = median(times);
-      return `${mid.toFixed(2)} µs (p99 ${pct([...times].sort((a, b) => a - b), 99).toFixed(1)} µs) = ${((mid / none.cpu) * 100).toFixed(1)} % of a trivial request's ${none.cpu.toFixed(1)} µs CPU`;
+      return `${mid.toFixed(2)} µs (p99 ${pct([...times].sort((a, b) => a - b), 99).toFixed(1)} µs) = ${((mid / none.cpu) * 100).toFixed(1)} % of a trivial request's ${none.cpu.toFixed(1)} µs of server CPU`;
     };
     console.log(`time inside accessControl per request, median: JWT ${inside('jwt_auth')}; API key ${inside('key_auth')}`);
     console.log(`whole /api chain incl. the per-IP limit (vs none): JWT ${cost('jwt_auth', 'none')}, API key ${cost('key_auth', 'none')}`);
   } finally {
-    agent.destroy();
+    await client.close();
     if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
     await resources.queue.obliterate({ force: true }).catch(() => {});
     await resources.close();
