@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Identity } from '../../auth/identity.js';
 import type { ApiKeyCheck } from '../../auth/api-keys.js';
+import type { ApiKeyPrincipalRow } from '../../db/api-keys.js';
 import { TokenError, type AccessClaims } from '../../auth/jwt.js';
 import { permissionSetFor, type PermissionSet } from '../../auth/permissions.js';
 import type { RateDecision } from '../../auth/rate-limiter.js';
@@ -37,10 +38,8 @@ export type AuthEnv = {
 
 const invalidApiKey = (message: string) => new ApiError(401, 'Invalid API key', message, {}, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
 
-/** The credential a request carries: `X-API-Key`, or `Authorization: Bearer` holding an API key or an access token. */
-function credential(c: Context, identity: Identity): { kind: 'api_key' | 'jwt'; value: string } {
-  const apiKey = requestHeader(c, 'x-api-key');
-  if (apiKey) return { kind: 'api_key', value: apiKey.trim() };
+/** The token of `Authorization: Bearer <token>`; 401 when there is no such header or it has another form. */
+function bearerToken(c: Context): string {
   const header = requestHeader(c, 'authorization');
   if (!header) {
     throw unauthorized('missing bearer token: send Authorization: Bearer <access_token> (POST /api/v1/auth/login) or an API key (X-API-Key)');
@@ -48,7 +47,7 @@ function credential(c: Context, identity: Identity): { kind: 'api_key' | 'jwt'; 
   // The usual form is checked without a regular expression (this runs on every request).
   const value = header.startsWith('Bearer ') && header.indexOf(' ', 7) === -1 && header.length > 7 ? header.slice(7) : /^Bearer\s+(\S+)$/i.exec(header)?.[1];
   if (!value) throw invalidToken('authorization header must be "Bearer <token>"');
-  return { kind: identity.apiKeys.isApiKey(value) ? 'api_key' : 'jwt', value };
+  return value;
 }
 
 /**
@@ -61,8 +60,11 @@ function credential(c: Context, identity: Identity): { kind: 'api_key' | 'jwt'; 
  * Redis or Postgres. The difference is measured by bench/auth.ts.
  */
 export function authenticate(c: Context, identity: Identity): Principal | Promise<Principal> {
-  const cred = credential(c, identity);
-  return cred.kind === 'api_key' ? byApiKey(c, identity, cred.value) : byAccessToken(c, identity, cred.value);
+  // The credential: `X-API-Key`, or `Authorization: Bearer` holding an API key or an access token.
+  const apiKey = requestHeader(c, 'x-api-key');
+  if (apiKey) return byApiKey(c, identity, apiKey.trim());
+  const token = bearerToken(c);
+  return identity.apiKeys.isApiKey(token) ? byApiKey(c, identity, token) : byAccessToken(c, identity, token);
 }
 
 type Limit = RateDecision | null | Promise<RateDecision | null>;
@@ -92,19 +94,23 @@ interface Built {
 }
 const built = new WeakMap<object, Built>();
 
-/** The principal for `source`, rebuilt (by `make`) only when the state or role it came from was replaced. */
-function builtFor(source: object, bucket: () => string, from: unknown, role: readonly string[] | undefined, make: () => Principal): { bucket: string; principal: Principal } {
+/**
+ * The principal for `source`, rebuilt (by `make`) only when the state or role it came from was replaced.
+ * `source`, `from` and `role` are passed on their own so that the common case (nothing replaced) allocates
+ * nothing: `make` and `bucket` are module-level functions, not closures made per request.
+ */
+function builtFor<S extends object, F>(source: S, from: F, role: readonly string[] | undefined, bucket: (source: S) => string, make: (source: S, from: F, role: readonly string[] | undefined) => Principal): Built {
   let b = built.get(source);
   if (!b) {
-    b = { bucket: bucket(), from: null, role: undefined, principal: null };
+    b = { bucket: bucket(source), from: null, role: undefined, principal: null };
     built.set(source, b);
   }
   if (b.from !== from || b.role !== role || !b.principal) {
     b.from = from;
     b.role = role;
-    b.principal = Object.freeze(make());
+    b.principal = Object.freeze(make(source, from, role));
   }
-  return { bucket: b.bucket, principal: b.principal };
+  return b;
 }
 
 function byApiKey(c: Context, identity: Identity, key: string): Principal | Promise<Principal> {
@@ -120,19 +126,22 @@ async function byApiKeySlowly(c: Context, identity: Identity, key: string): Prom
   return keyPrincipal(c, identity, found, role);
 }
 
+const keyBucket = (k: ApiKeyPrincipalRow) => principalBucket({ apiKeyId: k.id, userId: k.user_id });
+const makeKeyPrincipal = (k: ApiKeyPrincipalRow, _from: ApiKeyPrincipalRow, role: readonly string[] | undefined): Principal => ({
+  userId: k.user_id,
+  role: k.role,
+  email: k.email,
+  kind: 'api_key',
+  sessionId: null,
+  apiKeyId: k.id,
+  permissions: permissionSetFor(role ?? [], k.scopes),
+});
+
 function keyPrincipal(c: Context, identity: Identity, found: ApiKeyCheck, role: readonly string[] | undefined): Principal | Promise<Principal> {
   if (!found.ok) throw invalidApiKey(found.reason);
   const k = found.row;
-  const b = builtFor(k, () => principalBucket({ apiKeyId: k.id, userId: k.user_id }), k, role, () => ({
-    userId: k.user_id,
-    role: k.role,
-    email: k.email,
-    kind: 'api_key',
-    sessionId: null,
-    apiKeyId: k.id,
-    permissions: permissionSetFor(role ?? [], k.scopes),
-  }));
-  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, k.user_id), b.principal);
+  const b = builtFor(k, k, role, keyBucket, makeKeyPrincipal);
+  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, k.user_id), b.principal as Principal);
 }
 
 function byAccessToken(c: Context, identity: Identity, token: string): Principal | Promise<Principal> {
@@ -156,21 +165,25 @@ async function byAccessTokenSlowly(c: Context, identity: Identity, token: string
   return tokenPrincipal(c, identity, claims, state, role);
 }
 
+type TokenUser = NonNullable<AccessState['user']>;
+const tokenBucket = (claims: AccessClaims) => principalBucket({ apiKeyId: null, userId: claims.sub });
+const makeTokenPrincipal = (claims: AccessClaims, user: TokenUser, role: readonly string[] | undefined): Principal => ({
+  userId: claims.sub,
+  role: user.role,
+  email: user.email,
+  kind: 'user',
+  sessionId: claims.sid ?? null,
+  apiKeyId: null,
+  permissions: permissionSetFor(role ?? []),
+});
+
 function tokenPrincipal(c: Context, identity: Identity, claims: AccessClaims, state: AccessState, role: readonly string[] | undefined): Principal | Promise<Principal> {
   const user = state.user;
   if (!user) throw invalidToken('the user of this token no longer exists');
   if (user.disabled) throw invalidToken('the account is disabled');
   if (state.sessionRevoked) throw invalidToken('token has been revoked: log in again');
-  const b = builtFor(claims, () => principalBucket({ apiKeyId: null, userId: claims.sub }), user, role, () => ({
-    userId: claims.sub,
-    role: user.role,
-    email: user.email,
-    kind: 'user',
-    sessionId: claims.sid ?? null,
-    apiKeyId: null,
-    permissions: permissionSetFor(role ?? []),
-  }));
-  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, claims.sub), b.principal);
+  const b = builtFor(claims, user, role, tokenBucket, makeTokenPrincipal);
+  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, claims.sub), b.principal as Principal);
 }
 
 /**
