@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mountsUnder } from '../../workers/sandbox/scratch-quota.js';
@@ -189,8 +190,13 @@ describe('escape attempts from the Bash tool', () => {
     expect(probed(out, 'CAPEFF')).toBe('0000000000000000 CAPBND=0000000000000000');
     for (const port of ['6379', '5432', apiPort]) expect(probed(out, `TCP_${port}`)).toBe('closed');
     expect(probed(out, 'PIDS_LIMIT')).toBe(String(PIDS));
-    // The bomb reached the limit and no further; afterwards the sandbox forks again.
-    expect(Number(probed(out, 'FORKBOMB_MAX'))).toBe(PIDS);
+    // The bomb reached the limit and no further; afterwards the sandbox forks again. The kernel charges a
+    // fork to pids.current before comparing it with pids.max and takes the charge back when it is over, so a
+    // sample can catch the count above the limit by the fork attempts in flight at that instant (one per CPU
+    // running one). No such process ever exists. CI saw 129 once with a limit of 128.
+    const forkBombMax = Number(probed(out, 'FORKBOMB_MAX'));
+    expect(forkBombMax).toBeGreaterThanOrEqual(PIDS);
+    expect(forkBombMax).toBeLessThanOrEqual(PIDS + availableParallelism());
     expect(probed(out, 'FORK_AFTER')).toBe('ok');
     expect(probed(out, 'FILL_ERR')).toBe('No space left on device');
     expect(Number(probed(out, 'FILL_BYTES'))).toBeLessThanOrEqual(SCRATCH_MB * 1024 * 1024);
