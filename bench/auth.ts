@@ -20,7 +20,6 @@
 // Run: npm run bench:auth   (needs Postgres and Redis as for the tests)
 import type { MiddlewareHandler } from 'hono';
 import type { AddressInfo } from 'node:net';
-import postgres from 'postgres';
 import { createApp } from '../src/api/app.js';
 import { accessControl } from '../src/api/middleware/access.js';
 import { limitByIp } from '../src/api/middleware/rate-limit.js';
@@ -30,13 +29,12 @@ import { createApiResources } from '../src/api/resources-factory.js';
 import { listen } from '../src/api/server.js';
 import { AccessTokens } from '../src/auth/jwt.js';
 import { hashPassword } from '../src/auth/password.js';
-import { migrationsDir } from '../src/cli/context.js';
 import { configSchema } from '../src/config/index.js';
-import { runMigrations } from '../src/db/migrate.js';
 import { insertUser } from '../src/db/users.js';
 import { createLogger } from '../src/observability/logger.js';
-import { PG_ADMIN_URL, pgUrl, REDIS_URL } from '../test/support/services.js';
+import { REDIS_URL } from '../test/support/services.js';
 import { loadClient, type LoadClient } from './load-client.js';
+import { benchDatabase, median, percentile } from './support.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 100_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -81,8 +79,6 @@ function timed(mw: MiddlewareHandler): MiddlewareHandler {
   };
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-
 async function json(port: number, method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<any> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
     method,
@@ -103,13 +99,10 @@ async function run(client: LoadClient, port: number, path: string, headers: Reco
 
 async function main() {
   const stamp = Date.now().toString(36);
-  const dbName = `aicli_bench_auth_${stamp}`;
-  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${dbName}`);
-  const sql = postgres(pgUrl(dbName), { max: 10, onnotice: () => {} });
+  const db = await benchDatabase('auth', 10);
   const config = configSchema.parse({
     environment: 'test',
-    database: { url: pgUrl(dbName) },
+    database: { url: db.url },
     redis: { url: REDIS_URL, key_prefix: `aicli-bench-${stamp}` },
     auth: { jwt: { secret_key: SECRET } },
     queue: { name: `bench-auth-${stamp}` },
@@ -120,14 +113,13 @@ async function main() {
     // the stricter, as it is in a deployment.
     rate_limit: { per_ip: { requests: 10_000_000 }, per_user: { requests: 20_000_000 } },
   });
-  const resources = createApiResources(config, sql, createLogger(config, 'bench-auth'), new AccessTokens(config.auth.jwt));
+  const resources = createApiResources(config, db.sql, createLogger(config, 'bench-auth'), new AccessTokens(config.auth.jwt));
   const client = loadClient();
   let server: Awaited<ReturnType<typeof listen>> | null = null;
   try {
-    await runMigrations(sql, { dir: migrationsDir() });
     const app = createApp(resources);
-    // The twin of /healthz behind the auth chain every /api request passes: the route is added last to the
-    // real permission table, so its lookup scans the whole table like the slowest real route.
+    // The twin of /healthz behind the auth chain every /api request passes, with a line of its own in the real
+    // permission table.
     const identity = createIdentity(resources);
     const table = [...PERMISSION_TABLE, { method: 'GET', path: '/bench/authed', access: { permission: 'task:read:own' } } as const];
     const ipLimit = limitByIp(identity);
@@ -135,7 +127,7 @@ async function main() {
     app.get('/bench/authed', ipLimit, timed(accessControl(identity, table)), (c) => c.json({ status: 'ok' }));
     server = await listen(app, { ...config.server, host: '127.0.0.1', port: 0 });
     const port = (server.address() as AddressInfo).port;
-    await insertUser(sql, { email: 'bench@example.com', passwordHash: await hashPassword('bench password'), role: 'user' });
+    await insertUser(db.sql, { email: 'bench@example.com', passwordHash: await hashPassword('bench password'), role: 'user' });
     const login = await json(port, 'POST', '/api/v1/auth/login', { email: 'bench@example.com', password: 'bench password' });
     const auth = { authorization: `Bearer ${login.access_token}` };
     const key = await json(port, 'POST', '/api/v1/api-keys', { name: 'bench', scopes: ['task:read:own'] }, auth);
@@ -177,16 +169,11 @@ async function main() {
       }
     }
 
-    const median = (xs: number[]) => {
-      const sorted = [...xs].sort((a, b) => a - b);
-      const mid = Math.floor(sorted.length / 2);
-      return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-    };
     const baseRounds = results.none.roundRps;
     const summary = order.map((mode) => {
-      const sorted = [...results[mode].latencies].sort((a, b) => a - b);
+      const latencies = results[mode].latencies;
       const ratio = median(results[mode].roundRps.map((rps, i) => rps / (baseRounds[i] as number)));
-      return { mode, requests: sorted.length, rps: median(results[mode].roundRps), ratio, cpu: median(results[mode].roundCpu), busy: median(results[mode].roundBusy), p50: pct(sorted, 50), p99: pct(sorted, 99) };
+      return { mode, requests: latencies.length, rps: median(results[mode].roundRps), ratio, cpu: median(results[mode].roundCpu), busy: median(results[mode].roundBusy), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
     });
     const base = summary[0] as (typeof summary)[number];
     console.log(`bench:auth  ${REQUESTS} requests per mode in ${ROUNDS} rounds, ${CONCURRENCY} connections, loopback, load from another process (Node ${process.version})`);
@@ -221,7 +208,7 @@ async function main() {
       const none = summary.find((x) => x.mode === 'none');
       if (!times.length || !none) return 'not run';
       const mid = median(times);
-      return `${mid.toFixed(2)} µs (p99 ${pct([...times].sort((a, b) => a - b), 99).toFixed(1)} µs) = ${((mid / none.cpu) * 100).toFixed(1)} % of a trivial request's ${none.cpu.toFixed(1)} µs of server CPU`;
+      return `${mid.toFixed(2)} µs (p99 ${percentile(times, 99).toFixed(1)} µs) = ${((mid / none.cpu) * 100).toFixed(1)} % of a trivial request's ${none.cpu.toFixed(1)} µs of server CPU`;
     };
     console.log(`time inside accessControl per request, median: JWT ${inside('jwt_auth')}; API key ${inside('key_auth')}`);
     console.log(`whole /api chain incl. the per-IP limit (vs none): JWT ${cost('jwt_auth', 'none')}, API key ${cost('key_auth', 'none')}`);
@@ -230,9 +217,7 @@ async function main() {
     if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
     await resources.queue.obliterate({ force: true }).catch(() => {});
     await resources.close();
-    await sql.end({ timeout: 5 });
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-    await admin.end({ timeout: 5 });
+    await db.drop();
   }
 }
 

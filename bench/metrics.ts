@@ -16,19 +16,13 @@ import { createLogger } from '../src/observability/logger.js';
 import { TASK_JOB_NAME } from '../src/queue/task-queue.js';
 import { testConfig, testId } from '../test/support/config.js';
 import { PG_ADMIN_URL, REDIS_URL } from '../test/support/services.js';
+import { median, percentile } from './support.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 10_000);
 const SCRAPES = Number(process.env.BENCH_SCRAPES ?? 50);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const CONCURRENCY = 32;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)] as number;
 
 type Built = { app: ReturnType<typeof createApp>; resources: ReturnType<typeof createApiResources> };
 
@@ -86,7 +80,7 @@ async function scrapeCost(b: Built): Promise<void> {
   monitorBase.disconnect();
 
   console.log(`\n/metrics scrape with ${JOBS} jobs (waiting ${counts.waiting}, prioritized ${counts.prioritized}, delayed ${counts.delayed}), ${SCRAPES} scrapes:`);
-  console.log(`  time: median ${median(times).toFixed(2)} ms, p95 ${pct(times, 95).toFixed(2)} ms`);
+  console.log(`  time: median ${median(times).toFixed(2)} ms, p95 ${percentile(times, 95).toFixed(2)} ms`);
   const byCommand = roundTrips.reduce<Record<string, number>>((acc, c) => ({ ...acc, [c]: (acc[c] ?? 0) + 1 }), {});
   console.log(`  Redis round trips per scrape: ${(roundTrips.length / SCRAPES).toFixed(2)} (${JSON.stringify(byCommand)} over ${SCRAPES})`);
   console.log(

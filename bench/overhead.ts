@@ -5,27 +5,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, chownSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import postgres from 'postgres';
-import { runMigrations } from '../src/db/migrate.js';
-import { migrationsDir } from '../src/cli/context.js';
 import { buildClaudeArgs } from '../workers/claude/args.js';
 import { sandboxImageTag } from '../workers/sandbox/build.js';
-import { PG_ADMIN_URL, pgUrl } from '../test/support/services.js';
 import { scenarioPrompt, startScriptedModel } from '../test/support/scripted-model.js';
 import { readSse } from '../test/support/sse-client.js';
 import { signUp, startSystem, waitForTerminal } from '../test/support/system.js';
+import { benchDatabase, median, percentile } from './support.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
-};
 
 function dockerRun(args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -44,13 +31,9 @@ async function main() {
     { kind: 'text', text: 'done' },
   ]);
   const prompt = scenarioPrompt('bench', 'write and cat hello.txt');
-  const dbName = `aicli_bench_${Date.now()}`;
-  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${dbName}`);
-  const sql = postgres(pgUrl(dbName), { max: 2, onnotice: () => {} });
-  await runMigrations(sql, { dir: migrationsDir() });
+  const db = await benchDatabase('overhead', 2);
   const scratch = mkdtempSync(path.join(tmpdir(), 'aicli-bench-'));
-  const sys = await startSystem({ id: `bench${Date.now()}`, dbUrl: pgUrl(dbName), image, modelUrl: model.url });
+  const sys = await startSystem({ id: `bench${Date.now()}`, dbUrl: db.url, image, modelUrl: model.url });
   try {
     const api = await signUp(sys, 'bench@example.com');
     const ws = await api.request('POST', '/api/v1/workspaces', { name: 'bench' });
@@ -92,7 +75,7 @@ async function main() {
       viaApi.push(performance.now() - started);
       phases.push({ post: posted - started, toEnd: ended - posted, toRow: performance.now() - ended, worker: Number(task.usage.wall_ms) });
       if (task.status !== 'succeeded') throw new Error(`task ${task.id} ended ${task.status}: ${JSON.stringify(task.error)}`);
-      const [row] = await sql<{ enqueued_at: Date }[]>`select enqueued_at from tasks where id = ${task.id}`;
+      const [row] = await db.sql<{ enqueued_at: Date }[]>`select enqueued_at from tasks where id = ${task.id}`;
       pickup.push(Number(task.usage.container_started_at) - (row as { enqueued_at: Date }).enqueued_at.getTime());
     };
     await runDirect(-1); // warm-up, not counted
@@ -110,13 +93,11 @@ async function main() {
     console.log(`ratio (api / direct):    ${(mApi / mDirect).toFixed(3)}`);
     const m = (k: keyof (typeof phases)[number]) => median(phases.map((p) => p[k])).toFixed(0);
     console.log(`API run phases (medians): POST ${m('post')} ms, POST -> end event ${m('toEnd')} ms, end -> row ${m('toRow')} ms; worker container-to-exit ${m('worker')} ms`);
-    console.log(`pickup latency (job added -> container started): p50 ${pct(pickup, 50).toFixed(0)} ms, p99 ${pct(pickup, 99).toFixed(0)} ms`);
+    console.log(`pickup latency (job added -> container started): p50 ${percentile(pickup, 50).toFixed(0)} ms, p99 ${percentile(pickup, 99).toFixed(0)} ms`);
   } finally {
     await sys.stop();
     await model.close();
-    await sql.end();
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-    await admin.end();
+    await db.drop();
     rmSync(scratch, { recursive: true, force: true });
   }
 }
