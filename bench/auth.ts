@@ -15,8 +15,8 @@
 // key_auth against ip_limit (same route, same answer, same headers: only authentication differs); the whole
 // chain's cost is against none. The modes take turns in ROUNDS rounds (rotating order); a ratio is the median
 // over rounds of the two modes' throughput in the same round, so drift on a shared machine cancels out.
-// Bounded: BENCH_REQUESTS per mode (default 100000) on BENCH_CONCURRENCY connections (default 8), 180 s
-// deadline. BENCH_MODES=a,b runs a subset (plus none).
+// Bounded: BENCH_REQUESTS per mode (default 100000, in BENCH_ROUNDS rounds, default 40) on BENCH_CONCURRENCY
+// connections (default 8), 180 s deadline. BENCH_MODES=a,b runs a subset (plus none).
 // Run: npm run bench:auth   (needs Postgres and Redis as for the tests)
 import type { MiddlewareHandler } from 'hono';
 import type { AddressInfo } from 'node:net';
@@ -38,7 +38,7 @@ import { benchDatabase, median, percentile } from './support.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 100_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const ROUNDS = 20;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
 const DEADLINE_MS = 180_000;
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 
