@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -180,6 +180,20 @@ describe('egress proxy over a unix socket', () => {
     await ended;
     await extra.close();
     expect(existsSync(extra.socketPath)).toBe(false);
+  });
+  it('opens a 0666 socket and refuses to take over a live proxy\'s socket or a file that is not a socket', async () => {
+    const rules: EgressRules = { domains: ['mirror.allowed.test'], allowedPorts: [listed.port] };
+    const stats = await stat(proxy.socketPath);
+    expect(stats.mode & 0o777).toBe(0o666);
+    const rival = createEgressProxy({ socketPath: proxy.socketPath, taskId: 't3', logger, rules });
+    await expect(rival.listen()).rejects.toThrow(/already serving/);
+    await rival.close();
+    expect(existsSync(proxy.socketPath)).toBe(true);
+    const plainFile = join(dir, 'not-a-socket');
+    await writeFile(plainFile, 'keep me');
+    const misplaced = createEgressProxy({ socketPath: plainFile, taskId: 't4', logger, rules });
+    await expect(misplaced.listen()).rejects.toThrow(/not a socket/);
+    expect(await readFile(plainFile, 'utf8')).toBe('keep me');
   });
 });
 

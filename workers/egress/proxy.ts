@@ -1,8 +1,8 @@
-import { chmod, lstat, unlink } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { closeUnixSocketServer, listenOnUnixSocket } from '../../src/net/unix-socket-server.js';
 import { decideEgress, parseAuthority, type EgressDecision, type EgressRules } from './decide.js';
 
 // The sandbox's only way out when its workspace has an `allowlist` egress
@@ -60,26 +60,11 @@ class UnixEgressProxy implements EgressProxy {
   }
 
   async listen(): Promise<void> {
+    if (this.#closing) throw new Error('egress proxy: listen() after close()');
     if (this.#listening) return;
-    await lstat(this.socketPath).then(
-      async (stats) => {
-        if (!stats.isSocket()) throw new Error(`egress proxy: ${this.socketPath} exists and is not a socket`);
-        await unlink(this.socketPath);
-      },
-      (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw new Error(`egress proxy: cannot inspect ${this.socketPath}`, { cause: err });
-      },
-    );
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.socketPath, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
+    // Only this task's container has the socket mounted.
+    await listenOnUnixSocket(this.#server, this.socketPath, 'egress proxy');
     this.#listening = true;
-    // uid 1000 in the container connects through socat; only this task's container has the socket mounted.
-    await chmod(this.socketPath, 0o666);
   }
 
   close(): Promise<void> {
@@ -88,11 +73,15 @@ class UnixEgressProxy implements EgressProxy {
   }
 
   async #close(): Promise<void> {
-    const closed = this.#listening ? new Promise<void>((resolve) => this.#server.close(() => resolve())) : Promise.resolve();
-    for (const socket of this.#sockets) socket.destroy();
-    this.#server.closeAllConnections();
-    await closed;
-    if (this.#listening) await unlink(this.socketPath).catch(() => undefined);
+    if (!this.#listening) return;
+    await closeUnixSocketServer(
+      this.#server,
+      this.socketPath,
+      () => {
+        for (const socket of this.#sockets) socket.destroy();
+      },
+      (err) => this.#log.warn({ err }, 'egress proxy: cannot remove socket file'),
+    );
   }
 
   #track(socket: net.Socket | Duplex): void {

@@ -1,9 +1,8 @@
-import { chmod, lstat, unlink } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
+import { closeUnixSocketServer, listenOnUnixSocket } from '../../src/net/unix-socket-server.js';
 import { sendAnthropicError } from './errors.js';
 import { defaultPricing, type Pricing } from './pricing.js';
 import {
@@ -218,29 +217,6 @@ function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer |
   });
 }
 
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  let stats;
-  try {
-    stats = await lstat(socketPath);
-  } catch (cause) {
-    if (errorCode(toError(cause)) === 'ENOENT') return;
-    throw new Error(`model gateway: cannot inspect ${socketPath}`, { cause });
-  }
-  if (!stats.isSocket()) throw new Error(`model gateway: ${socketPath} exists and is not a socket; refusing to replace it`);
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(socketPath);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (live) throw new Error(`model gateway: another process is already serving ${socketPath}`);
-  await unlink(socketPath).catch((cause: unknown) => {
-    if (errorCode(toError(cause)) !== 'ENOENT') throw new Error(`model gateway: cannot remove stale socket ${socketPath}`, { cause });
-  });
-}
-
 class UnixSocketModelGateway implements ModelGateway {
   readonly socketPath: string;
   readonly #log: Logger;
@@ -272,19 +248,10 @@ class UnixSocketModelGateway implements ModelGateway {
   async listen(): Promise<void> {
     if (this.#closing) throw new Error('model gateway: listen() after close()');
     if (this.#listening) return;
-    await removeStaleSocket(this.socketPath);
-    await new Promise<void>((resolve, reject) => {
-      const onError = (cause: unknown): void => reject(new Error(`model gateway: cannot listen on ${this.socketPath}`, { cause }));
-      this.#server.once('error', onError);
-      this.#server.listen(this.socketPath, () => {
-        this.#server.off('error', onError);
-        resolve();
-      });
-    });
+    // Anyone who reaches the socket still needs a live task token; its directory is private to the worker
+    // and its containers.
+    await listenOnUnixSocket(this.#server, this.socketPath, 'model gateway');
     this.#listening = true;
-    // The sandbox runs as uid 1000. Anyone who reaches the socket still needs a live task
-    // token, so keep its directory private to the worker and its containers.
-    await chmod(this.socketPath, 0o666);
     this.#log.info({ socketPath: this.socketPath }, 'model gateway listening');
   }
 
@@ -294,15 +261,15 @@ class UnixSocketModelGateway implements ModelGateway {
   }
 
   async #close(): Promise<void> {
-    // Stop accepting first, so no connection slips in after the sweep and holds close() open.
-    const closed = this.#listening ? new Promise<void>((resolve) => this.#server.close(() => resolve())) : Promise.resolve();
-    for (const upstreamReq of this.#inflight) upstreamReq.destroy();
-    this.#server.closeAllConnections();
-    await closed;
     if (this.#listening) {
-      await unlink(this.socketPath).catch((cause: unknown) => {
-        if (errorCode(toError(cause)) !== 'ENOENT') this.#log.warn({ err: toError(cause) }, 'model gateway: cannot remove socket file');
-      });
+      await closeUnixSocketServer(
+        this.#server,
+        this.socketPath,
+        () => {
+          for (const upstreamReq of this.#inflight) upstreamReq.destroy();
+        },
+        (err) => this.#log.warn({ err }, 'model gateway: cannot remove socket file'),
+      );
     }
     this.#upstream.agent.destroy();
   }
