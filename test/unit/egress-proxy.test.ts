@@ -182,7 +182,7 @@ describe('egress proxy over a unix socket', () => {
     expect(existsSync(extra.socketPath)).toBe(false);
   });
   it('opens a 0666 socket and refuses to take over a live proxy\'s socket or a file that is not a socket', async () => {
-    const rules: EgressRules = { domains: ['mirror.allowed.test'], allowedPorts: [listed.port] };
+    const rules: EgressRules = { domains: ['mirror.allowed.test'], allowedPorts: [listed.port], allowPrivateForHosts: [], staticHosts: {} };
     const stats = await stat(proxy.socketPath);
     expect(stats.mode & 0o777).toBe(0o666);
     const rival = createEgressProxy({ socketPath: proxy.socketPath, taskId: 't3', logger, rules });
