@@ -45,10 +45,3 @@ export async function workspaceSecretMeta(sql: Sql, workspaceIds: readonly strin
     where kind = ${kind} and workspace_id = any(${workspaceIds as string[]}::uuid[])`;
   return new Map(rows.map((row) => [row.workspace_id, row]));
 }
-
-/** The sealed secret, for the worker to open; null when the workspace has none. */
-export async function findSealedWorkspaceSecret(sql: Sql, workspaceId: string, kind: WorkspaceSecretKind): Promise<SealedSecret | null> {
-  const [row] = await sql<{ key_id: string; nonce: Buffer; ciphertext: Buffer; tag: Buffer }[]>`
-    select key_id, nonce, ciphertext, tag from workspace_secrets where workspace_id = ${workspaceId} and kind = ${kind}`;
-  return row ? { keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext, tag: row.tag } : null;
-}

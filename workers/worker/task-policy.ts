@@ -6,7 +6,7 @@ import { SecretBox, SecretBoxError } from '../../src/crypto/secret-box.js';
 import type { Sql } from '../../src/db/client.js';
 import type { ClaimedTask, TaskOutcomeWrite } from '../../src/db/tasks.js';
 import { taskRunPolicy } from '../../src/db/workspace-policy.js';
-import { findSealedWorkspaceSecret, workspaceSecretAad } from '../../src/db/workspace-secrets.js';
+import { workspaceSecretAad } from '../../src/db/workspace-secrets.js';
 import { NO_EGRESS, type EgressPolicy } from '../../src/net/egress-policy.js';
 import { createEgressProxy, type EgressProxy } from '../egress/proxy.js';
 import type { GatewaySession } from '../gateway/sessions.js';
@@ -37,7 +37,7 @@ export function endedBeforeStart(status: 'cancelled' | 'failed', errorCode: stri
 const authFailure = (message: string): PlanResult => ({ ok: false, failure: endedBeforeStart('failed', 'auth_failed', message) });
 
 export async function planTaskRun(sql: Sql, cfg: Config, task: ClaimedTask): Promise<PlanResult> {
-  const policy = (await taskRunPolicy(sql, task.id)) ?? { ownerRole: cfg.limits.fallback_role, egress: NO_EGRESS };
+  const policy = (await taskRunPolicy(sql, task.id)) ?? { ownerRole: cfg.limits.fallback_role, egress: NO_EGRESS, anthropicKey: null };
   const { limits } = roleLimits(cfg.limits, policy.ownerRole);
   const options = task.options as ClaimedTask['options'] & { max_output_tokens?: number };
   // The API refused requests above the caps; clamping again covers a role lowered since submission.
@@ -46,7 +46,7 @@ export async function planTaskRun(sql: Sql, cfg: Config, task: ClaimedTask): Pro
 
   let apiKey: string;
   let keySource: TaskRunPlan['keySource'];
-  const sealed = await findSealedWorkspaceSecret(sql, task.workspace_id, 'anthropic_api_key');
+  const sealed = policy.anthropicKey;
   if (sealed !== null) {
     const box = SecretBox.fromConfig(cfg.secrets);
     if (box === null) {
