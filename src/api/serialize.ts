@@ -1,10 +1,9 @@
 import type { TaskRow } from '../db/tasks.js';
 import type { WorkspaceSecretMeta } from '../db/workspace-secrets.js';
 import type { WorkspaceRow } from '../db/workspaces.js';
-import { NO_EGRESS, type EgressPolicy } from '../net/egress-policy.js';
+import { parseStoredEgress } from '../net/egress-policy.js';
 
 export interface WorkspacePolicyView {
-  egress?: EgressPolicy;
   anthropicKey?: WorkspaceSecretMeta | null;
 }
 
@@ -15,7 +14,7 @@ export function workspaceJson(w: WorkspaceRow, policy: WorkspacePolicyView = {})
     id: w.id,
     name: w.name,
     source: w.source,
-    egress: policy.egress ?? NO_EGRESS,
+    egress: parseStoredEgress(w.egress),
     anthropic_key: { set: key !== null, masked: key?.masked ?? null, key_id: key?.key_id ?? null },
     created_at: w.created_at,
     updated_at: w.updated_at,

@@ -3,19 +3,7 @@ import type { SealedSecret } from '../crypto/secret-box.js';
 import type { Sql } from './client.js';
 import type { WorkspaceSecretKind } from './workspace-secrets.js';
 
-// The workspace's egress policy (column workspaces.egress) and what a worker
-// needs to know about a task's owner and workspace before it starts a sandbox.
-
-export async function setWorkspaceEgress(sql: Sql, workspaceId: string, egress: EgressPolicy): Promise<void> {
-  await sql`update workspaces set egress = ${sql.json(egress as never)}, updated_at = now() where id = ${workspaceId}`;
-}
-
-export async function workspaceEgress(sql: Sql, workspaceIds: readonly string[]): Promise<Map<string, EgressPolicy>> {
-  if (workspaceIds.length === 0) return new Map();
-  const rows = await sql<{ id: string; egress: unknown }[]>`
-    select id, egress from workspaces where id = any(${workspaceIds as string[]}::uuid[])`;
-  return new Map(rows.map((row) => [row.id, parseStoredEgress(row.egress)]));
-}
+// What a worker needs to know about a task's owner and workspace before it starts a sandbox.
 
 export interface TaskRunPolicy {
   /** The owner's role; decides default budgets. */

@@ -1,3 +1,4 @@
+import { NO_EGRESS, type EgressPolicy } from '../net/egress-policy.js';
 import type { Sql } from './client.js';
 
 export type WorkspaceSource = { type: 'empty' } | { type: 'git'; url: string; ref?: string };
@@ -7,17 +8,21 @@ export interface WorkspaceRow {
   owner_id: string;
   name: string;
   source: WorkspaceSource;
+  /** The stored egress policy, as Postgres holds it (parseStoredEgress reads it). */
+  egress: unknown;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, owner_id, name, source, created_at, updated_at';
+const COLUMNS = 'id, owner_id, name, source, egress, created_at, updated_at';
 
 // Every query takes the owner: another tenant's id simply finds nothing (404), never a 403 that leaks existence.
 
-export async function insertWorkspace(sql: Sql, w: { ownerId: string; name: string; source: WorkspaceSource }): Promise<WorkspaceRow> {
+/** One statement, egress included: a workspace is never stored without the policy it was asked with. */
+export async function insertWorkspace(sql: Sql, w: { ownerId: string; name: string; source: WorkspaceSource; egress?: EgressPolicy }): Promise<WorkspaceRow> {
   const [row] = await sql<WorkspaceRow[]>`
-    insert into workspaces (owner_id, name, source) values (${w.ownerId}, ${w.name}, ${sql.json(w.source)})
+    insert into workspaces (owner_id, name, source, egress)
+    values (${w.ownerId}, ${w.name}, ${sql.json(w.source)}, ${sql.json((w.egress ?? NO_EGRESS) as never)})
     returning ${sql.unsafe(COLUMNS)}`;
   return row as WorkspaceRow;
 }
@@ -38,12 +43,13 @@ export async function updateWorkspace(
   sql: Sql,
   ownerId: string,
   id: string,
-  patch: { name?: string; source?: WorkspaceSource },
+  patch: { name?: string; source?: WorkspaceSource; egress?: EgressPolicy },
 ): Promise<WorkspaceRow | undefined> {
   const [row] = await sql<WorkspaceRow[]>`
     update workspaces set
       name = coalesce(${patch.name ?? null}, name),
       source = coalesce(${patch.source ? sql.json(patch.source) : null}::jsonb, source),
+      egress = coalesce(${patch.egress ? sql.json(patch.egress as never) : null}::jsonb, egress),
       updated_at = now()
     where id = ${id} and owner_id = ${ownerId}
     returning ${sql.unsafe(COLUMNS)}`;

@@ -191,6 +191,11 @@ describe('workspace egress policy', () => {
     expect(listed.status, listed.text).toBe(201);
     expect(listed.json.egress).toEqual({ mode: 'allowlist', domains: ['github.com', '*.example.org'] });
     expect((await call('GET', `/api/v1/workspaces/${listed.json.id}`, { token: userToken })).json.egress).toEqual(listed.json.egress);
+    // An update that does not name egress keeps it; the stored row is what the answer showed.
+    const renamed = await call('PUT', `/api/v1/workspaces/${listed.json.id}`, { token: userToken, body: { name: 'git only, renamed' } });
+    expect(renamed.json.egress).toEqual(listed.json.egress);
+    const [stored] = await db.sql<{ egress: unknown }[]>`select egress from workspaces where id = ${listed.json.id as string}`;
+    expect(stored?.egress).toEqual(listed.json.egress);
     const closed = await call('PUT', `/api/v1/workspaces/${listed.json.id}`, { token: userToken, body: { egress: { mode: 'none' } } });
     expect(closed.json.egress).toEqual({ mode: 'none' });
   });

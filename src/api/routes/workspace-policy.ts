@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
 import type { z } from 'zod';
 import { maskSecret, SecretBox } from '../../crypto/secret-box.js';
-import { workspaceEgress as loadEgress } from '../../db/workspace-policy.js';
 import {
   deleteWorkspaceSecret,
   upsertWorkspaceSecret,
@@ -39,16 +38,14 @@ export function checkEgress(egress: z.infer<typeof workspaceEgress> | undefined,
   return { mode: 'allowlist', domains: [...new Set(domains)] };
 }
 
-/** Workspace JSON with egress and masked key for each row, in two queries for any number of rows. */
+/** Workspace JSON with the masked key for each row, in one query for any number of rows. */
 export async function presentWorkspaces(r: ApiResources, rows: WorkspaceRow[]) {
-  const ids = rows.map((row) => row.id);
-  const [egress, keys] = await Promise.all([loadEgress(r.sql, ids), workspaceSecretMeta(r.sql, ids, 'anthropic_api_key')]);
-  return rows.map((row) => workspaceJson(row, { egress: egress.get(row.id) ?? NO_EGRESS, anthropicKey: keys.get(row.id) ?? null }));
+  const keys = await workspaceSecretMeta(r.sql, rows.map((row) => row.id), 'anthropic_api_key');
+  return rows.map((row) => workspaceJson(row, { anthropicKey: keys.get(row.id) ?? null }));
 }
 
 export async function presentWorkspace(r: ApiResources, row: WorkspaceRow) {
-  const [egress, keys] = await Promise.all([loadEgress(r.sql, [row.id]), workspaceSecretMeta(r.sql, [row.id], 'anthropic_api_key')]);
-  return workspaceJson(row, { egress: egress.get(row.id) ?? NO_EGRESS, anthropicKey: keys.get(row.id) ?? null });
+  return (await presentWorkspaces(r, [row]))[0] as ReturnType<typeof workspaceJson>;
 }
 
 export function workspaceKeyRoutes(r: ApiResources) {

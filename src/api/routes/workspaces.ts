@@ -5,7 +5,6 @@ import type { ApiResources } from '../../resources.js';
 import { checkGitSource } from '../../../workers/workspace/source-policy.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
-import { setWorkspaceEgress } from '../../db/workspace-policy.js';
 import { readJson } from '../validate.js';
 import { uuidParam } from './params.js';
 import { checkEgress, presentWorkspace, presentWorkspaces, workspaceKeyRoutes } from './workspace-policy.js';
@@ -27,8 +26,7 @@ export function workspaceRoutes(r: ApiResources) {
       const body = await readJson(c, createBody);
       checkSource(body.source);
       const egress = checkEgress(body.egress, maxDomains);
-      const row = await insertWorkspace(r.sql, { ownerId: c.get('principal').userId, name: body.name, source: body.source });
-      if (egress) await setWorkspaceEgress(r.sql, row.id, egress);
+      const row = await insertWorkspace(r.sql, { ownerId: c.get('principal').userId, name: body.name, source: body.source, egress });
       return c.json(await presentWorkspace(r, row), 201);
     })
     .get('/', async (c) => {
@@ -45,9 +43,8 @@ export function workspaceRoutes(r: ApiResources) {
       const body = await readJson(c, updateBody);
       checkSource(body.source);
       const egress = checkEgress(body.egress, maxDomains);
-      const row = await updateWorkspace(r.sql, c.get('principal').userId, id, { name: body.name, source: body.source });
+      const row = await updateWorkspace(r.sql, c.get('principal').userId, id, { name: body.name, source: body.source, egress });
       if (!row) throw notFound('workspace');
-      if (egress) await setWorkspaceEgress(r.sql, row.id, egress);
       return c.json(await presentWorkspace(r, row));
     })
     .route('/', workspaceKeyRoutes(r))
