@@ -32,34 +32,62 @@ async function claimSocketPath(socketPath: string, what: string): Promise<void> 
   });
 }
 
-/**
- * Listens on `socketPath` and makes it connectable by any uid: the sandbox runs as uid 1000, and who can
- * reach the file at all is decided by the directory it lives in and by what is mounted into which container.
- */
-export async function listenOnUnixSocket(server: Server, socketPath: string, what: string): Promise<void> {
-  await claimSocketPath(socketPath, what);
-  await new Promise<void>((resolve, reject) => {
-    const onError = (cause: unknown) => reject(new Error(`${what}: cannot listen on ${socketPath}`, { cause }));
-    server.once('error', onError);
-    server.listen(socketPath, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  await chmod(socketPath, 0o666);
+export interface UnixSocketServerHooks {
+  /** Ends the owner's own connections (tunnels, upstream requests) when closing. */
+  dropConnections(): void;
+  /** A socket file that could not be removed on close. */
+  onUnlinkError(err: Error): void;
 }
 
-/**
- * Stops accepting first (so no connection slips in after the sweep and holds the close open), then
- * `dropConnections` (the caller's own tunnels or upstream requests) and every HTTP connection, and removes
- * the socket file. A failure to remove it is passed to `onUnlinkError`.
- */
-export async function closeUnixSocketServer(server: Server, socketPath: string, dropConnections: () => void, onUnlinkError: (err: Error) => void): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  dropConnections();
-  server.closeAllConnections();
-  await closed;
-  await unlink(socketPath).catch((cause: unknown) => {
-    if (codeOf(cause) !== 'ENOENT') onUnlinkError(cause instanceof Error ? cause : new Error(String(cause)));
-  });
+/** `server` on `socketPath`, listened once and closed once (close is idempotent; listen after close fails). */
+export class UnixSocketServer {
+  #listening = false;
+  #closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly server: Server,
+    readonly socketPath: string,
+    private readonly what: string,
+    private readonly hooks: UnixSocketServerHooks,
+  ) {}
+
+  /**
+   * Listens and makes the socket connectable by any uid: the sandbox runs as uid 1000, and who can reach the
+   * file at all is decided by the directory it lives in and by what is mounted into which container.
+   */
+  async listen(): Promise<void> {
+    if (this.#closing) throw new Error(`${this.what}: listen() after close()`);
+    if (this.#listening) return;
+    await claimSocketPath(this.socketPath, this.what);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (cause: unknown) => reject(new Error(`${this.what}: cannot listen on ${this.socketPath}`, { cause }));
+      this.server.once('error', onError);
+      this.server.listen(this.socketPath, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    this.#listening = true;
+    await chmod(this.socketPath, 0o666);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /**
+   * Stops accepting first (so no connection slips in after the sweep and holds the close open), then drops
+   * the owner's connections and every HTTP connection, and removes the socket file.
+   */
+  async #close(): Promise<void> {
+    if (!this.#listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.hooks.dropConnections();
+    this.server.closeAllConnections();
+    await closed;
+    await unlink(this.socketPath).catch((cause: unknown) => {
+      if (codeOf(cause) !== 'ENOENT') this.hooks.onUnlinkError(cause instanceof Error ? cause : new Error(String(cause)));
+    });
+  }
 }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { closeUnixSocketServer, listenOnUnixSocket } from '../../src/net/unix-socket-server.js';
+import { UnixSocketServer } from '../../src/net/unix-socket-server.js';
 import { decideEgress, parseAuthority, type EgressDecision, type EgressRules } from './decide.js';
 
 // The sandbox's only way out when its workspace has an `allowlist` egress
@@ -44,44 +44,32 @@ class UnixEgressProxy implements EgressProxy {
   readonly stats: EgressStats = { allowed: 0, refused: 0 };
   readonly #opts: EgressProxyOptions;
   readonly #log: Pick<Logger, 'info' | 'warn'>;
-  readonly #server: http.Server;
   readonly #sockets = new Set<net.Socket | Duplex>();
-  #listening = false;
-  #closing: Promise<void> | null = null;
+  /** Only this task's container has the socket mounted. */
+  readonly #socket: UnixSocketServer;
 
   constructor(opts: EgressProxyOptions) {
     this.socketPath = opts.socketPath;
     this.#opts = opts;
     this.#log = opts.logger.child({ component: 'egress-proxy', task_id: opts.taskId });
-    this.#server = http.createServer((req, res) => void this.#forwardHttp(req, res));
-    this.#server.on('connect', (req: http.IncomingMessage, client: Duplex, head: Buffer) => void this.#tunnel(req, client, head));
-    this.#server.on('connection', (socket: net.Socket) => this.#track(socket));
-    this.#server.on('error', (err) => this.#log.warn({ err }, 'egress proxy server error'));
+    const server = http.createServer((req, res) => void this.#forwardHttp(req, res));
+    server.on('connect', (req: http.IncomingMessage, client: Duplex, head: Buffer) => void this.#tunnel(req, client, head));
+    server.on('connection', (socket: net.Socket) => this.#track(socket));
+    server.on('error', (err) => this.#log.warn({ err }, 'egress proxy server error'));
+    this.#socket = new UnixSocketServer(server, opts.socketPath, 'egress proxy', {
+      dropConnections: () => {
+        for (const socket of this.#sockets) socket.destroy();
+      },
+      onUnlinkError: (err) => this.#log.warn({ err }, 'egress proxy: cannot remove socket file'),
+    });
   }
 
-  async listen(): Promise<void> {
-    if (this.#closing) throw new Error('egress proxy: listen() after close()');
-    if (this.#listening) return;
-    // Only this task's container has the socket mounted.
-    await listenOnUnixSocket(this.#server, this.socketPath, 'egress proxy');
-    this.#listening = true;
+  listen(): Promise<void> {
+    return this.#socket.listen();
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
-  }
-
-  async #close(): Promise<void> {
-    if (!this.#listening) return;
-    await closeUnixSocketServer(
-      this.#server,
-      this.socketPath,
-      () => {
-        for (const socket of this.#sockets) socket.destroy();
-      },
-      (err) => this.#log.warn({ err }, 'egress proxy: cannot remove socket file'),
-    );
+    return this.#socket.close();
   }
 
   #track(socket: net.Socket | Duplex): void {

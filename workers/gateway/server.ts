@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
-import { closeUnixSocketServer, listenOnUnixSocket } from '../../src/net/unix-socket-server.js';
+import { UnixSocketServer } from '../../src/net/unix-socket-server.js';
 import { sendAnthropicError } from './errors.js';
 import { defaultPricing, type Pricing } from './pricing.js';
 import {
@@ -225,9 +225,8 @@ class UnixSocketModelGateway implements ModelGateway {
   readonly #allowedPathPrefixes: readonly string[];
   readonly #pricing: Pricing;
   readonly #sessions = new SessionRegistry();
-  readonly #server: http.Server;
+  readonly #socket: UnixSocketServer;
   readonly #inflight = new Set<http.ClientRequest>();
-  #listening = false;
   #closing: Promise<void> | null = null;
 
   constructor(opts: ModelGatewayOptions) {
@@ -238,40 +237,29 @@ class UnixSocketModelGateway implements ModelGateway {
     this.#timeoutMs = opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
     this.#allowedPathPrefixes = [...(opts.allowedPathPrefixes ?? DEFAULT_ALLOWED_PATH_PREFIXES)];
     this.#pricing = opts.pricing ?? defaultPricing;
-    this.#server = http.createServer((req, res) => this.#handle(req, res));
+    const server = http.createServer((req, res) => this.#handle(req, res));
     // The CLI keeps its connection (through socat) open between turns, often for many
     // seconds; closing it server-side first would race its next request.
-    this.#server.keepAliveTimeout = 120_000;
-    this.#server.on('error', (error) => this.#log.error({ err: error }, 'model gateway server error'));
+    server.keepAliveTimeout = 120_000;
+    server.on('error', (error) => this.#log.error({ err: error }, 'model gateway server error'));
+    this.#socket = new UnixSocketServer(server, opts.socketPath, 'model gateway', {
+      dropConnections: () => {
+        for (const upstreamReq of this.#inflight) upstreamReq.destroy();
+      },
+      onUnlinkError: (err) => this.#log.warn({ err }, 'model gateway: cannot remove socket file'),
+    });
   }
 
   async listen(): Promise<void> {
-    if (this.#closing) throw new Error('model gateway: listen() after close()');
-    if (this.#listening) return;
     // Anyone who reaches the socket still needs a live task token; its directory is private to the worker
     // and its containers.
-    await listenOnUnixSocket(this.#server, this.socketPath, 'model gateway');
-    this.#listening = true;
+    await this.#socket.listen();
     this.#log.info({ socketPath: this.socketPath }, 'model gateway listening');
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#close();
+    this.#closing ??= this.#socket.close().then(() => this.#upstream.agent.destroy());
     return this.#closing;
-  }
-
-  async #close(): Promise<void> {
-    if (this.#listening) {
-      await closeUnixSocketServer(
-        this.#server,
-        this.socketPath,
-        () => {
-          for (const upstreamReq of this.#inflight) upstreamReq.destroy();
-        },
-        (err) => this.#log.warn({ err }, 'model gateway: cannot remove socket file'),
-      );
-    }
-    this.#upstream.agent.destroy();
   }
 
   openSession(s: OpenSessionInput): GatewaySession {
