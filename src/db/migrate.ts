@@ -9,6 +9,7 @@ import {
   versionKey,
   type MigrationFile,
 } from './migration-files.js';
+import { toError } from '../util/to-error.js';
 
 export { MigrationError, readMigrationDir };
 export type { MigrationErrorCode, MigrationFile } from './migration-files.js';
@@ -59,9 +60,6 @@ interface MigrationRow {
 
 type Conn = postgres.ReservedSql;
 
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
-}
 
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { toError } from '../util/to-error.js';
 
 export type MigrationErrorCode = 'dirty' | 'failed' | 'behind' | 'missing_down' | 'bad_file' | 'unknown_version';
 
@@ -71,7 +72,7 @@ async function listSqlFileNames(dir: string): Promise<string[]> {
       .filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith('.') && e.name.endsWith('.sql'))
       .map((e) => e.name);
   } catch (err) {
-    const cause = err instanceof Error ? err : new Error(String(err));
+    const cause = toError(err);
     const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : cause.message;
     throw new MigrationError('bad_file', `cannot read migrations directory ${dir}: ${reason}; check the path`, { cause });
   }

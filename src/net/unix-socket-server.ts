@@ -1,6 +1,7 @@
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import net from 'node:net';
+import { toError } from '../util/to-error.js';
 
 // The life cycle of an HTTP server on a unix socket that sandboxes reach (the model gateway, the egress
 // proxy): claim the path (replacing a stale socket, never a live one or another kind of file), listen, open
@@ -87,7 +88,7 @@ export class UnixSocketServer {
     this.server.closeAllConnections();
     await closed;
     await unlink(this.socketPath).catch((cause: unknown) => {
-      if (codeOf(cause) !== 'ENOENT') this.hooks.onUnlinkError(cause instanceof Error ? cause : new Error(String(cause)));
+      if (codeOf(cause) !== 'ENOENT') this.hooks.onUnlinkError(toError(cause));
     });
   }
 }

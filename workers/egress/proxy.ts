@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { UnixSocketServer } from '../../src/net/unix-socket-server.js';
 import { decideEgress, parseAuthority, type EgressDecision, type EgressRules } from './decide.js';
+import { toError } from '../../src/util/to-error.js';
 
 // The sandbox's only way out when its workspace has an `allowlist` egress
 // policy: an HTTP proxy (CONNECT for TLS, absolute-form requests for plain
@@ -35,9 +36,6 @@ export interface EgressProxy {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value), { cause: value });
-}
 
 class UnixEgressProxy implements EgressProxy {
   readonly socketPath: string;

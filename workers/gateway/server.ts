@@ -14,6 +14,7 @@ import {
   type SessionEntry,
 } from './sessions.js';
 import { createUsageExtractor, type Usage, type UsageExtractor } from './usage.js';
+import { toError } from '../../src/util/to-error.js';
 
 export type { Usage } from './usage.js';
 export type { GatewaySession } from './sessions.js';
@@ -98,9 +99,6 @@ class UpstreamTimeoutError extends Error {
   }
 }
 
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value), { cause: value });
-}
 
 function errorCode(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;

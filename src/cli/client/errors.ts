@@ -23,10 +23,7 @@ export class ClientError extends Error {
   }
 }
 
-/** Normalises anything thrown into an Error, keeping the original as `cause`. */
-export function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err), { cause: err });
-}
+export { toError } from '../../util/to-error.js';
 
 // One list of statuses for the server and this client (src/db/tasks.ts has no runtime imports).
 export { TERMINAL_STATUSES, isTerminalStatus, type TerminalStatus } from '../../db/tasks.js';
