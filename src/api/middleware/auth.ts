@@ -90,7 +90,7 @@ interface Built {
   bucket: string;
   from: unknown;
   role: readonly string[] | undefined;
-  principal: Principal | null;
+  principal: Principal;
 }
 const built = new WeakMap<object, Built>();
 
@@ -102,10 +102,9 @@ const built = new WeakMap<object, Built>();
 function builtFor<S extends object, F>(source: S, from: F, role: readonly string[] | undefined, bucket: (source: S) => string, make: (source: S, from: F, role: readonly string[] | undefined) => Principal): Built {
   let b = built.get(source);
   if (!b) {
-    b = { bucket: bucket(source), from: null, role: undefined, principal: null };
+    b = { bucket: bucket(source), from, role, principal: Object.freeze(make(source, from, role)) };
     built.set(source, b);
-  }
-  if (b.from !== from || b.role !== role || !b.principal) {
+  } else if (b.from !== from || b.role !== role) {
     b.from = from;
     b.role = role;
     b.principal = Object.freeze(make(source, from, role));
@@ -141,7 +140,7 @@ function keyPrincipal(c: Context, identity: Identity, found: ApiKeyCheck, role: 
   if (!found.ok) throw invalidApiKey(found.reason);
   const k = found.row;
   const b = builtFor(k, k, role, keyBucket, makeKeyPrincipal);
-  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, k.user_id), b.principal as Principal);
+  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, k.user_id), b.principal);
 }
 
 function byAccessToken(c: Context, identity: Identity, token: string): Principal | Promise<Principal> {
@@ -183,7 +182,7 @@ function tokenPrincipal(c: Context, identity: Identity, claims: AccessClaims, st
   if (user.disabled) throw invalidToken('the account is disabled');
   if (state.sessionRevoked) throw invalidToken('token has been revoked: log in again');
   const b = builtFor(claims, user, role, tokenBucket, makeTokenPrincipal);
-  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, claims.sub), b.principal as Principal);
+  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, claims.sub), b.principal);
 }
 
 /**
