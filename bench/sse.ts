@@ -13,6 +13,7 @@ import { createRedis } from '../src/queue/redis.js';
 import { EventSink } from '../workers/worker/event-sink.js';
 import { TEST_JWT_SECRET, testEnv } from '../test/support/config.js';
 import { spawnCli } from '../test/support/processes.js';
+import { readSse } from '../test/support/sse-client.js';
 import { REDIS_URL } from '../test/support/services.js';
 import { benchDatabase, percentile } from './support.js';
 import { withTimeout } from '../src/util/with-timeout.js';
@@ -27,28 +28,17 @@ const rssMb = (pid: number) => {
   return Number(line.replace(/\D+/g, '')) / 1024;
 };
 
-/** Reads the task's stream to its end; `onFirst` is called with the first event. Answers the events counted. */
+/** Reads the task's stream to its end, timing each event as it is parsed; `onFirst` is called with the first. */
 async function follow(url: string, token: string, latencies: number[], onFirst: () => void): Promise<number> {
-  const res = await fetch(url, { headers: { accept: 'text/event-stream', authorization: `Bearer ${token}` } });
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  let count = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return count;
-    buffer += decoder.decode(value, { stream: true });
-    let idx: number;
-    while ((idx = buffer.indexOf('\n\n')) >= 0) {
-      const frame = buffer.slice(0, idx);
-      buffer = buffer.slice(idx + 2);
-      const data = frame.split('\n').find((l) => l.startsWith('data: '));
-      if (!data) continue;
-      const payload = JSON.parse(data.slice(6)) as { sent_at?: number };
-      if (payload.sent_at) latencies.push(performance.timeOrigin + performance.now() - payload.sent_at);
-      if (count++ === 0) onFirst();
-    }
-  }
+  const { events } = await readSse(url, { authorization: `Bearer ${token}` }, {
+    stopAfter: (e, all) => {
+      const sentAt = (e.data as { sent_at?: number } | null)?.sent_at;
+      if (sentAt) latencies.push(performance.timeOrigin + performance.now() - sentAt);
+      if (all.length === 1) onFirst();
+      return false;
+    },
+  });
+  return events.length;
 }
 
 async function main() {
