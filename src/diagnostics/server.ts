@@ -4,7 +4,7 @@ import { listenOrExplain } from '../net/listen.js';
 import { ConfigError, type Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { takeCpuProfile, writeHeapSnapshot } from './profiles.js';
-import { bearerMatches } from '../crypto/constant-time.js';
+import { bearerMatches } from '../auth/bearer.js';
 
 export const MIN_TOKEN_LENGTH = 32;
 

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/index.js';
-import { bearerMatches } from '../../crypto/constant-time.js';
+import { bearerMatches } from '../../auth/bearer.js';
 import { createMetrics, type Metrics } from '../../observability/metrics.js';
 import { webhookQueueName } from '../../queue/webhook-queue.js';
 import { unauthorized } from '../errors.js';

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
+import { bearerToken } from '../../auth/bearer.js';
 import type { Identity } from '../../auth/identity.js';
 import type { ApiKeyCheck } from '../../auth/api-keys.js';
 import type { ApiKeyPrincipalRow } from '../../db/api-keys.js';
@@ -38,14 +39,13 @@ export type AuthEnv = {
 
 const invalidApiKey = (message: string) => new ApiError(401, 'Invalid API key', message, {}, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
 
-/** The token of `Authorization: Bearer <token>`; 401 when there is no such header or it has another form. */
-function bearerToken(c: Context): string {
+/** The request's bearer token; 401 when there is no Authorization header or it has another form. */
+function requestBearerToken(c: Context): string {
   const header = requestHeader(c, 'authorization');
   if (!header) {
     throw unauthorized('missing bearer token: send Authorization: Bearer <access_token> (POST /api/v1/auth/login) or an API key (X-API-Key)');
   }
-  // The usual form is checked without a regular expression (this runs on every request).
-  const value = header.startsWith('Bearer ') && header.indexOf(' ', 7) === -1 && header.length > 7 ? header.slice(7) : /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+  const value = bearerToken(header);
   if (!value) throw invalidToken('authorization header must be "Bearer <token>"');
   return value;
 }
@@ -63,7 +63,7 @@ export function authenticate(c: Context, identity: Identity): Principal | Promis
   // The credential: `X-API-Key`, or `Authorization: Bearer` holding an API key or an access token.
   const apiKey = requestHeader(c, 'x-api-key');
   if (apiKey) return byApiKey(c, identity, apiKey.trim());
-  const token = bearerToken(c);
+  const token = requestBearerToken(c);
   return identity.apiKeys.isApiKey(token) ? byApiKey(c, identity, token) : byAccessToken(c, identity, token);
 }
 

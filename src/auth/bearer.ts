@@ -1,0 +1,23 @@
+import { safeEqual } from '../crypto/constant-time.js';
+
+const WHITESPACE = /\s/;
+
+/**
+ * The token of an `Authorization: Bearer <token>` header; undefined when there is none or the header has
+ * another form. The usual spelling takes a quick path (the API reads it on every
+ * request); another case of `Bearer` or more spaces go through the full pattern, which answers the same.
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  if (header.startsWith('Bearer ')) {
+    const token = header.slice(7);
+    if (token !== '' && !WHITESPACE.test(token)) return token;
+  }
+  return /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+}
+
+/** Whether `Authorization: Bearer <token>` carries `expected`, compared in constant time. */
+export function bearerMatches(header: string | undefined, expected: string): boolean {
+  const token = bearerToken(header);
+  return token !== undefined && safeEqual(Buffer.from(token), Buffer.from(expected));
+}
