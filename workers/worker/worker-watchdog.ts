@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../src/observability/logger.js';
+import { withTimeout } from '../../src/util/with-timeout.js';
 
 export interface WatchdogOptions<W extends Worker> {
   create: () => W;
@@ -11,9 +12,6 @@ export interface WatchdogOptions<W extends Worker> {
   /** How long the worker's blocking connection may stay down after Redis answers again. */
   stuckAfterMs?: number;
 }
-
-const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
-  Promise.race([p, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
 
 /**
  * The reconnect watchdog BullMQ's maintainers advise: the worker relies on ioredis to reconnect, and when
@@ -30,8 +28,9 @@ export function superviseWorker<W extends Worker>(o: WatchdogOptions<W>): { recr
     if (stopped || checking) return;
     checking = true;
     try {
-      const redisUp = (await withTimeout(o.probe.ping().catch(() => null), 1000)) === 'PONG';
-      const blocking = await withTimeout(worker.waitUntilReady().catch(() => null), 1000);
+      // A probe that fails or takes over a second counts as down.
+      const redisUp = (await withTimeout(o.probe.ping(), 1000, 'Redis ping').catch(() => null)) === 'PONG';
+      const blocking = await withTimeout(worker.waitUntilReady(), 1000, 'worker connection').catch(() => null);
       const workerUp = blocking?.status === 'ready';
       if (!redisUp || workerUp) {
         downSince = null;
