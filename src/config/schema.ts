@@ -2,19 +2,9 @@ import { z } from 'zod';
 import { duration } from './duration.js';
 import { eventsSection, idempotencySection, webhooksSection } from './sections/task-control.js';
 import { diagnosticsSection, metricsSection } from './sections/ops.js';
-import { boolish } from './fields.js';
+import { boolish, fromJsonText } from './fields.js';
 import { authSection, oauth2Section, rateLimitSection, rbacSection, securitySection } from './sections/identity.js';
 import { egressSection, limitsSection, pricingSection, scratchSection, secretsSection } from './sections/sandbox-policy.js';
-
-/** Maps may arrive as JSON text from an env override (AICLI__SANDBOX__EXTRA_LABELS='{"team":"a"}'). */
-function parseJsonString(v: unknown): unknown {
-  if (typeof v !== 'string') return v;
-  try {
-    return JSON.parse(v || '{}');
-  } catch {
-    return v;
-  }
-}
 
 // One schema, one set of defaults. Every key is documented in configs/config.example.yml.
 // Objects are strict so that a typo in a key is an error that names the key, not a silent default.
@@ -97,7 +87,8 @@ const sandbox = z
     git_file_root: z.string().nullable().default(null),
     allow_https_git: boolish(true),
     reap_interval: duration('60s'),
-    extra_labels: z.preprocess(parseJsonString, z.record(z.string())).default({}),
+    // JSON text from an env override (AICLI__SANDBOX__EXTRA_LABELS='{"team":"a"}'); empty text is no labels.
+    extra_labels: z.preprocess((v) => (v === '' ? {} : fromJsonText(v)), z.record(z.string())).default({}),
     egress: egressSection,
     scratch: scratchSection,
   })

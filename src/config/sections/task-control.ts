@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../duration.js';
+import { boolish, list } from '../fields.js';
 
 /** Live events (SSE) on the API. */
 export const eventsSection = z
@@ -25,8 +26,8 @@ export const webhooksSection = z
     backoff_delay: duration('1s'),
     timeout: duration('10s'),
     /** Host names or IP literals exempt from the private-address guard (tests list 127.0.0.1). */
-    allowed_hosts: z.preprocess((v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v), z.array(z.string())).default([]),
-    allow_http: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean().default(false)),
+    allowed_hosts: list(z.string()).default([]),
+    allow_http: boolish(false),
   })
   .strict()
   .default({});
