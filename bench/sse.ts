@@ -51,7 +51,7 @@ async function main() {
     const [, base] = await api.waitFor(/API listening on (http:\/\/[\d.]+:\d+)/);
     const user = await insertUser(sql, { email: 'bench@example.com', passwordHash: await hashPassword('bench password'), role: 'user' });
     const cfg = configSchema.parse({ auth: { jwt: { secret_key: TEST_JWT_SECRET } }, redis: { key_prefix: `aicli-test-${id}` } });
-    const token = await new AccessTokens(cfg.auth.jwt).sign({ sub: user.id, role: 'user', email: user.email });
+    const token = await new AccessTokens(cfg.auth.jwt).sign({ sub: user.id, role: 'user' });
     const ws = await insertWorkspace(sql, { ownerId: user.id, name: 'bench', source: { type: 'empty' } });
     const task = await insertTask(sql, { ownerId: user.id, workspaceId: ws.id, prompt: 'bench', options: {}, metadata: null });
     const claimed = await claimTask(sql, task.id, 'bench-worker');

@@ -6,8 +6,6 @@ import { loadAsymmetricKeys, type AsymmetricKeys } from './jwt-keys.js';
 export interface AccessClaims {
   sub: string;
   role: string;
-  /** Accepted by sign for the caller's convenience, never signed into a token (see sign). */
-  email?: string;
   /** The login session (refresh-token family) the token belongs to; logout and reuse revoke it. */
   sid?: string;
 }

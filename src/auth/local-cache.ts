@@ -25,10 +25,6 @@ export class LocalCache<V> {
     private readonly invalidation: AuthInvalidation,
   ) {}
 
-  get size(): number {
-    return this.#entries.size;
-  }
-
   get(key: string, now = Date.now()): V | undefined {
     if (!this.invalidation.live) return undefined;
     const entry = this.#entries.get(key);

@@ -130,7 +130,7 @@ export class Sessions {
   }
 
   async #pair(user: { id: string; role: string; email: string }, familyId: string, refresh: string): Promise<TokenPair> {
-    const access = await this.tokens.sign({ sub: user.id, role: user.role, email: user.email, sid: familyId });
+    const access = await this.tokens.sign({ sub: user.id, role: user.role, sid: familyId });
     return { access_token: access, refresh_token: refresh, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds };
   }
 }

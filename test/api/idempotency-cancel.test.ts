@@ -24,8 +24,8 @@ beforeAll(async () => {
   t = buildTestApp(testConfig(id, db.url, { idempotency: { ttl: '2s' } }), db.sql);
   const user = await createTestUser(db.sql, 'idem@example.com');
   const other = await createTestUser(db.sql, 'idem-other@example.com');
-  token = await t.tokens.sign({ sub: user.id, role: 'user', email: user.email });
-  otherToken = await t.tokens.sign({ sub: other.id, role: 'user', email: other.email });
+  token = await t.tokens.sign({ sub: user.id, role: 'user' });
+  otherToken = await t.tokens.sign({ sub: other.id, role: 'user' });
   workspaceId = (await post('/api/v1/workspaces', { name: 'w' })).json.id;
 });
 

@@ -243,7 +243,7 @@ describe('asymmetric keys (EdDSA and ES256) with a JWKS and key ids', () => {
 
     // A token from before the rotation (signed by k1) verifies until it expires.
     const before = new AccessTokens({ ...env.config.auth.jwt, algorithm: 'EdDSA', signing_kid: 'k1', keys: [{ kid: 'k1', private_key: oldPem, public_key: '' }] });
-    const old = await before.sign({ sub: aliceId, role: 'user', email: 'alice@example.com' });
+    const old = await before.sign({ sub: aliceId, role: 'user' });
     expect(decodeProtectedHeader(old).kid).toBe('k1');
     expect((await call(app, 'GET', '/api/v1/auth/me', { token: old })).status).toBe(200);
     // The HS256 app has no keys to publish.
@@ -286,7 +286,7 @@ describe('asymmetric keys (EdDSA and ES256) with a JWKS and key ids', () => {
   it('ES256 works the same way, and a key of the wrong type is a config error naming the key', async () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
     const es = new AccessTokens({ ...env.config.auth.jwt, algorithm: 'ES256', keys: [{ kid: 'ec1', private_key: ec, public_key: '' }] });
-    const token = await es.sign({ sub: aliceId, role: 'user', email: 'a@example.com' });
+    const token = await es.sign({ sub: aliceId, role: 'user' });
     expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'ES256', kid: 'ec1' });
     expect((await es.verify(token)).sub).toBe(aliceId);
     expect(() => new AccessTokens({ ...env.config.auth.jwt, algorithm: 'ES256', keys: [{ kid: 'x', private_key: oldPem, public_key: '' }] })).toThrow(

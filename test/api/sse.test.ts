@@ -39,7 +39,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   const user = await createTestUser(db.sql, 'sse@example.com');
   ownerId = user.id;
-  token = await tokens.sign({ sub: user.id, role: 'user', email: user.email });
+  token = await tokens.sign({ sub: user.id, role: 'user' });
   workspaceId = (await insertWorkspace(db.sql, { ownerId, name: 'w', source: { type: 'empty' } })).id;
 });
 
@@ -164,7 +164,7 @@ describe('task events over SSE', () => {
     expect(body.items.map((e: { seq: number }) => e.seq)).toEqual([3, 4, 5, 6, 7]);
     expect(body.next_after).toBe(7);
     const other = await createTestUser(db.sql, 'other-sse@example.com');
-    const otherToken = await new AccessTokens(config().auth.jwt).sign({ sub: other.id, role: 'user', email: other.email });
+    const otherToken = await new AccessTokens(config().auth.jwt).sign({ sub: other.id, role: 'user' });
     const denied = await fetch(`${base}/api/v1/tasks/${taskId}/events`, { headers: { authorization: `Bearer ${otherToken}` } });
     expect(denied.status).toBe(404);
   });

@@ -19,7 +19,6 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-export { TERMINAL_STATUSES, type TerminalStatus } from '../../src/db/tasks.js';
 import type { TerminalStatus } from '../../src/db/tasks.js';
 
 export interface RunFacts {

@@ -26,7 +26,7 @@ export class ClientError extends Error {
 export { toError } from '../../util/to-error.js';
 
 // One list of statuses for the server and this client (src/db/tasks.ts has no runtime imports).
-export { TERMINAL_STATUSES, isTerminalStatus, type TerminalStatus } from '../../db/tasks.js';
+export { isTerminalStatus } from '../../db/tasks.js';
 import type { TerminalStatus } from '../../db/tasks.js';
 
 /** `submit --follow` and `tasks follow`: 0 succeeded, 2 failed, 3 cancelled or timed out. */
