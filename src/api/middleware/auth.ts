@@ -121,8 +121,11 @@ function byApiKey(c: Context, identity: Identity, key: string): Principal | Prom
 
 async function byApiKeySlowly(c: Context, identity: Identity, key: string): Promise<Principal> {
   const found = await identity.apiKeys.check(key);
-  const role = found.ok ? await identity.rbac.permissionsFor(found.row.role) : undefined;
-  return keyPrincipal(c, identity, found, role);
+  if (!found.ok) return keyPrincipal(c, identity, found, undefined);
+  // The per-key count runs alongside the role lookup: one Redis round trip less on a cache miss.
+  const limit = countPrincipal(c, identity, keyBucket(found.row), found.row.user_id);
+  const role = await identity.rbac.permissionsFor(found.row.role);
+  return keyPrincipal(c, identity, found, role, limit);
 }
 
 const keyBucket = (k: ApiKeyPrincipalRow) => principalBucket({ apiKeyId: k.id, userId: k.user_id });
@@ -136,11 +139,12 @@ const makeKeyPrincipal = (k: ApiKeyPrincipalRow, _from: ApiKeyPrincipalRow, role
   permissions: permissionSetFor(role ?? [], k.scopes),
 });
 
-function keyPrincipal(c: Context, identity: Identity, found: ApiKeyCheck, role: readonly string[] | undefined): Principal | Promise<Principal> {
+/** `limit`: the count already started by a slow path; otherwise the request is counted here. */
+function keyPrincipal(c: Context, identity: Identity, found: ApiKeyCheck, role: readonly string[] | undefined, limit?: Limit): Principal | Promise<Principal> {
   if (!found.ok) throw invalidApiKey(found.reason);
   const k = found.row;
   const b = builtFor(k, k, role, keyBucket, makeKeyPrincipal);
-  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, k.user_id), b.principal);
+  return afterLimit(c, identity, limit === undefined ? countPrincipal(c, identity, b.bucket, k.user_id) : limit, b.principal);
 }
 
 function byAccessToken(c: Context, identity: Identity, token: string): Principal | Promise<Principal> {
@@ -159,9 +163,11 @@ async function byAccessTokenSlowly(c: Context, identity: Identity, token: string
     if (err instanceof TokenError) throw invalidToken(err.message);
     throw err;
   }
+  // The per-user count runs alongside the state and role lookups: one Redis round trip less on a cache miss.
+  const limit = countPrincipal(c, identity, tokenBucket(claims), claims.sub);
   const state = await identity.state.lookup(claims.sub, claims.sid);
   const role = state.user ? await identity.rbac.permissionsFor(state.user.role) : undefined;
-  return tokenPrincipal(c, identity, claims, state, role);
+  return tokenPrincipal(c, identity, claims, state, role, limit);
 }
 
 type TokenUser = NonNullable<AccessState['user']>;
@@ -176,13 +182,14 @@ const makeTokenPrincipal = (claims: AccessClaims, user: TokenUser, role: readonl
   permissions: permissionSetFor(role ?? []),
 });
 
-function tokenPrincipal(c: Context, identity: Identity, claims: AccessClaims, state: AccessState, role: readonly string[] | undefined): Principal | Promise<Principal> {
+/** `limit`: the count already started by the slow path; otherwise the request is counted here. */
+function tokenPrincipal(c: Context, identity: Identity, claims: AccessClaims, state: AccessState, role: readonly string[] | undefined, limit?: Limit): Principal | Promise<Principal> {
   const user = state.user;
   if (!user) throw invalidToken('the user of this token no longer exists');
   if (user.disabled) throw invalidToken('the account is disabled');
   if (state.sessionRevoked) throw invalidToken('token has been revoked: log in again');
   const b = builtFor(claims, user, role, tokenBucket, makeTokenPrincipal);
-  return afterLimit(c, identity, countPrincipal(c, identity, b.bucket, claims.sub), b.principal);
+  return afterLimit(c, identity, limit === undefined ? countPrincipal(c, identity, b.bucket, claims.sub) : limit, b.principal);
 }
 
 /**
