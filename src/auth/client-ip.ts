@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Context } from 'hono';
 import { addToBlockList } from './rate-limiter.js';
-import { requestHeader } from '../api/request-header.js';
+import { nodeIncoming, requestHeader } from '../api/node-http.js';
 
 const normalise = (ip: string): string => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
 
@@ -18,8 +18,7 @@ export function clientIpResolver(trustedProxies: string[]): (c: Context) => stri
     return family !== 0 && trusted.check(ip, family === 6 ? 'ipv6' : 'ipv4');
   };
   return (c) => {
-    const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-    const peer = env?.incoming?.socket?.remoteAddress;
+    const peer = nodeIncoming(c)?.socket?.remoteAddress;
     if (!peer) return null;
     let ip = normalise(peer);
     if (trustedProxies.length === 0 || !isTrusted(ip)) return ip;

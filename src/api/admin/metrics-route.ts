@@ -5,11 +5,12 @@ import { bearerMatches } from '../../auth/bearer.js';
 import { createMetrics, type Metrics } from '../../observability/metrics.js';
 import { webhookQueueName } from '../../queue/webhook-queue.js';
 import { unauthorized } from '../errors.js';
+import { requestHeader } from '../node-http.js';
 
 /** GET /metrics in Prometheus text format; behind metrics.bearer_token when one is set. */
 export function metricsRoutes(m: Metrics, bearerToken: string) {
   return new Hono().get('/metrics', async (c) => {
-    if (bearerToken && !bearerMatches(c.req.header('authorization'), bearerToken)) {
+    if (bearerToken && !bearerMatches(requestHeader(c, 'authorization'), bearerToken)) {
       throw unauthorized('/metrics needs Authorization: Bearer <metrics.bearer_token>');
     }
     const body = await m.registry.metrics();

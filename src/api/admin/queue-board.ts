@@ -8,6 +8,7 @@ import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { QUEUES_FULL_PERMISSION, queueAccess } from './queue-access.js';
 import { insufficientPermission } from '../middleware/access.js';
+import { requestHeader } from '../node-http.js';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
@@ -36,7 +37,7 @@ function board(queues: readonly Queue[], readOnlyMode: boolean, title: string): 
 function isCsrfSafe(c: Context): boolean {
   const type = (c.req.header('content-type') ?? '').toLowerCase();
   if (c.req.method === 'POST' && !type.startsWith('application/json')) return false;
-  if (c.req.header('authorization') || c.req.header('x-api-key')) return true;
+  if (requestHeader(c, 'authorization') || requestHeader(c, 'x-api-key')) return true;
   const site = c.req.header('sec-fetch-site');
   if (site) return site === 'same-origin';
   const origin = c.req.header('origin');

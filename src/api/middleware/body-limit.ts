@@ -1,7 +1,7 @@
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { ApiError } from '../errors.js';
-import { requestHeader } from '../request-header.js';
+import { nodeIncoming, requestHeader } from '../node-http.js';
 
 /**
  * 413 for a request body over `maxBytes`. A request over HTTP that announces no body (no Content-Length,
@@ -19,7 +19,7 @@ export function bodyLimit(maxBytes: number) {
   return createMiddleware(async (c, next) => {
     // Over HTTP/1.1 a request body comes with one of these two headers; without either there is none.
     // (An in-process `app.request()` has no Node request: Hono's check looks at the body itself.)
-    const overHttp = (c.env as { incoming?: unknown } | undefined)?.incoming !== undefined;
+    const overHttp = nodeIncoming(c) !== undefined;
     if (overHttp && requestHeader(c, 'content-length') === undefined && requestHeader(c, 'transfer-encoding') === undefined) return next();
     return check(c, next);
   });

@@ -3,8 +3,8 @@ import { createMiddleware } from 'hono/factory';
 import type { Identity } from '../../auth/identity.js';
 import type { RateDecision, RateRule } from '../../auth/rate-limiter.js';
 import { ApiError } from '../errors.js';
-import { setResponseHeader } from '../response-header.js';
 import type { AuthEnv } from './auth.js';
+import { setResponseHeader } from '../node-http.js';
 
 /** A rule's headers that only change with the limit (a `user_limit:<id>` multiplier makes another limit). */
 interface LimitTexts {

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import type { AuthEnv } from './auth.js';
-import { requestHeader } from '../request-header.js';
-import { setResponseHeader } from '../response-header.js';
+import { requestHeader, setResponseHeader } from '../node-http.js';
 
 /** A request id on every response and one log line per request (route pattern, never the raw path with ids). */
 export function requestLog(logger: Logger) {

@@ -13,6 +13,7 @@ import { limitLogin } from '../middleware/rate-limit.js';
 import { parseWith, readJson } from '../validate.js';
 import { clearRefreshCookie, readRefreshCookie, setOAuthStateCookie, setRefreshCookie } from './session-cookies.js';
 import { bearerToken } from '../../auth/bearer.js';
+import { requestHeader } from '../node-http.js';
 
 const loginBody = z.object({ email: z.string().email().max(320), password: z.string().min(1).max(1024) }).strict();
 const refreshBody = z.object({ refresh_token: z.string().min(1).max(512).optional() }).strict();
@@ -45,7 +46,7 @@ async function presentedRefreshToken(c: Context, identity: Identity): Promise<st
       if (body.refresh_token) return body.refresh_token;
     }
   }
-  const bearer = bearerToken(c.req.header('authorization'));
+  const bearer = bearerToken(requestHeader(c, 'authorization'));
   if (bearer) {
     if (looksLikeJwt(bearer)) {
       throw invalidToken('this is an access token: send the refresh token (body refresh_token, the refresh_token cookie, or Authorization: Bearer <refresh_token>)');
@@ -96,7 +97,7 @@ export function authRoutes(identity: Identity) {
     })
     .post('/logout', async (c) => {
       const meta = clientMeta(c, identity);
-      const bearer = bearerToken(c.req.header('authorization'));
+      const bearer = bearerToken(requestHeader(c, 'authorization'));
       let revoked: { familyId: string; userId: string } | undefined;
       if (bearer && looksLikeJwt(bearer)) {
         // Logging out with the access token ends its session, even when the refresh token is gone.
