@@ -83,6 +83,9 @@ const sandbox = z
     timeout_seconds: z.coerce.number().int().min(1).default(1800),
     max_timeout_seconds: z.coerce.number().int().min(1).default(4 * 3600),
     stop_grace: duration('5s'),
+    // Read from the agent's files on the host after the container exits: the most kept of each.
+    max_transcript_bytes: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+    max_diff_bytes: z.coerce.number().int().min(1024).default(5 * 1024 * 1024),
     scratch_root: z.string().default('./var/scratch'),
     git_file_root: z.string().nullable().default(null),
     allow_https_git: boolish(true),

@@ -235,3 +235,50 @@ describe('workspaceDiff', () => {
     expect(full.diff.startsWith(result.diff)).toBe(true);
   });
 });
+
+// What the agent leaves in its workspace is read on the host by git, as root: links to host files, FIFOs,
+// sockets, and a patch (replayed into a follow-up) that tries to write through a link it creates.
+describe('host safety of the diff and the patch replay', () => {
+  it('records a link to a host file as a link and never reads its target; FIFOs and sockets do not hang it', async () => {
+    const hostDir = await mkdtemp(path.join(base, 'host-'));
+    const secret = path.join(hostDir, 'secret.txt');
+    await writeFile(secret, 'HOST-SECRET-diff\n');
+    const ws = await prepare({ type: 'empty' });
+    const w = ws.workspaceDir;
+    await symlink(secret, path.join(w, 'secret-link'));
+    await symlink(hostDir, path.join(w, 'dir-link'));
+    execFileSync('mkfifo', [path.join(w, 'pipe')]);
+    execFileSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(path.join(w, 'sock'))})`]);
+    await writeFile(path.join(w, 'plain.txt'), 'plain\n');
+    const result = await workspaceDiff(ws);
+    expect(result.diff).not.toContain('HOST-SECRET');
+    expect(result.diff).toContain(`new file mode 120000`);
+    expect(result.diff).toContain(`+${secret}`);
+    expect(result.files.map((file) => file.path).sort()).toEqual(['dir-link', 'plain.txt', 'secret-link']);
+  });
+
+  it('a replayed patch cannot write through a symlink it creates', async () => {
+    const hostDir = await mkdtemp(path.join(base, 'host-'));
+    // A link to a host dir, then a file "inside" it: the shape of CVE-2023-23946.
+    const patch = [
+      'diff --git a/escape b/escape',
+      'new file mode 120000',
+      'index 0000000..1111111',
+      '--- /dev/null',
+      '+++ b/escape',
+      '@@ -0,0 +1 @@',
+      `+${hostDir}`,
+      '\\ No newline at end of file',
+      'diff --git a/escape/pwned b/escape/pwned',
+      'new file mode 100644',
+      'index 0000000..2222222',
+      '--- /dev/null',
+      '+++ b/escape/pwned',
+      '@@ -0,0 +1 @@',
+      '+written outside the workspace',
+      '',
+    ].join('\n');
+    await expect(prepare({ type: 'empty' }, patch)).rejects.toThrow(/patch does not apply/);
+    expect(await exists(path.join(hostDir, 'pwned'))).toBe(false);
+  });
+});

@@ -10,7 +10,8 @@ export type SandboxErrorCode =
   | 'runtime_missing'
   | 'create_failed'
   | 'start_failed'
-  | 'engine_error';
+  | 'engine_error'
+  | 'host_tool_unsafe';
 
 export class SandboxError extends Error {
   override readonly name = 'SandboxError';
@@ -36,6 +37,7 @@ const RETRYABLE: Record<SandboxErrorCode, boolean> = {
   create_failed: true,
   start_failed: true,
   engine_error: true,
+  host_tool_unsafe: false,
 };
 
 export const FIX = {

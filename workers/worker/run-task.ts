@@ -285,12 +285,12 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     const prepared = workspace;
     const saveTranscript = async () => {
       if (!facts.sessionId) return;
-      const transcript = await readTranscript(prepared.claudeConfigDir, facts.sessionId).catch(() => null);
+      const transcript = await readTranscript(prepared.claudeConfigDir, facts.sessionId, cfg.sandbox.max_transcript_bytes).catch(() => null);
       if (transcript) await saveArtifact(res.sql, { taskId: task.id, attempt: task.attempt, kind: 'transcript', ...transcript });
     };
     const [, diff] = await Promise.all([
       saveTranscript(),
-      workspaceDiff(prepared).catch((err: unknown) => {
+      workspaceDiff(prepared, { maxBytes: cfg.sandbox.max_diff_bytes }).catch((err: unknown) => {
         log.warn({ err }, 'computing the workspace diff failed');
         return { diff: '', truncated: false };
       }),

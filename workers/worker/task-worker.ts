@@ -16,6 +16,7 @@ import { SANDBOX_LABEL } from '../sandbox/labels.js';
 import { SandboxRunner } from '../sandbox/runner.js';
 import { releaseStaleScratch } from '../sandbox/scratch-quota.js';
 import { selfCheckSandbox } from '../sandbox/self-check.js';
+import { checkHostGit } from '../workspace/git-version.js';
 import { createPricing } from '../gateway/pricing.js';
 import { ActiveAttempts } from './attempts.js';
 import { listenForControl } from './control-listener.js';
@@ -63,6 +64,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const extraLabels = { [SANDBOX_LABEL.deployment]: config.redis.key_prefix, ...(o.extraLabels ?? config.sandbox.extra_labels) };
   const runner = new SandboxRunner(docker, { logger });
   try {
+    // Always, whatever startup_check says: it guards the host, not the sandbox.
+    await checkHostGit();
     if (config.sandbox.startup_check) {
       await selfCheckSandbox({
         docker,
