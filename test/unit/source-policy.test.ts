@@ -72,6 +72,46 @@ describe('checkGitSource: https', () => {
   });
 });
 
+describe('checkGitSource: https hosts (no DNS here: literal addresses and host lists only)', () => {
+  it.each([
+    ['https://169.254.169.254/x.git', /169\.254\.169\.254 is a cloud metadata address/],
+    ['https://127.0.0.1/', /127\.0\.0\.1 is a loopback address/],
+    ['https://[::1]/', /::1 is a loopback address/],
+    ['https://0x7f000001/', /127\.0\.0\.1 is a loopback address/],
+    ['https://2130706433/', /127\.0\.0\.1 is a loopback address/],
+    ['https://0177.0.0.1/repo.git', /127\.0\.0\.1 is a loopback address/],
+    ['https://127.1/repo.git', /127\.0\.0\.1 is a loopback address/],
+    ['https://[::ffff:127.0.0.1]/repo.git', /embeds 127\.0\.0\.1/],
+    ['https://[0:0:0:0:0:ffff:a9fe:a9fe]/latest', /embeds 169\.254\.169\.254/],
+    ['https://10.0.0.7/repo.git', /10\.0\.0\.7 is a private/],
+    ['https://[fd00:ec2::254]/repo.git', /cloud metadata/],
+    ['https://0.0.0.0:8080/repo.git', /unspecified/],
+  ])('refuses %s up front', (url, why) => {
+    expect(refusal(url)).toMatch(why);
+  });
+
+  it('lets an operator allow a private host, but never link-local or metadata', () => {
+    const allowPrivateForHosts = ['127.0.0.1', 'mirror.internal', '169.254.169.254'];
+    expect(checkGitSource({ url: 'https://127.0.0.1:8443/repo.git' }, { ...policy, allowPrivateForHosts })).toEqual({ ok: true });
+    expect(refusal('https://169.254.169.254/x.git', { allowPrivateForHosts })).toMatch(/metadata/);
+    expect(refusal('https://10.0.0.7/repo.git', { allowPrivateForHosts })).toMatch(/private/);
+  });
+
+  it('keeps to sandbox.git_allowed_hosts when it is set', () => {
+    const allowedHosts = ['github.com', '*.example.org'];
+    expect(checkGitSource({ url: 'https://github.com/org/repo.git' }, { ...policy, allowedHosts })).toEqual({ ok: true });
+    expect(checkGitSource({ url: 'https://git.Example.org/org/repo.git' }, { ...policy, allowedHosts })).toEqual({ ok: true });
+    expect(refusal('https://gitlab.com/org/repo.git', { allowedHosts })).toMatch(/gitlab\.com is not in sandbox\.git_allowed_hosts/);
+    expect(refusal('https://example.org/org/repo.git', { allowedHosts })).toMatch(/not in sandbox\.git_allowed_hosts/);
+    expect(refusal('https://140.82.112.3/org/repo.git', { allowedHosts })).toMatch(/not in sandbox\.git_allowed_hosts/);
+  });
+
+  it('refuses host names that are not plain DNS names', () => {
+    expect(refusal('https://example.com./repo.git')).toMatch(/host/);
+    expect(refusal('https://under_score.example/repo.git')).toMatch(/host/);
+  });
+});
+
 describe('checkGitSource: file://', () => {
   it('allows a repository under the root and hands git its real path', () => {
     const url = pathToFileURL(path.join(fileRoot, 'repo')).href;
