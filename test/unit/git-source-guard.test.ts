@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedAddress, Resolver } from '../../src/net/address-guard.js';
+import { GitError } from '../../workers/workspace/git.js';
 import { prepareWorkspace, WorkspaceError, type PrepareWorkspaceOptions, type WorkspaceSource } from '../../workers/workspace/prepare.js';
 import type { GitSourcePolicy } from '../../workers/workspace/source-policy.js';
 import { gitHttpBackend, makeTestTls, startHttpsServer, type TestHttpsServer, type TestTls } from '../support/git-https-server.js';
+import { freePort } from '../support/private-services.js';
 
 // https:// git sources against real git and real loopback servers. Host names are answered by an
 // injected resolver (never real DNS): GIT_HOST exists only there, pinned to 127.0.0.1, so a clone that
@@ -172,5 +174,39 @@ describe('https:// git sources: git connects only to the checked address', () =>
     expect(error.code).toBe('git_failed');
     expect(redirector.requests.length, 'the redirecting server was reached through the pin').toBeGreaterThan(0);
     expect(backend.requests.slice(servedBefore), 'requests that reached the redirect target').toEqual([]);
+  });
+});
+
+describe('https:// git sources: failures look alike to the user', () => {
+  let closingServer: Server;
+  let closingPort = 0;
+  let notTlsServer: Server;
+  let notTlsPort = 0;
+
+  beforeAll(async () => {
+    // Accepts, then closes the connection at once.
+    closingServer = createServer((socket) => socket.on('error', () => {}).destroy());
+    closingPort = await listen(closingServer, '127.0.0.1');
+    // Speaks plain HTTP where TLS is expected.
+    notTlsServer = createServer((socket) => socket.on('error', () => {}).end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'));
+    notTlsPort = await listen(notTlsServer, '127.0.0.1');
+  });
+  afterAll(async () => {
+    await Promise.allSettled([new Promise((resolve) => closingServer.close(resolve)), new Promise((resolve) => notTlsServer.close(resolve))]);
+  });
+
+  it('gives one message for a refused port, a closed connection and a TLS failure, and keeps the detail for operators', async () => {
+    const refusedPort = await freePort();
+    const failures = await Promise.all(
+      [refusedPort, closingPort, notTlsPort].map((port) => failure({ type: 'git', url: `https://${GIT_HOST}:${port}/repo.git` })),
+    );
+    const messages = failures.map((error) => error.message);
+    expect(new Set(messages).size, `user-facing messages: ${JSON.stringify(messages)}`).toBe(1);
+    expect(messages[0]).toBe('git clone failed: the source could not be fetched');
+    for (const error of failures) expect(error.code).toBe('git_failed');
+
+    const details = failures.map((error) => (error.cause instanceof GitError ? error.cause.detail : ''));
+    expect(details.every((detail) => detail.startsWith('fatal:')), JSON.stringify(details)).toBe(true);
+    expect(new Set(details).size, 'operators still see what went wrong').toBe(3);
   });
 });

@@ -148,7 +148,10 @@ async function cloneSource(ws: PreparedWorkspace, target: CloneTarget, ref: stri
       },
     );
   // Only the steps that reach the remote get the address pin.
-  const fetchFromRemote = (args: string[], what: string): Promise<Buffer> => git([...target.remoteConfigArgs, ...args], what);
+  const fetchFromRemote = (args: string[], what: string): Promise<Buffer> =>
+    git([...target.remoteConfigArgs, ...args], what).catch((error: unknown) => {
+      throw target.transport === 'https' ? unfetchable(error) : error;
+    });
   const ownGitDir = [`--git-dir=${path.join(ws.workspaceDir, '.git')}`, `--work-tree=${ws.workspaceDir}`];
   const url = target.url;
 
@@ -163,6 +166,18 @@ async function cloneSource(ws: PreparedWorkspace, target: CloneTarget, ref: stri
     await fetchFromRemote(['clone', '-q', '--depth', '1', '--template=', ...branch, '--', url, ws.workspaceDir], 'git clone');
   }
   return (await git([...ownGitDir, 'rev-parse', 'HEAD'], 'git rev-parse')).toString('utf8').trim();
+}
+
+/**
+ * One message for every way an https:// fetch fails: git's text would tell a
+ * refused port from a silent one or a TLS error, which makes clones a port
+ * scanner. The cause keeps git's line, and the worker logs it for operators.
+ */
+const SOURCE_UNFETCHABLE = 'git clone failed: the source could not be fetched';
+
+function unfetchable(error: unknown): unknown {
+  if (!(error instanceof WorkspaceError) || (error.code !== 'git_failed' && error.code !== 'timeout')) return error;
+  return new WorkspaceError(SOURCE_UNFETCHABLE, error.code, { cause: error.cause ?? error });
 }
 
 async function replayPatch(ws: PreparedWorkspace, patch: string, step: GitStepOptions): Promise<void> {
