@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedAddress, Resolver } from '../../src/net/address-guard.js';
 import { GitError } from '../../workers/workspace/git.js';
+import { pinSupportProblem } from '../../workers/workspace/git-host-guard.js';
 import { prepareWorkspace, WorkspaceError, type PrepareWorkspaceOptions, type WorkspaceSource } from '../../workers/workspace/prepare.js';
 import type { GitSourcePolicy } from '../../workers/workspace/source-policy.js';
 import { gitHttpBackend, makeTestTls, startHttpsServer, type TestHttpsServer, type TestTls } from '../support/git-https-server.js';
@@ -208,5 +209,15 @@ describe('https:// git sources: failures look alike to the user', () => {
     const details = failures.map((error) => (error.cause instanceof GitError ? error.cause.detail : ''));
     expect(details.every((detail) => detail.startsWith('fatal:')), JSON.stringify(details)).toBe(true);
     expect(new Set(details).size, 'operators still see what went wrong').toBe(3);
+  });
+});
+
+describe('the address pin needs a git that reads http.curloptResolve', () => {
+  it('accepts git 2.37 and newer, refuses older or unknown ones with the fix', () => {
+    expect(pinSupportProblem('git version 2.39.5\n')).toBeNull();
+    expect(pinSupportProblem('git version 2.37.0')).toBeNull();
+    expect(pinSupportProblem('git version 3.0.1')).toBeNull();
+    expect(pinSupportProblem('git version 2.36.6')).toMatch(/git 2\.36 .*needs git 2\.37 or newer.*sandbox\.allow_https_git: false/);
+    expect(pinSupportProblem('something else')).toMatch(/unknown version/);
   });
 });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkGitSource, isCommitSha, isSafeRefName, resolveGitSource, type GitSourcePolicy } from '../../workers/workspace/source-policy.js';
+import { configSchema } from '../../src/config/index.js';
+import { checkGitSource, gitSourcePolicy, isCommitSha, isSafeRefName, resolveGitSource, type GitSourcePolicy } from '../../workers/workspace/source-policy.js';
 
 let base: string;
 let fileRoot: string;
@@ -104,6 +105,15 @@ describe('checkGitSource: https hosts (no DNS here: literal addresses and host l
     expect(refusal('https://gitlab.com/org/repo.git', { allowedHosts })).toMatch(/gitlab\.com is not in sandbox\.git_allowed_hosts/);
     expect(refusal('https://example.org/org/repo.git', { allowedHosts })).toMatch(/not in sandbox\.git_allowed_hosts/);
     expect(refusal('https://140.82.112.3/org/repo.git', { allowedHosts })).toMatch(/not in sandbox\.git_allowed_hosts/);
+  });
+
+  it('reads both host lists from the sandbox config, and refuses a list entry that is not a host', () => {
+    const sandbox = configSchema.parse({ sandbox: { git_allowed_hosts: 'github.com, *.example.org', git_allow_private_for_hosts: ['mirror.internal'] } }).sandbox;
+    expect(gitSourcePolicy(sandbox)).toMatchObject({ allowedHosts: ['github.com', '*.example.org'], allowPrivateForHosts: ['mirror.internal'] });
+    expect(gitSourcePolicy(configSchema.parse({}).sandbox)).toMatchObject({ allowedHosts: [], allowPrivateForHosts: [] });
+    const bad = configSchema.safeParse({ sandbox: { git_allowed_hosts: ['https://github.com'] } });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]).toMatchObject({ path: ['sandbox', 'git_allowed_hosts', 0], message: expect.stringMatching(/host name or \*\.domain/) });
   });
 
   it('refuses host names that are not plain DNS names', () => {
