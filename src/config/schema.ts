@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { duration } from './duration.js';
 import { eventsSection, idempotencySection, webhooksSection } from './sections/task-control.js';
 import { diagnosticsSection, metricsSection } from './sections/ops.js';
-import { boolish, fromJsonText } from './fields.js';
+import { boolish, fromJsonText, list } from './fields.js';
+import { normalizeDomainPattern } from '../net/egress-policy.js';
 import { authSection, oauth2Section, rateLimitSection, rbacSection, securitySection } from './sections/identity.js';
 import { egressSection, limitsSection, pricingSection, scratchSection, secretsSection } from './sections/sandbox-policy.js';
 
@@ -89,6 +90,10 @@ const sandbox = z
     scratch_root: z.string().default('./var/scratch'),
     git_file_root: z.string().nullable().default(null),
     allow_https_git: boolish(true),
+    /** https:// git sources may name only these hosts (`*.example.com` covers the names below it); empty: any public host. */
+    git_allowed_hosts: list(z.string().refine((h) => normalizeDomainPattern(h) !== null, 'must be a host name or *.domain (no scheme, port or IP address)')).default([]),
+    /** Git hosts that may be, or resolve to, loopback or private addresses (an internal mirror; tests); never link-local or metadata. */
+    git_allow_private_for_hosts: list(z.string().min(1)).default([]),
     reap_interval: duration('60s'),
     // JSON text from an env override (AICLI__SANDBOX__EXTRA_LABELS='{"team":"a"}'); empty text is no labels.
     extra_labels: z.preprocess((v) => (v === '' ? {} : fromJsonText(v)), z.record(z.string())).default({}),

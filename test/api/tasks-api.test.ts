@@ -78,6 +78,8 @@ describe('bad requests get 4xx {error, message} and write nothing', () => {
     ['wrong content type', () => call('POST', '/api/v1/tasks', { token: tokenA, raw: 'prompt=hi', headers: { 'content-type': 'text/plain' } }), 400, /Content-Type: application\/json/],
     ['git url outside the file root', () => call('POST', '/api/v1/workspaces', { token: tokenA, body: { name: 'x', source: { type: 'git', url: 'file:///etc' } } }), 422, /source.url/],
     ['ssh git url', () => call('POST', '/api/v1/workspaces', { token: tokenA, body: { name: 'x', source: { type: 'git', url: 'git@example.com:a/b.git' } } }), 422, /source.url/],
+    ['https git url at the metadata address', () => call('POST', '/api/v1/workspaces', { token: tokenA, body: { name: 'x', source: { type: 'git', url: 'https://169.254.169.254/x.git' } } }), 422, /source.url: .*metadata/],
+    ['https git url at loopback in hex', () => call('PUT', `/api/v1/workspaces/${wsA}`, { token: tokenA, body: { name: 'A', source: { type: 'git', url: 'https://0x7f000001/r.git' } } }), 422, /source.url: .*127\.0\.0\.1 is a loopback/],
   ];
   for (const [name, run, status, message] of cases) {
     it(name, async () => {

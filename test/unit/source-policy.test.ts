@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkGitSource, isCommitSha, isSafeRefName, resolveGitSource, type GitSourcePolicy } from '../../workers/workspace/source-policy.js';
+import { configSchema } from '../../src/config/index.js';
+import { checkGitSource, gitSourcePolicy, isCommitSha, isSafeRefName, resolveGitSource, type GitSourcePolicy } from '../../workers/workspace/source-policy.js';
 
 let base: string;
 let fileRoot: string;
@@ -69,6 +70,55 @@ describe('checkGitSource: https', () => {
     ]) {
       expect(checkGitSource({ url }, policy).ok, url).toBe(false);
     }
+  });
+});
+
+describe('checkGitSource: https hosts (no DNS here: literal addresses and host lists only)', () => {
+  it.each([
+    ['https://169.254.169.254/x.git', /169\.254\.169\.254 is a cloud metadata address/],
+    ['https://127.0.0.1/', /127\.0\.0\.1 is a loopback address/],
+    ['https://[::1]/', /::1 is a loopback address/],
+    ['https://0x7f000001/', /127\.0\.0\.1 is a loopback address/],
+    ['https://2130706433/', /127\.0\.0\.1 is a loopback address/],
+    ['https://0177.0.0.1/repo.git', /127\.0\.0\.1 is a loopback address/],
+    ['https://127.1/repo.git', /127\.0\.0\.1 is a loopback address/],
+    ['https://[::ffff:127.0.0.1]/repo.git', /embeds 127\.0\.0\.1/],
+    ['https://[0:0:0:0:0:ffff:a9fe:a9fe]/latest', /embeds 169\.254\.169\.254/],
+    ['https://10.0.0.7/repo.git', /10\.0\.0\.7 is a private/],
+    ['https://[fd00:ec2::254]/repo.git', /cloud metadata/],
+    ['https://0.0.0.0:8080/repo.git', /unspecified/],
+  ])('refuses %s up front', (url, why) => {
+    expect(refusal(url)).toMatch(why);
+  });
+
+  it('lets an operator allow a private host, but never link-local or metadata', () => {
+    const allowPrivateForHosts = ['127.0.0.1', 'mirror.internal', '169.254.169.254'];
+    expect(checkGitSource({ url: 'https://127.0.0.1:8443/repo.git' }, { ...policy, allowPrivateForHosts })).toEqual({ ok: true });
+    expect(refusal('https://169.254.169.254/x.git', { allowPrivateForHosts })).toMatch(/metadata/);
+    expect(refusal('https://10.0.0.7/repo.git', { allowPrivateForHosts })).toMatch(/private/);
+  });
+
+  it('keeps to sandbox.git_allowed_hosts when it is set', () => {
+    const allowedHosts = ['github.com', '*.example.org'];
+    expect(checkGitSource({ url: 'https://github.com/org/repo.git' }, { ...policy, allowedHosts })).toEqual({ ok: true });
+    expect(checkGitSource({ url: 'https://git.Example.org/org/repo.git' }, { ...policy, allowedHosts })).toEqual({ ok: true });
+    expect(refusal('https://gitlab.com/org/repo.git', { allowedHosts })).toMatch(/gitlab\.com is not in sandbox\.git_allowed_hosts/);
+    expect(refusal('https://example.org/org/repo.git', { allowedHosts })).toMatch(/not in sandbox\.git_allowed_hosts/);
+    expect(refusal('https://140.82.112.3/org/repo.git', { allowedHosts })).toMatch(/not in sandbox\.git_allowed_hosts/);
+  });
+
+  it('reads both host lists from the sandbox config, and refuses a list entry that is not a host', () => {
+    const sandbox = configSchema.parse({ sandbox: { git_allowed_hosts: 'github.com, *.example.org', git_allow_private_for_hosts: ['mirror.internal'] } }).sandbox;
+    expect(gitSourcePolicy(sandbox)).toMatchObject({ allowedHosts: ['github.com', '*.example.org'], allowPrivateForHosts: ['mirror.internal'] });
+    expect(gitSourcePolicy(configSchema.parse({}).sandbox)).toMatchObject({ allowedHosts: [], allowPrivateForHosts: [] });
+    const bad = configSchema.safeParse({ sandbox: { git_allowed_hosts: ['https://github.com'] } });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]).toMatchObject({ path: ['sandbox', 'git_allowed_hosts', 0], message: expect.stringMatching(/host name or \*\.domain/) });
+  });
+
+  it('refuses host names that are not plain DNS names', () => {
+    expect(refusal('https://example.com./repo.git')).toMatch(/host/);
+    expect(refusal('https://under_score.example/repo.git')).toMatch(/host/);
   });
 });
 

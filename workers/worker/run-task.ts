@@ -11,6 +11,7 @@ import type { RunningSandbox } from '../sandbox/runner.js';
 import { SandboxError, toSandboxError } from '../sandbox/errors.js';
 import { workspaceDiff } from '../workspace/diff.js';
 import { prepareWorkspace, type PreparedWorkspace } from '../workspace/prepare.js';
+import { gitSourcePolicy } from '../workspace/source-policy.js';
 import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
 import { withTransientRetry } from '../../src/db/retry.js';
 import { recordSandboxStart, recordTaskFinished, recordTaskOutcome, recordTaskPickedUp } from '../../src/observability/metrics.js';
@@ -170,7 +171,7 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       attempt: task.attempt,
       source: task.source,
       patch: resume?.diff || null,
-      policy: { fileRoot: cfg.sandbox.git_file_root, allowHttps: cfg.sandbox.allow_https_git },
+      policy: gitSourcePolicy(cfg.sandbox),
     }).catch((err: unknown) => {
       throw new InfraFault('workspace', `workspace preparation failed: ${(err as Error).message}`, { cause: err });
     });

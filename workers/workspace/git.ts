@@ -20,6 +20,8 @@ const HARDENING_ARGS: readonly string[] = [
   '-c', 'credential.helper=',
   '-c', 'submodule.recurse=false',
   '-c', 'advice.detachedHead=false',
+  // A redirect would take an https clone to an address nobody checked (and git's default follows the first one).
+  '-c', 'http.followRedirects=false',
 ];
 
 /** Proxy and CA settings an operator may legitimately need for https clones. */

@@ -1,8 +1,10 @@
 import { chmod, lchown, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Resolver } from '../../src/net/address-guard.js';
 import { applyPatch, createBaseline, type GitStepOptions } from './diff.js';
 import { GitError, runGit } from './git.js';
-import { isCommitSha, resolveGitSource, type GitSourcePolicy } from './source-policy.js';
+import { guardGitSource, type GuardedGitSource } from './git-host-guard.js';
+import { isCommitSha, type GitSourcePolicy } from './source-policy.js';
 
 export type WorkspaceSource = { type: 'empty' } | { type: 'git'; url: string; ref?: string };
 
@@ -25,6 +27,8 @@ export interface PrepareWorkspaceOptions {
   attempt: number;
   source: WorkspaceSource;
   policy: GitSourcePolicy;
+  /** Answers the host names of https:// sources; default: the system resolver. */
+  resolver?: Resolver;
   /** Owner of the workspace and claude dirs: the container's user. Default 1000. */
   uid?: number;
   /** Default 1000. */
@@ -74,7 +78,7 @@ export function parseScratchDirName(name: string): { taskId: string; attempt: nu
 export async function prepareWorkspace(opts: PrepareWorkspaceOptions): Promise<PreparedWorkspace> {
   const name = scratchDirName(opts.taskId, opts.attempt);
   // Refuse a bad source before touching the disk or running git.
-  const cloneUrl = opts.source.type === 'git' ? resolveCloneUrl(opts.source, opts.policy) : null;
+  const clone = opts.source.type === 'git' ? await resolveCloneTarget(opts.source, opts.policy, opts.resolver) : null;
 
   const root = path.join(path.resolve(opts.scratchRoot), name);
   const ws: PreparedWorkspace = {
@@ -89,8 +93,8 @@ export async function prepareWorkspace(opts: PrepareWorkspaceOptions): Promise<P
 
   try {
     await makeScratchDirs(opts.scratchRoot, ws);
-    if (cloneUrl !== null && opts.source.type === 'git') {
-      ws.sourceCommit = await cloneSource(ws, cloneUrl, opts.source.ref, step);
+    if (clone !== null && opts.source.type === 'git') {
+      ws.sourceCommit = await cloneSource(ws, clone, opts.source.ref, step);
     }
     await createBaseline(ws, step()).catch((error: unknown) => {
       throw gitStepError('workspace baseline', error);
@@ -113,10 +117,12 @@ export async function removeWorkspace(ws: PreparedWorkspace | string): Promise<v
   await rm(root, { recursive: true, force: true, maxRetries: 3 });
 }
 
-function resolveCloneUrl(source: { url: string; ref?: string }, policy: GitSourcePolicy): string {
-  const resolved = resolveGitSource(source, policy);
-  if (!resolved.ok) throw new WorkspaceError(`workspace source refused: ${resolved.message}`, 'source_refused');
-  return resolved.url;
+type CloneTarget = Extract<GuardedGitSource, { ok: true }>;
+
+async function resolveCloneTarget(source: { url: string; ref?: string }, policy: GitSourcePolicy, resolver: Resolver | undefined): Promise<CloneTarget> {
+  const guarded = await guardGitSource(source, policy, resolver);
+  if (!guarded.ok) throw new WorkspaceError(`workspace source refused: ${guarded.message}`, 'source_refused');
+  return guarded;
 }
 
 async function makeScratchDirs(scratchRoot: string, ws: PreparedWorkspace): Promise<void> {
@@ -133,7 +139,7 @@ async function makeScratchDirs(scratchRoot: string, ws: PreparedWorkspace): Prom
 }
 
 /** Clones into the (empty) workspace dir; returns the checked-out commit. */
-async function cloneSource(ws: PreparedWorkspace, url: string, ref: string | undefined, step: () => GitStepOptions): Promise<string> {
+async function cloneSource(ws: PreparedWorkspace, target: CloneTarget, ref: string | undefined, step: () => GitStepOptions): Promise<string> {
   const git = (args: string[], what: string): Promise<Buffer> =>
     runGit(args, { cwd: ws.root, home: ws.root, ...step() }).then(
       (result) => result.stdout,
@@ -141,19 +147,37 @@ async function cloneSource(ws: PreparedWorkspace, url: string, ref: string | und
         throw gitStepError(what, error);
       },
     );
+  // Only the steps that reach the remote get the address pin.
+  const fetchFromRemote = (args: string[], what: string): Promise<Buffer> =>
+    git([...target.remoteConfigArgs, ...args], what).catch((error: unknown) => {
+      throw target.transport === 'https' ? unfetchable(error) : error;
+    });
   const ownGitDir = [`--git-dir=${path.join(ws.workspaceDir, '.git')}`, `--work-tree=${ws.workspaceDir}`];
+  const url = target.url;
 
   if (ref !== undefined && isCommitSha(ref)) {
     // clone --branch takes names only; a commit is fetched by id (protocol v2 serves any reachable commit).
     await git(['init', '-q', '--template=', '--', ws.workspaceDir], 'git init');
     await git([...ownGitDir, 'remote', 'add', 'origin', url], 'git remote add');
-    await git([...ownGitDir, 'fetch', '-q', '--depth', '1', '--no-tags', 'origin', ref], 'git fetch');
+    await fetchFromRemote([...ownGitDir, 'fetch', '-q', '--depth', '1', '--no-tags', 'origin', ref], 'git fetch');
     await git([...ownGitDir, 'checkout', '-q', '--detach', ref], 'git checkout');
   } else {
     const branch = ref === undefined ? [] : ['--branch', ref];
-    await git(['clone', '-q', '--depth', '1', '--template=', ...branch, '--', url, ws.workspaceDir], 'git clone');
+    await fetchFromRemote(['clone', '-q', '--depth', '1', '--template=', ...branch, '--', url, ws.workspaceDir], 'git clone');
   }
   return (await git([...ownGitDir, 'rev-parse', 'HEAD'], 'git rev-parse')).toString('utf8').trim();
+}
+
+/**
+ * One message for every way an https:// fetch fails: git's text would tell a
+ * refused port from a silent one or a TLS error, which makes clones a port
+ * scanner. The cause keeps git's line, and the worker logs it for operators.
+ */
+const SOURCE_UNFETCHABLE = 'git clone failed: the source could not be fetched';
+
+function unfetchable(error: unknown): unknown {
+  if (!(error instanceof WorkspaceError) || (error.code !== 'git_failed' && error.code !== 'timeout')) return error;
+  return new WorkspaceError(SOURCE_UNFETCHABLE, error.code, { cause: error.cause ?? error });
 }
 
 async function replayPatch(ws: PreparedWorkspace, patch: string, step: GitStepOptions): Promise<void> {

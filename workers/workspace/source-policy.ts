@@ -1,6 +1,10 @@
 import { lstatSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Config } from '../../src/config/index.js';
+import { ALLOWABLE_CATEGORIES, checkAddress, type AllowableCategory } from '../../src/net/address-guard.js';
+import { hostAllowed, normalizeHostName } from '../../src/net/egress-policy.js';
+import { isIpLiteral, normalizeIpLiteral } from '../../src/net/ip.js';
 
 /**
  * Which git sources a workspace may be cloned from. Checked by the API when a
@@ -11,6 +15,20 @@ export interface GitSourcePolicy {
   /** `file://` sources must resolve under this directory; `null` refuses every `file://` source. */
   fileRoot: string | null;
   allowHttps: boolean;
+  /** sandbox.git_allowed_hosts: the only https:// hosts (names or `*.domain`) a source may name; empty: any public host. */
+  allowedHosts?: readonly string[];
+  /** sandbox.git_allow_private_for_hosts: hosts that may be, or resolve to, loopback or private addresses. */
+  allowPrivateForHosts?: readonly string[];
+}
+
+/** The policy the configuration sets; the API and the worker both build it here so they cannot drift. */
+export function gitSourcePolicy(sandbox: Config['sandbox']): GitSourcePolicy {
+  return {
+    fileRoot: sandbox.git_file_root,
+    allowHttps: sandbox.allow_https_git,
+    allowedHosts: sandbox.git_allowed_hosts,
+    allowPrivateForHosts: sandbox.git_allow_private_for_hosts,
+  };
 }
 
 export type GitSourceCheck = { ok: true } | { ok: false; message: string };
@@ -67,7 +85,40 @@ function resolveHttps(url: URL, policy: GitSourcePolicy): ResolvedGitSource {
   }
   if (url.hostname === '') return { ok: false, message: 'url must name a host' };
   if (url.search !== '' || url.hash !== '') return { ok: false, message: 'url must not have a query or fragment' };
-  return { ok: true, url: url.href };
+  const hostCheck = checkHttpsHost(gitHostOf(url), policy);
+  return hostCheck.ok ? { ok: true, url: url.href } : hostCheck;
+}
+
+/** The URL's host as git and curl will use it: IPv6 without brackets. */
+export function gitHostOf(url: URL): string {
+  return normalizeIpLiteral(url.hostname);
+}
+
+/**
+ * What can be decided without DNS: the host is a plain name or an address,
+ * listed if a list is set, and an address (in any notation: the URL parser
+ * has already turned `0x7f000001`, `2130706433` or `127.1` into dotted form)
+ * is public unless the operator allowed it. The worker checks names again
+ * after resolving them, right before cloning.
+ */
+function checkHttpsHost(host: string, policy: GitSourcePolicy): GitSourceCheck {
+  const literal = isIpLiteral(host);
+  if (!literal && normalizeHostName(host) !== host) {
+    return { ok: false, message: 'url host must be a plain DNS name (letters, digits, - and dots, no trailing dot) or an IP address' };
+  }
+  const allowedHosts = policy.allowedHosts ?? [];
+  if (allowedHosts.length > 0 && (literal || !hostAllowed(host, allowedHosts.map((h) => h.toLowerCase())))) {
+    return { ok: false, message: `url host ${host} is not in sandbox.git_allowed_hosts` };
+  }
+  if (!literal) return { ok: true };
+  const verdict = checkAddress(host, { allow: privateCategoriesFor(host, policy) });
+  return verdict.ok ? { ok: true } : { ok: false, message: `url host ${verdict.message}; git sources must be public hosts` };
+}
+
+/** The non-public address categories a host may use: the allowable ones for a host the operator listed, else none. */
+export function privateCategoriesFor(host: string, policy: GitSourcePolicy): readonly AllowableCategory[] {
+  const listed = (policy.allowPrivateForHosts ?? []).some((entry) => normalizeIpLiteral(entry.toLowerCase()) === host);
+  return listed ? ALLOWABLE_CATEGORIES : [];
 }
 
 function resolveFile(url: URL, policy: GitSourcePolicy): ResolvedGitSource {

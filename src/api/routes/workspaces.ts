@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { deleteWorkspace, findWorkspace, insertWorkspace, listWorkspaces, updateWorkspace } from '../../db/workspaces.js';
 import type { ApiResources } from '../../resources.js';
-import { checkGitSource } from '../../../workers/workspace/source-policy.js';
+import { checkGitSource, gitSourcePolicy } from '../../../workers/workspace/source-policy.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { readJson } from '../validate.js';
@@ -11,7 +11,7 @@ import { checkEgress, presentWorkspace, presentWorkspaces, workspaceKeyRoutes } 
 import { createWorkspaceBody as createBody, updateWorkspaceBody as updateBody, workspaceSource as source } from './workspace-schemas.js';
 
 export function workspaceRoutes(r: ApiResources) {
-  const policy = { fileRoot: r.config.sandbox.git_file_root, allowHttps: r.config.sandbox.allow_https_git };
+  const policy = gitSourcePolicy(r.config.sandbox);
   // A git URL outside policy is refused here, before anything is stored (the worker checks again).
   const checkSource = (s: z.infer<typeof source> | undefined) => {
     if (s?.type !== 'git') return;

@@ -1,0 +1,109 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
+import { createServer } from 'node:https';
+import path from 'node:path';
+
+// A git server over real HTTPS on loopback, for clone tests: a self-signed
+// certificate made with openssl (trust it with GIT_SSL_CAINFO) and either the
+// smart-HTTP `git http-backend` CGI or a custom handler (redirects).
+
+export interface TestTls {
+  cert: string;
+  key: string;
+  /** PEM file of the certificate, for GIT_SSL_CAINFO. */
+  certFile: string;
+}
+
+/** A throwaway certificate for `dnsName` and 127.0.0.1, written under `dir`. */
+export function makeTestTls(dir: string, dnsName: string): TestTls {
+  const keyFile = path.join(dir, 'tls-key.pem');
+  const certFile = path.join(dir, 'tls-cert.pem');
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${dnsName}`,
+      '-addext', `subjectAltName=DNS:${dnsName},IP:127.0.0.1`, '-keyout', keyFile, '-out', certFile],
+    { stdio: 'ignore' },
+  );
+  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile };
+}
+
+export interface TestHttpsServer {
+  port: number;
+  /** `METHOD path?query` of every request received, in order. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+export async function startHttpsServer(tls: TestTls, handler: RequestListener): Promise<TestHttpsServer> {
+  const requests: string[] = [];
+  const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    requests.push(`${req.method ?? '?'} ${req.url ?? ''}`);
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Serves the bare repositories under `projectRoot` with `git http-backend` (smart HTTP, protocol v2). */
+export function gitHttpBackend(projectRoot: string): RequestListener {
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://backend.invalid');
+    const child = spawn('git', ['http-backend'], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: projectRoot,
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_PROJECT_ROOT: projectRoot,
+        GIT_HTTP_EXPORT_ALL: '1',
+        PATH_INFO: decodeURIComponent(url.pathname),
+        QUERY_STRING: url.search.slice(1),
+        REQUEST_METHOD: req.method ?? 'GET',
+        CONTENT_TYPE: req.headers['content-type'] ?? '',
+        HTTP_CONTENT_ENCODING: req.headers['content-encoding'] ?? '',
+        GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+        REMOTE_ADDR: '127.0.0.1',
+      },
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    req.pipe(child.stdin);
+    let head = Buffer.alloc(0);
+    let headersSent = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (headersSent) {
+        res.write(chunk);
+        return;
+      }
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      let status = 200;
+      const headers: Record<string, string> = {};
+      for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
+        const colon = line.indexOf(':');
+        const name = line.slice(0, colon).trim();
+        const value = line.slice(colon + 1).trim();
+        if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
+        else headers[name] = value;
+      }
+      res.writeHead(status, headers);
+      headersSent = true;
+      const body = head.subarray(end + 4);
+      if (body.length > 0) res.write(body);
+    });
+    child.on('close', () => {
+      if (!headersSent) res.writeHead(502);
+      res.end();
+    });
+  };
+}
