@@ -209,6 +209,8 @@ describe('model gateway', () => {
       { method: 'POST', path: '/v1/messages/' },
       { method: 'POST', path: '/v1/messages/count_tokens/extra' },
       { method: 'POST', path: '/v1//messages' },
+      { method: 'GET', path: '/v1/messages' },
+      { method: 'DELETE', path: '/v1/messages?beta=true' },
     ];
     for (const probe of probes) {
       const response = await callGateway(gateway.socketPath, { ...probe, headers: { 'x-api-key': session.token } });

@@ -29,7 +29,7 @@ export interface ModelGatewayOptions {
   /** Idle time on an upstream connection before the request is given up. Default 600 000 (10 min, the longest a non-streamed Messages call may stay silent). */
   upstreamTimeoutMs?: number;
   /**
-   * Request paths forwarded upstream, matched exactly (a query string is kept); anything else is answered
+   * Paths whose POSTs are forwarded upstream, matched exactly (a query string is kept); anything else is answered
    * 404 here. Default `['/v1/messages', '/v1/messages/count_tokens']`: never the batches API, whose calls
    * carry no usage to meter and are billed after the task ends.
    */
@@ -288,7 +288,8 @@ class UnixSocketModelGateway implements ModelGateway {
   #handle(req: http.IncomingMessage, res: http.ServerResponse, expectsContinue: boolean): void {
     const startedAt = performance.now();
     const pathname = pathnameOf(req.url ?? '/');
-    if (!isAllowedPath(pathname, this.#allowedPaths)) {
+    // Both Messages paths take POST only; another method there is no Messages call to meter.
+    if (req.method !== 'POST' || !isAllowedPath(pathname, this.#allowedPaths)) {
       this.#log.debug({ method: req.method, path: pathname }, 'model gateway: path not allowed');
       sendAnthropicError(res, 404, 'not_found_error', 'aicli gateway: not found');
       return;
