@@ -122,6 +122,10 @@ const worker = z
     id: z.string().nullable().default(null),
     gateway_socket_dir: z.string().default('./var/run'),
     gateway_port: z.coerce.number().int().min(1024).max(65535).default(8787),
+    /** Longest model request body the gateway takes (8 MiB: a 1M-token conversation with a few images fits). */
+    gateway_max_request_bytes: z.coerce.number().int().min(65_536, 'worker.gateway_max_request_bytes must be at least 65536').default(8 * 1024 * 1024),
+    /** Model calls one task may have in the gateway at once; more are answered 429. */
+    gateway_max_concurrent_requests_per_task: z.coerce.number().int().min(1, 'worker.gateway_max_concurrent_requests_per_task must be at least 1').default(8),
     metrics_port: z.coerce.number().int().min(0).max(65535).default(9464),
     shutdown_deadline: duration('60s'),
     heartbeat_ttl: duration('30s'),

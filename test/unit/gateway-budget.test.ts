@@ -3,7 +3,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/index.js';
 import { costOf, createPricing } from '../../workers/gateway/pricing.js';
@@ -31,7 +31,15 @@ function streamedReply(): string {
   ].join('');
 }
 
-function call(socketPath: string, token: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+/** A reply that uses the whole of max_tokens: 200 000 output tokens of claude-sonnet-4-5 = $3. */
+const COSTLY_MAX_TOKENS = 200_000;
+const COSTLY_REPLY_COST = 3;
+
+function costlyReply(): string {
+  return streamedReply().replace(`"output_tokens":${REPLY_USAGE.output_tokens}`, `"output_tokens":${COSTLY_MAX_TOKENS}`).replace(`"input_tokens":${REPLY_USAGE.input_tokens}`, '"input_tokens":0');
+}
+
+function call(socketPath: string, token: string, maxTokens = 64): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       { socketPath, agent: false, method: 'POST', path: '/v1/messages?beta=true', headers: { 'x-api-key': token, 'content-type': 'application/json' } },
@@ -43,7 +51,7 @@ function call(socketPath: string, token: string): Promise<{ status: number; body
       },
     );
     req.on('error', reject);
-    req.end(JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'hi' }] }));
+    req.end(JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: maxTokens, stream: true, messages: [{ role: 'user', content: 'hi' }] }));
   });
 }
 
@@ -71,7 +79,12 @@ describe('gateway budgets', () => {
   let upstream: http.Server;
   let gateway: ModelGateway;
   let upstreamCalls = 0;
+  let reply = streamedReply;
+  /** While set, replies wait here until a test releases them (to hold requests in flight together). */
+  let held: Array<() => void> | null = null;
   const logLines: string[] = [];
+  let logger: Logger;
+  let upstreamUrl: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'aicli-gwb-'));
@@ -79,14 +92,20 @@ describe('gateway budgets', () => {
       req.resume();
       req.on('end', () => {
         upstreamCalls += 1;
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.end(streamedReply());
+        const body = reply();
+        const send = () => {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.end(body);
+        };
+        if (held === null) send();
+        else held.push(send);
       });
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const port = (upstream.address() as net.AddressInfo).port;
-    const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
-    gateway = createModelGateway({ socketPath: join(dir, 'gw.sock'), upstreamBaseUrl: `http://127.0.0.1:${port}`, logger });
+    logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
+    upstreamUrl = `http://127.0.0.1:${port}`;
+    gateway = createModelGateway({ socketPath: join(dir, 'gw.sock'), upstreamBaseUrl: upstreamUrl, logger });
     await gateway.listen();
   });
 
@@ -99,6 +118,81 @@ describe('gateway budgets', () => {
 
   beforeEach(() => {
     upstreamCalls = 0;
+    reply = streamedReply;
+    held = null;
+  });
+
+  /**
+   * Fires `count` calls at once while the upstream holds every reply, waits until each call has either
+   * reached the upstream or been answered by the gateway, then lets the replies go.
+   */
+  async function parallelCalls(socketPath: string, token: string, count: number): Promise<number[]> {
+    const waiting: Array<() => void> = [];
+    held = waiting;
+    let answered = 0;
+    const calls = Array.from({ length: count }, () =>
+      call(socketPath, token, COSTLY_MAX_TOKENS).then((res) => {
+        answered += 1;
+        return res.status;
+      }),
+    );
+    await expect.poll(() => upstreamCalls + answered, { timeout: 10_000 }).toBe(count);
+    held = null;
+    for (const send of waiting) send();
+    return Promise.all(calls);
+  }
+
+  async function withWideGateway(name: string, run: (wide: ModelGateway) => Promise<void>): Promise<void> {
+    // The per-task concurrency cap would hide the budget logic under test here; lift it out of the way.
+    const wide = createModelGateway({ socketPath: join(dir, name), upstreamBaseUrl: upstreamUrl, logger, maxConcurrentRequestsPerTask: 64 });
+    await wide.listen();
+    try {
+      await run(wide);
+    } finally {
+      await wide.close();
+    }
+  }
+
+  it('forwards one of 12 parallel $3 calls on a $1 budget and refuses the rest without reaching upstream', async () => {
+    reply = costlyReply;
+    await withWideGateway('wide-1.sock', async (wide) => {
+      const session = wide.openSession({ taskId: 'task-parallel-1', apiKey: REAL_KEY, budgetUsd: 1 });
+      const statuses = await parallelCalls(wide.socketPath, session.token, 12);
+      expect(upstreamCalls, 'calls forwarded to the upstream').toBe(1);
+      expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+      for (const status of statuses.filter((s) => s !== 200)) expect([400, 429]).toContain(status);
+      expect(session.costUsd).toBeCloseTo(COSTLY_REPLY_COST, 6);
+      // Once the spend is known to be over the cap, the refusal is the final one.
+      const after = await call(wide.socketPath, session.token);
+      expect(after.status).toBe(400);
+      expect(JSON.parse(after.body)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+      expect(session).toMatchObject({ budgetExceeded: true, limitHit: 'max_budget_usd' });
+      expect(upstreamCalls).toBe(1);
+    });
+  });
+
+  it('forwards at most one call past the point where the reserved spend reaches the cap', async () => {
+    reply = costlyReply;
+    await withWideGateway('wide-10.sock', async (wide) => {
+      const session = wide.openSession({ taskId: 'task-parallel-10', apiKey: REAL_KEY, budgetUsd: 10 });
+      const statuses = await parallelCalls(wide.socketPath, session.token, 12);
+      // $3 reserved per call: 3 calls reserve $9 (< $10), the 4th crosses the cap, nothing after it.
+      expect(upstreamCalls, 'calls forwarded to the upstream').toBeLessThanOrEqual(Math.ceil(10 / COSTLY_REPLY_COST));
+      expect(statuses.filter((s) => s === 200)).toHaveLength(upstreamCalls);
+      expect(session.costUsd - 10).toBeLessThan(COSTLY_REPLY_COST);
+    });
+  });
+
+  it('holds max_output_tokens under parallel calls too', async () => {
+    reply = costlyReply;
+    await withWideGateway('wide-tokens.sock', async (wide) => {
+      const session = wide.openSession({ taskId: 'task-parallel-tokens', apiKey: REAL_KEY, maxOutputTokens: 150_000 });
+      await parallelCalls(wide.socketPath, session.token, 12);
+      expect(upstreamCalls, 'calls forwarded to the upstream').toBe(1);
+      expect(session.usage.output_tokens).toBe(COSTLY_MAX_TOKENS);
+      expect((await call(wide.socketPath, session.token)).status).toBe(400);
+      expect(session).toMatchObject({ budgetExceeded: true, limitHit: 'max_output_tokens' });
+    });
   });
 
   it('stops forwarding once the spend reaches max_budget_usd and answers in Anthropic format', async () => {

@@ -194,7 +194,7 @@ describe('model gateway', () => {
     expect(received).toEqual([]);
   });
 
-  it('answers 404 in Anthropic format for paths outside the allowed prefixes without calling upstream', async () => {
+  it('answers 404 in Anthropic format for every path but the exact Messages paths (batches included) without calling upstream', async () => {
     const session = openSession('task-paths');
     const probes = [
       { method: 'HEAD', path: '/api/hello' },
@@ -202,6 +202,15 @@ describe('model gateway', () => {
       { method: 'POST', path: '/v1/messagesX' },
       { method: 'POST', path: '/v1/messages/../../admin' },
       { method: 'POST', path: '/v1/messages/%2e%2e/admin' },
+      { method: 'POST', path: '/v1/messages/batches' },
+      { method: 'GET', path: '/v1/messages/batches' },
+      { method: 'GET', path: '/v1/messages/batches/msgbatch_01/results' },
+      { method: 'POST', path: '/v1/messages/batches/msgbatch_01/cancel?beta=true' },
+      { method: 'POST', path: '/v1/messages/' },
+      { method: 'POST', path: '/v1/messages/count_tokens/extra' },
+      { method: 'POST', path: '/v1//messages' },
+      { method: 'GET', path: '/v1/messages' },
+      { method: 'DELETE', path: '/v1/messages?beta=true' },
     ];
     for (const probe of probes) {
       const response = await callGateway(gateway.socketPath, { ...probe, headers: { 'x-api-key': session.token } });
@@ -210,7 +219,9 @@ describe('model gateway', () => {
     }
     const countTokens = await callGateway(gateway.socketPath, { path: '/v1/messages/count_tokens?beta=true', headers: { 'x-api-key': session.token } });
     expect(countTokens.status).toBe(200);
-    expect(received.map((r) => r.url)).toEqual(['/v1/messages/count_tokens?beta=true']);
+    const messages = await callGateway(gateway.socketPath, { path: '/v1/messages', headers: { 'x-api-key': session.token }, body: messagesBody() });
+    expect(messages.status).toBe(200);
+    expect(received.map((r) => r.url)).toEqual(['/v1/messages/count_tokens?beta=true', '/v1/messages']);
   });
 
   it('sums usage per session and per model across streamed and JSON responses split at odd boundaries', async () => {
@@ -292,31 +303,39 @@ describe('model gateway', () => {
     expect(session.usage.output_tokens).toBe(2);
   });
 
-  it('destroys the upstream request when the client goes away, before or after the response starts', async () => {
-    const session = openSession('task-abort');
+  it('keeps draining and metering the upstream response when the client goes away, before or after the response starts', async () => {
     for (const phase of ['awaiting-headers', 'mid-stream'] as const) {
-      const upstreamGotRequest = deferred();
-      const upstreamClosed = deferred();
-      handler = (_req, res) => {
-        res.on('close', () => upstreamClosed.resolve());
+      const taskId = `task-abort-${phase}`;
+      const session = openSession(taskId);
+      const clientAborted = () => logLines.some((line) => line.includes(`"${taskId}"`) && line.includes('client_aborted'));
+      const upstreamFinished = deferred<boolean>();
+      const reply = streamedReply('claude-sonnet-4-5', { input_tokens: 40, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }, 5_000);
+      const firstEventEnd = reply.indexOf('\n\n') + 2;
+      handler = async (_req, res) => {
+        res.on('close', () => upstreamFinished.resolve(res.writableFinished));
         if (phase === 'mid-stream') {
           res.writeHead(200, { 'content-type': 'text/event-stream' });
-          res.write(sseEvent('ping', { type: 'ping' }));
+          res.write(reply.slice(0, firstEventEnd));
         }
-        upstreamGotRequest.resolve(); // and never ends on its own
+        // The rest of the answer (and its bill) only comes once the client is gone.
+        await expect.poll(clientAborted, { timeout: 10_000 }).toBe(true);
+        if (phase === 'awaiting-headers') res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(phase === 'awaiting-headers' ? reply : reply.slice(firstEventEnd));
       };
       const req = http.request({ socketPath: gateway.socketPath, agent: false, method: 'POST', path: '/v1/messages', headers: { 'x-api-key': session.token } }, (res) => {
         res.once('data', () => req.destroy());
       });
       req.on('error', () => undefined); // the abort we cause
       req.end(messagesBody());
-      await upstreamGotRequest.promise;
-      if (phase === 'awaiting-headers') req.destroy();
-      await upstreamClosed.promise;
+      if (phase === 'awaiting-headers') {
+        await expect.poll(() => received.length, { timeout: 10_000 }).toBeGreaterThan(0);
+        req.destroy();
+      }
+      expect(await upstreamFinished.promise, `${phase}: upstream response ran to its end`).toBe(true);
+      await expect.poll(() => session.usage.output_tokens, { timeout: 10_000 }).toBe(5_000);
+      expect(session.usage).toMatchObject({ input_tokens: 40, requests: 1 });
+      received.length = 0;
     }
-    await expect
-      .poll(() => logLines.filter((line) => line.includes('"taskId":"task-abort"') && line.includes('"outcome":"client_aborted"')).length)
-      .toBe(2);
   });
 
   it('passes upstream 429/5xx responses through and records them on the session', async () => {
@@ -351,6 +370,101 @@ describe('model gateway', () => {
     expect([first.status, second.status]).toEqual([200, 200]);
     expect(received.map((r) => r.body)).toEqual(['{"n":1}', '{"n":2}', '{"n":2}']);
     expect(session.usage.requests).toBe(2);
+  });
+
+  it('answers 413 to a body over max_request_bytes as soon as it is known, without reading or forwarding the rest', async () => {
+    const maxRequestBytes = 1024 * 1024;
+    const small = createModelGateway({ socketPath: join(dir, 'small.sock'), upstreamBaseUrl: upstreamUrl, logger, maxRequestBytes });
+    await small.listen();
+    try {
+      const session = small.openSession({ taskId: 'task-too-large', apiKey: REAL_KEY });
+      issuedTokens.push(session.token);
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      // As curl sends a large upload: the length up front and `Expect: 100-continue`, so no body byte needs to move.
+      {
+        let status: number | undefined;
+        let invited = false;
+        const headers = { 'x-api-key': session.token, 'content-type': 'application/json', 'content-length': 64 * 1024 * 1024, expect: '100-continue' };
+        const req = http.request({ socketPath: small.socketPath, agent: false, method: 'POST', path: '/v1/messages', headers }, (res) => {
+          status = res.statusCode;
+          res.resume();
+        });
+        req.on('continue', () => (invited = true));
+        req.on('error', () => undefined);
+        req.flushHeaders();
+        await expect.poll(() => status, { timeout: 10_000, message: 'announced 64 MB: answered before any body is sent' }).toBe(413);
+        expect(invited, 'the gateway invited the body').toBe(false);
+        req.destroy();
+      }
+      // A chunked body, which announces nothing: cut off once past the cap, the rest neither kept nor forwarded.
+      const keepAlive = new http.Agent({ keepAlive: true });
+      try {
+        let status: number | undefined;
+        let body = '';
+        const headers = { 'x-api-key': session.token, 'content-type': 'application/json' };
+        const req = http.request({ socketPath: small.socketPath, agent: keepAlive, method: 'POST', path: '/v1/messages', headers }, (res) => {
+          status = res.statusCode;
+          res.on('data', (part: Buffer) => (body += part.toString('utf8')));
+        });
+        req.on('error', () => undefined); // the gateway may cut the connection while we still write
+        let sentBytes = 0;
+        // Bounded: at most 4 MB (four times the cap), stopping as soon as the answer is in.
+        for (let i = 0; i < 64 && status === undefined && !req.destroyed; i += 1) {
+          req.write(chunk);
+          sentBytes += chunk.length;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        await expect.poll(() => status, { timeout: 10_000, message: 'chunked: answered before the body is complete' }).toBe(413);
+        await expect.poll(() => body, { timeout: 10_000 }).toContain('max_request_bytes');
+        req.destroy();
+        expect(JSON.parse(body)).toMatchObject({ type: 'error', error: { type: 'request_too_large' } });
+        expect(sentBytes).toBeLessThan(64 * chunk.length);
+      } finally {
+        keepAlive.destroy();
+      }
+      expect(received).toEqual([]);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('caps the requests one task has in flight (429 rate_limit_error beyond it) without holding up another task', async () => {
+    const capped = createModelGateway({ socketPath: join(dir, 'capped.sock'), upstreamBaseUrl: upstreamUrl, logger, maxConcurrentRequestsPerTask: 2 });
+    await capped.listen();
+    const release = deferred();
+    handler = async (req, res) => {
+      if (req.headers['x-hold'] === '1') await release.promise;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(streamedReply('claude-sonnet-4-5', { input_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }, 1));
+    };
+    try {
+      const flooder = capped.openSession({ taskId: 'task-flooder', apiKey: REAL_KEY });
+      const neighbour = capped.openSession({ taskId: 'task-neighbour', apiKey: REAL_KEY });
+      issuedTokens.push(flooder.token, neighbour.token);
+      const settled: GatewayResponse[] = [];
+      const flood = Array.from({ length: 5 }, () =>
+        callGateway(capped.socketPath, { headers: { 'x-api-key': flooder.token, 'x-hold': '1' }, body: messagesBody() }).then((r) => {
+          settled.push(r);
+          return r;
+        }),
+      );
+      // Every request of the flood has either reached the upstream (and is held there) or been answered.
+      await expect.poll(() => received.length + settled.length, { timeout: 10_000 }).toBe(5);
+      expect(received).toHaveLength(2);
+      for (const refused of settled) {
+        expect(refused.status).toBe(429);
+        expect(refused.headers['retry-after']).toBeDefined();
+        expect(JSON.parse(refused.body)).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+      }
+      expect((await callGateway(capped.socketPath, { headers: { 'x-api-key': neighbour.token }, body: messagesBody() })).status).toBe(200);
+      release.resolve();
+      expect((await Promise.all(flood)).map((r) => r.status).sort()).toEqual([200, 200, 429, 429, 429]);
+      // The slots are free again once the held responses are done.
+      expect((await callGateway(capped.socketPath, { headers: { 'x-api-key': flooder.token }, body: messagesBody() })).status).toBe(200);
+    } finally {
+      release.resolve();
+      await capped.close();
+    }
   });
 
   it('keeps the path prefix of the upstream base URL', async () => {
@@ -464,7 +578,7 @@ describe('model gateway', () => {
     await callGateway(gateway.socketPath, { headers: { authorization: `Bearer ${session.token}` }, body: messagesBody() });
     await callGateway(gateway.socketPath, { headers: { 'x-api-key': `${session.token}x` }, body: messagesBody() });
     const logs = logLines.join('');
-    expect(logs).toContain('"taskId":"task-logged"');
+    expect(logs).toContain('"task_id":"task-logged"');
     expect(logs).toContain('"path":"/v1/messages"');
     expect(logs).toContain('"status":200');
     expect(logs).not.toContain(REAL_KEY);

@@ -29,6 +29,7 @@ export function sendAnthropicError(
   status: number,
   type: AnthropicErrorType,
   message: string,
+  extraHeaders: Record<string, string> = {},
 ): void {
   if (res.headersSent) {
     res.destroy();
@@ -40,6 +41,7 @@ export function sendAnthropicError(
     'content-length': Buffer.byteLength(body),
     // Lets operators tell a gateway refusal from an upstream one in traces.
     'x-aicli-gateway-error': type,
+    ...extraHeaders,
   });
   res.end(body);
 }

@@ -1,10 +1,11 @@
 import http from 'node:http';
 import https from 'node:https';
-import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import { UnixSocketServer } from '../../src/net/unix-socket-server.js';
 import { sendAnthropicError } from './errors.js';
 import { defaultPricing, type Pricing } from './pricing.js';
+import { declaredTooLarge, discardRest, readBoundedBody } from './request-body.js';
+import { release, reserve, reservedUpToCap, worstCaseOf, type Reservation } from './reservation.js';
 import {
   capReached,
   recordUsage,
@@ -27,8 +28,16 @@ export interface ModelGatewayOptions {
   logger: Logger;
   /** Idle time on an upstream connection before the request is given up. Default 600 000 (10 min, the longest a non-streamed Messages call may stay silent). */
   upstreamTimeoutMs?: number;
-  /** Request paths forwarded upstream; anything else is answered 404 here. Default `['/v1/messages']`. */
-  allowedPathPrefixes?: string[];
+  /**
+   * Paths whose POSTs are forwarded upstream, matched exactly (a query string is kept); anything else is answered
+   * 404 here. Default `['/v1/messages', '/v1/messages/count_tokens']`: never the batches API, whose calls
+   * carry no usage to meter and are billed after the task ends.
+   */
+  allowedPaths?: string[];
+  /** Longest request body accepted; longer ones are answered 413 (config `worker.gateway_max_request_bytes`). Default 8 MiB. */
+  maxRequestBytes?: number;
+  /** Calls one task may have in the gateway at once; more are answered 429 (config `worker.gateway_max_concurrent_requests_per_task`). Default 8. */
+  maxConcurrentRequestsPerTask?: number;
   /** Prices responses for budgets (config `pricing`). Default: the built-in list prices. */
   pricing?: Pricing;
 }
@@ -47,9 +56,15 @@ export interface ModelGateway {
 }
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 600_000;
-const DEFAULT_ALLOWED_PATH_PREFIXES = ['/v1/messages'];
-/** The Messages API refuses bodies over 32 MB; twice that is clearly not a Messages request. */
-const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+const DEFAULT_ALLOWED_PATHS = ['/v1/messages', '/v1/messages/count_tokens'];
+/**
+ * The CLI resends the whole conversation every turn: a full 200k-token context is about 1 MB of JSON and
+ * a 1M-token one about 4 MB, with room left for a few images. Buffered bodies per worker stay within
+ * tasks x maxConcurrentRequestsPerTask x this.
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+/** The CLI makes one main call at a time, plus side calls and parallel subagents. */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS_PER_TASK = 8;
 const MAX_UNIX_SOCKET_PATH_BYTES = 107;
 
 const HOP_BY_HOP_HEADERS = new Set([
@@ -87,8 +102,14 @@ interface Exchange {
   readonly startedAt: number;
   upstreamReq: http.ClientRequest | null;
   upstreamRes: http.IncomingMessage | null;
-  /** The sandbox went away first; nothing more is to be sent. */
+  /** The sandbox went away first; nothing more is to be sent, but the upstream answer is still read and metered. */
   clientGone: boolean;
+  /** The upstream response broke off; the client's copy was cut on purpose. */
+  upstreamBroke: boolean;
+  /** What this call holds of its task's caps while it is forwarded. */
+  reservation: Reservation | null;
+  /** Its slot and reservation are given back and it was logged. */
+  finished: boolean;
   bytesOut: number;
 }
 
@@ -136,8 +157,14 @@ function validateOptions(opts: ModelGatewayOptions): void {
   if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0)) {
     throw new Error('model gateway: upstreamTimeoutMs must be a positive integer');
   }
-  for (const prefix of opts.allowedPathPrefixes ?? []) {
-    if (!prefix.startsWith('/')) throw new Error(`model gateway: allowedPathPrefixes entry must start with '/': ${prefix}`);
+  for (const path of opts.allowedPaths ?? []) {
+    if (!path.startsWith('/')) throw new Error(`model gateway: allowedPaths entry must start with '/': ${path}`);
+  }
+  for (const [name, value] of [
+    ['maxRequestBytes', opts.maxRequestBytes],
+    ['maxConcurrentRequestsPerTask', opts.maxConcurrentRequestsPerTask],
+  ] as const) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) throw new Error(`model gateway: ${name} must be a positive integer`);
   }
 }
 
@@ -146,11 +173,9 @@ function pathnameOf(requestUrl: string): string {
   return query === -1 ? requestUrl : requestUrl.slice(0, query);
 }
 
-/** Dot segments or encoded separators could be normalised upstream into a path we never allowed. */
-function isAllowedPath(pathname: string, prefixes: readonly string[]): boolean {
-  if (/%2e|%2f|%5c|\\/i.test(pathname)) return false;
-  if (pathname.split('/').some((segment) => segment === '.' || segment === '..')) return false;
-  return prefixes.some((prefix) => pathname === prefix || pathname.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`));
+/** Exact matches only: a prefix would let through whatever else the API serves below it (the batches API). */
+function isAllowedPath(pathname: string, allowed: ReadonlySet<string>): boolean {
+  return allowed.has(pathname);
 }
 
 /** The CLI sends its key as `x-api-key`; other Anthropic clients use `authorization: Bearer`. */
@@ -197,30 +222,14 @@ function isStaleSocketError(error: Error): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
-function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > maxBytes) tooLarge = true;
-      if (!tooLarge) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(tooLarge ? null : Buffer.concat(chunks, bytes)));
-    req.on('error', (error) => reject(toError(error)));
-    req.on('close', () => {
-      if (!req.complete) reject(new Error('client closed the connection before sending the whole request'));
-    });
-  });
-}
-
 class UnixSocketModelGateway implements ModelGateway {
   readonly socketPath: string;
   readonly #log: Logger;
   readonly #upstream: Upstream;
   readonly #timeoutMs: number;
-  readonly #allowedPathPrefixes: readonly string[];
+  readonly #allowedPaths: ReadonlySet<string>;
+  readonly #maxRequestBytes: number;
+  readonly #maxConcurrentPerTask: number;
   readonly #pricing: Pricing;
   readonly #sessions = new SessionRegistry();
   readonly #socket: UnixSocketServer;
@@ -233,9 +242,13 @@ class UnixSocketModelGateway implements ModelGateway {
     this.#log = opts.logger.child({ component: 'model-gateway' });
     this.#upstream = resolveUpstream(opts.upstreamBaseUrl);
     this.#timeoutMs = opts.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
-    this.#allowedPathPrefixes = [...(opts.allowedPathPrefixes ?? DEFAULT_ALLOWED_PATH_PREFIXES)];
+    this.#allowedPaths = new Set(opts.allowedPaths ?? DEFAULT_ALLOWED_PATHS);
+    this.#maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    this.#maxConcurrentPerTask = opts.maxConcurrentRequestsPerTask ?? DEFAULT_MAX_CONCURRENT_REQUESTS_PER_TASK;
     this.#pricing = opts.pricing ?? defaultPricing;
-    const server = http.createServer((req, res) => this.#handle(req, res));
+    const server = http.createServer((req, res) => this.#handle(req, res, false));
+    // A client that asks before sending a large body (curl does) is invited only once the call is admitted.
+    server.on('checkContinue', (req, res) => this.#handle(req, res, true));
     // The CLI keeps its connection (through socat) open between turns, often for many
     // seconds; closing it server-side first would race its next request.
     server.keepAliveTimeout = 120_000;
@@ -272,10 +285,11 @@ class UnixSocketModelGateway implements ModelGateway {
     return this.#sessions.get(token);
   }
 
-  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  #handle(req: http.IncomingMessage, res: http.ServerResponse, expectsContinue: boolean): void {
     const startedAt = performance.now();
     const pathname = pathnameOf(req.url ?? '/');
-    if (!isAllowedPath(pathname, this.#allowedPathPrefixes)) {
+    // Both Messages paths take POST only; another method there is no Messages call to meter.
+    if (req.method !== 'POST' || !isAllowedPath(pathname, this.#allowedPaths)) {
       this.#log.debug({ method: req.method, path: pathname }, 'model gateway: path not allowed');
       sendAnthropicError(res, 404, 'not_found_error', 'aicli gateway: not found');
       return;
@@ -288,6 +302,15 @@ class UnixSocketModelGateway implements ModelGateway {
       sendAnthropicError(res, 401, 'authentication_error', 'aicli gateway: invalid or expired task token');
       return;
     }
+    const session = entry.session;
+    // Taken before the body is read, so one task never holds more than this many bodies in memory.
+    if (session.inFlightRequests >= this.#maxConcurrentPerTask) {
+      this.#log.debug({ task_id: session.taskId, path: pathname, inFlight: session.inFlightRequests }, 'model gateway: task has too many calls in flight');
+      const message = `aicli gateway: this task already has ${session.inFlightRequests} model calls in flight (worker.gateway_max_concurrent_requests_per_task); retry when one is done`;
+      sendAnthropicError(res, 429, 'rate_limit_error', message, { 'retry-after': '1' });
+      return;
+    }
+    session.inFlightRequests += 1;
     const exchange: Exchange = {
       req,
       res,
@@ -297,53 +320,100 @@ class UnixSocketModelGateway implements ModelGateway {
       upstreamReq: null,
       upstreamRes: null,
       clientGone: false,
+      upstreamBroke: false,
+      reservation: null,
+      finished: false,
       bytesOut: 0,
     };
-    res.on('close', () => {
-      // A response cut short by a broken upstream also closes early; only a client abort cancels upstream.
-      const upstreamBroke = exchange.upstreamRes !== null && exchange.upstreamRes.destroyed && !exchange.upstreamRes.complete;
-      if (!res.writableFinished && !upstreamBroke) {
-        exchange.clientGone = true;
-        exchange.upstreamReq?.destroy();
-      }
-      this.#logExchange(exchange, upstreamBroke);
-    });
-    readBody(req, MAX_REQUEST_BYTES).then(
+    res.on('error', () => undefined); // a client that went away is handled on 'close'
+    res.on('close', () => this.#onClientClose(exchange));
+    if (declaredTooLarge(req, this.#maxRequestBytes)) {
+      this.#refuseTooLarge(exchange);
+      return;
+    }
+    if (expectsContinue) res.writeContinue();
+    readBoundedBody(req, this.#maxRequestBytes).then(
       (body) => {
-        if (exchange.clientGone) return;
-        if (body === null) {
-          sendAnthropicError(res, 413, 'request_too_large', 'aicli gateway: request body too large');
+        if (exchange.clientGone) {
+          this.#finish(exchange);
+          return;
+        }
+        if (body.kind === 'too_large') {
+          this.#refuseTooLarge(exchange);
           return;
         }
         // Checked after the body is in, so a call queued behind a streaming response sees that response's cost.
-        if (this.#refuseOverCap(exchange)) return;
-        this.#forward(exchange, body, 1);
+        if (this.#refuseOverCap(exchange, body.bytes)) return;
+        this.#forward(exchange, body.bytes, 1);
       },
       () => {
         exchange.clientGone = true;
         res.destroy();
+        this.#finish(exchange);
       },
     );
+  }
+
+  #onClientClose(exchange: Exchange): void {
+    if (exchange.res.writableFinished || exchange.upstreamBroke || exchange.clientGone) return;
+    exchange.clientGone = true;
+    if (exchange.finished) return;
+    // Upstream bills the whole answer whether or not anyone reads it, so it is still read to the end and
+    // metered; cancelling it here would let a client that hangs up early spend without being charged.
+    this.#log.debug(
+      { task_id: exchange.entry.session.taskId, path: exchange.pathname, outcome: 'client_aborted' },
+      'model gateway: client went away; reading the upstream answer to its end to meter it',
+    );
+    exchange.upstreamRes?.resume();
+  }
+
+  /** Gives back the call's slot and reservation and logs it, once, whichever way it ended. */
+  #finish(exchange: Exchange): void {
+    if (exchange.finished) return;
+    exchange.finished = true;
+    const session = exchange.entry.session;
+    session.inFlightRequests -= 1;
+    if (exchange.reservation !== null) release(session, exchange.reservation);
+    this.#logExchange(exchange);
+  }
+
+  #refuseTooLarge(exchange: Exchange): void {
+    const message = `aicli gateway: request body larger than ${this.#maxRequestBytes} bytes (worker.gateway_max_request_bytes)`;
+    sendAnthropicError(exchange.res, 413, 'request_too_large', message);
+    discardRest(exchange.req, this.#maxRequestBytes);
+    this.#finish(exchange);
   }
 
   /**
    * The gateway, not the CLI, is the authority on budgets: once a cap is
    * reached every call is answered here and never reaches the upstream. The
    * answer mirrors the API's own spend-limit refusal (400
-   * invalid_request_error), which the CLI does not retry.
+   * invalid_request_error), which the CLI does not retry. While only the
+   * reservations of calls in flight fill the cap, a call is answered 429 and
+   * may be retried once they are done.
    */
-  #refuseOverCap(exchange: Exchange): boolean {
+  #refuseOverCap(exchange: Exchange, body: Buffer): boolean {
     const session = exchange.entry.session;
     const reached = capReached(session);
-    if (reached === null) return false;
+    const reserved = reached === null ? reservedUpToCap(session) : null;
+    if (reached === null && reserved === null) {
+      exchange.reservation = worstCaseOf(exchange.pathname, body, this.#pricing);
+      reserve(session, exchange.reservation);
+      return false;
+    }
     session.refusedRequests += 1;
+    if (reached === null) {
+      sendAnthropicError(exchange.res, 429, 'rate_limit_error', `aicli gateway: ${reserved}`, { 'retry-after': '1' });
+      this.#finish(exchange);
+      return true;
+    }
     if (!session.budgetExceeded) {
       session.budgetExceeded = true;
       session.limitHit = reached.limit;
       session.budgetExceededAt = Date.now();
       this.#log.warn(
         {
-          taskId: session.taskId,
+          task_id: session.taskId,
           limit: reached.limit,
           costUsd: session.costUsd,
           budgetUsd: session.budgetUsd,
@@ -354,6 +424,7 @@ class UnixSocketModelGateway implements ModelGateway {
       );
     }
     sendAnthropicError(exchange.res, 400, 'invalid_request_error', `aicli gateway: ${reached.message}`);
+    this.#finish(exchange);
     return true;
   }
 
@@ -378,7 +449,7 @@ class UnixSocketModelGateway implements ModelGateway {
       this.#relay(exchange, upstreamRes);
     });
     upstreamReq.on('error', (error) => {
-      if (exchange.clientGone || responded) return; // the response pipeline reports its own failures
+      if (responded) return; // the response's own 'close' reports a broken answer
       if (attempt === 1 && upstreamReq.reusedSocket && isStaleSocketError(error)) {
         this.#forward(exchange, body, attempt + 1);
         return;
@@ -386,9 +457,10 @@ class UnixSocketModelGateway implements ModelGateway {
       const timedOut = error instanceof UpstreamTimeoutError;
       const status = timedOut ? 504 : 502;
       entry.session.upstreamErrors.push({ status, at: Date.now() });
-      this.#log.warn({ taskId: entry.session.taskId, path: exchange.pathname, code: errorCode(error) }, 'model gateway: upstream request failed');
+      this.#log.warn({ task_id: entry.session.taskId, path: exchange.pathname, code: errorCode(error) }, 'model gateway: upstream request failed');
       const reason = timedOut ? 'model API timed out' : `model API unreachable (${errorCode(error)})`;
-      sendAnthropicError(res, status, 'api_error', `aicli gateway: ${reason}`);
+      if (!exchange.clientGone) sendAnthropicError(res, status, 'api_error', `aicli gateway: ${reason}`);
+      this.#finish(exchange);
     });
     upstreamReq.end(body);
   }
@@ -400,32 +472,44 @@ class UnixSocketModelGateway implements ModelGateway {
     const status = upstreamRes.statusCode ?? 502;
     if (status >= 500 || status === 429) session.upstreamErrors.push({ status, at: Date.now() });
     let meter = this.#meterFor(exchange, upstreamRes);
-    const headers = clientResponseHeaders(upstreamRes.headers);
-    if (upstreamRes.statusMessage) res.writeHead(status, upstreamRes.statusMessage, headers);
-    else res.writeHead(status, headers);
-    // SSE clients wait on the status line; do not hold it back until the first event.
-    res.flushHeaders();
+    const meterSafely = (feed: (m: UsageExtractor) => void): void => {
+      if (meter === null) return;
+      try {
+        feed(meter);
+      } catch (cause) {
+        // Metering must never break the stream the CLI is reading.
+        this.#log.error({ err: toError(cause), task_id: session.taskId }, 'model gateway: usage metering failed');
+        meter = null;
+      }
+    };
+    if (!exchange.clientGone) {
+      const headers = clientResponseHeaders(upstreamRes.headers);
+      if (upstreamRes.statusMessage) res.writeHead(status, upstreamRes.statusMessage, headers);
+      else res.writeHead(status, headers);
+      // SSE clients wait on the status line; do not hold it back until the first event.
+      res.flushHeaders();
+    }
+    res.on('drain', () => upstreamRes.resume());
     upstreamRes.on('data', (chunk: Buffer) => {
+      meterSafely((m) => m.push(chunk));
+      if (exchange.clientGone) return;
       session.firstOutputAt ??= Date.now();
       session.bytesOut += chunk.length;
       exchange.bytesOut += chunk.length;
-      if (meter === null) return;
-      try {
-        meter.push(chunk);
-      } catch (cause) {
-        // Metering must never break the stream the CLI is reading.
-        this.#log.error({ err: toError(cause), taskId: session.taskId }, 'model gateway: usage metering failed');
-        meter = null;
-      }
+      if (!res.write(chunk)) upstreamRes.pause();
     });
-    // On failure pipeline destroys both ends: the client sees a cut stream, never a clean but short one.
-    pipeline(upstreamRes, res, (error) => {
-      if (error) return; // logged with the exchange when the client response closes
-      try {
-        meter?.end();
-      } catch (cause) {
-        this.#log.error({ err: toError(cause), taskId: session.taskId }, 'model gateway: usage metering failed');
-      }
+    upstreamRes.on('error', () => undefined); // reported on 'close' as an incomplete response
+    upstreamRes.on('end', () => {
+      meterSafely((m) => m.end());
+      if (!exchange.clientGone) res.end();
+      this.#finish(exchange);
+    });
+    upstreamRes.on('close', () => {
+      if (upstreamRes.complete) return;
+      // The client must see a cut stream, never a clean but short one.
+      exchange.upstreamBroke = true;
+      if (!exchange.clientGone) res.destroy();
+      this.#finish(exchange);
     });
   }
 
@@ -433,7 +517,7 @@ class UnixSocketModelGateway implements ModelGateway {
     const { session, onUsage } = exchange.entry;
     const encoding = upstreamRes.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') {
-      this.#log.warn({ taskId: session.taskId, encoding }, 'model gateway: encoded response, usage not metered');
+      this.#log.warn({ task_id: session.taskId, encoding }, 'model gateway: encoded response, usage not metered');
       return null;
     }
     return createUsageExtractor(upstreamRes.headers['content-type'], (delta: Usage, model: string | null) => {
@@ -442,16 +526,17 @@ class UnixSocketModelGateway implements ModelGateway {
       try {
         onUsage(delta, model);
       } catch (cause) {
-        this.#log.error({ err: toError(cause), taskId: session.taskId }, 'model gateway: onUsage listener threw');
+        this.#log.error({ err: toError(cause), task_id: session.taskId }, 'model gateway: onUsage listener threw');
       }
     });
   }
 
-  #logExchange(exchange: Exchange, upstreamBroke: boolean): void {
+  #logExchange(exchange: Exchange): void {
+    const upstreamBroke = exchange.upstreamBroke;
     const level = upstreamBroke || exchange.res.statusCode >= 500 ? 'warn' : 'info';
     this.#log[level](
       {
-        taskId: exchange.entry.session.taskId,
+        task_id: exchange.entry.session.taskId,
         method: exchange.req.method,
         path: exchange.pathname,
         status: exchange.res.statusCode,

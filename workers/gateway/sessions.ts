@@ -28,6 +28,12 @@ export interface GatewaySession {
   budgetExceededAt: number | null;
   /** Calls refused (never forwarded) because a cap was reached. */
   refusedRequests: number;
+  /** Calls of this task the gateway holds now, from the first body byte until the upstream answer is read to its end. */
+  inFlightRequests: number;
+  /** Worst-case USD of the calls forwarded and not yet finished (see reservation.ts). */
+  reservedUsd: number;
+  /** Worst-case output tokens (their max_tokens) of the calls forwarded and not yet finished. */
+  reservedOutputTokens: number;
 }
 
 export interface OpenSessionInput {
@@ -92,6 +98,9 @@ export class SessionRegistry {
       limitHit: null,
       budgetExceededAt: null,
       refusedRequests: 0,
+      inFlightRequests: 0,
+      reservedUsd: 0,
+      reservedOutputTokens: 0,
     };
     this.#byDigest.set(digest(token), { session, apiKey: input.apiKey, onUsage: input.onUsage });
     return session;
@@ -124,9 +133,10 @@ export function recordUsage(session: GatewaySession, delta: Usage, model: string
 }
 
 /**
- * Null while the task may call the model; else the reason it may not. A cap
- * is checked before a call is forwarded, so spend overshoots it by at most the
- * responses already in flight (one, for the CLI's sequential turns).
+ * Null while the task may call the model; else the reason it may not, for
+ * good: the metered spend itself has reached a cap. Calls in flight are held
+ * in check by their reservations (reservation.ts), so spend overshoots a cap
+ * by at most the one call that crossed it.
  */
 export function capReached(session: GatewaySession): { limit: 'max_budget_usd' | 'max_output_tokens'; message: string } | null {
   if (session.budgetUsd !== null && session.costUsd >= session.budgetUsd) {

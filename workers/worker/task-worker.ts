@@ -93,6 +93,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     upstreamBaseUrl: config.claude.upstream_base_url,
     logger,
     pricing: createPricing(config.pricing),
+    maxRequestBytes: config.worker.gateway_max_request_bytes,
+    maxConcurrentRequestsPerTask: config.worker.gateway_max_concurrent_requests_per_task,
   });
   await gateway.listen();
 
