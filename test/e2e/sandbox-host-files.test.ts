@@ -122,3 +122,16 @@ describe('links the agent leaves in its claude dir', () => {
     if (task.status === 'succeeded') expect(out.trim().split('\n').at(-1)).toBe('0');
   });
 });
+
+describe('a git source the worker refuses after resolving it', () => {
+  it('fails the task at once, without retrying it', async () => {
+    // `localhost` passes the API's literal check and resolves (from /etc/hosts, no network) to loopback.
+    const ws = await alice.createWorkspace({ name: 'to-loopback', source: { type: 'git', url: 'https://localhost:9/repo.git' } });
+    const taskId = await alice.submitTask(ws, { prompt: 'never runs' });
+    const task = await waitForTerminal(alice, taskId);
+    expect(task.status).toBe('failed');
+    expect(task.error.code).toBe('sandbox_error');
+    expect(task.error.message).toMatch(/refused/);
+    expect(task.attempt).toBe(1);
+  });
+});

@@ -10,6 +10,8 @@ export const FAULT_POLICY = {
   docker: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
   /** The scratch workspace could not be prepared on the host (git clone, disk). */
   workspace: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
+  /** The workspace source was refused by policy (a blocked address or host): no other attempt would differ. */
+  workspace_refused: { retry: false, countsAsAttempt: true, errorCode: 'sandbox_error' },
   /** The model API answered 5xx/529 before producing any output. */
   upstream_unavailable: { retry: true, countsAsAttempt: true, errorCode: 'claude_error' },
   /** The worker holding the job stopped renewing its lock (crash, kill, partition). */

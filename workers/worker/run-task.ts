@@ -10,7 +10,7 @@ import { createStreamParser } from '../claude/stream-parser.js';
 import type { RunningSandbox } from '../sandbox/runner.js';
 import { SandboxError, toSandboxError } from '../sandbox/errors.js';
 import { workspaceDiff } from '../workspace/diff.js';
-import { prepareWorkspace, type PreparedWorkspace } from '../workspace/prepare.js';
+import { prepareWorkspace, WorkspaceError, type PreparedWorkspace } from '../workspace/prepare.js';
 import { gitSourcePolicy } from '../workspace/source-policy.js';
 import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
 import { withTransientRetry } from '../../src/db/retry.js';
@@ -173,7 +173,8 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       patch: resume?.diff || null,
       policy: gitSourcePolicy(cfg.sandbox),
     }).catch((err: unknown) => {
-      throw new InfraFault('workspace', `workspace preparation failed: ${(err as Error).message}`, { cause: err });
+      const refused = err instanceof WorkspaceError && err.code === 'source_refused';
+      throw new InfraFault(refused ? 'workspace_refused' : 'workspace', `workspace preparation failed: ${(err as Error).message}`, { cause: err });
     });
     if (resume?.session_id && resume.transcript) await restoreTranscript(workspace.claudeConfigDir, resume.session_id, resume.transcript);
 
