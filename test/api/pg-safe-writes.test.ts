@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isDataException, isTransientDbError } from '../../src/db/retry.js';
 import { saveArtifact, loadArtifact } from '../../src/db/task-artifacts.js';
 import { insertTaskEvents } from '../../src/db/task-events.js';
 import { claimTask, failAfterFaults, finishTask, insertTask, requeueAfterFault } from '../../src/db/tasks.js';
@@ -74,5 +75,27 @@ describe('agent strings that Postgres cannot hold', () => {
     const t = await runningTask();
     expect(await saveArtifact(db.sql, { taskId: t.id, attempt: t.attempt, kind: 'transcript', body: `{"x":1}\n${HOSTILE}\n`, truncated: false })).toBe(true);
     expect((await loadArtifact(db.sql, t.id, 'transcript'))?.body).toBe(`{"x":1}\n${STORED}\n`);
+  });
+});
+
+describe('isDataException', () => {
+  const refusal = (run: () => Promise<unknown>) => run().then(() => null, (err: unknown) => err);
+
+  it('is true for the data exceptions Postgres answers unsanitised agent strings with (class 22), and only for them', async () => {
+    // As literals: a parameter cast to jsonb would be serialised by the driver as a JSON string of its own.
+    const nulJson = await refusal(() => db.sql.unsafe(`select '"\\u0000"'::jsonb`));
+    const loneSurrogateJson = await refusal(() => db.sql.unsafe(`select '"\\ud800"'::jsonb`));
+    const nulText = await refusal(() => db.sql.unsafe(`select convert_from('\\x00'::bytea, 'UTF8')`));
+    expect([nulJson, loneSurrogateJson, nulText].map((err) => (err as { code?: string }).code)).toEqual(['22P05', '22P02', '22021']);
+    for (const err of [nulJson, loneSurrogateJson, nulText]) {
+      expect(isDataException(err)).toBe(true);
+      expect(isTransientDbError(err)).toBe(false);
+    }
+    const t = await runningTask();
+    const duplicate = await refusal(() => db.sql`insert into tasks (id, owner_id, workspace_id, prompt, options) values (${t.id}, ${ownerId}, ${workspaceId}, 'p', '{}')`);
+    expect((duplicate as { code?: string }).code).toBe('23505');
+    expect(isDataException(duplicate)).toBe(false);
+    expect(isDataException(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(false);
+    expect(isDataException(Object.assign(new Error('not postgres'), { code: '22P05' }))).toBe(false);
   });
 });
