@@ -22,18 +22,30 @@ export interface AgentOutputOptions {
  * while the sink is saturated (Postgres slower than the agent prints) both streams are paused, so the
  * container blocks on its full pipe instead of the worker buffering the flood.
  */
-export function pumpAgentOutput(o: AgentOutputOptions): { end(): void } {
+export interface AgentOutput {
+  /**
+   * The container has exited: read the rest at once, saturated or not. What is still in transit (pipe and
+   * engine buffers) is bounded, and the runner waits for it only so long before it cuts the stream.
+   */
+  release(): void;
+  /** Flushes a last line that had no newline. */
+  end(): void;
+}
+
+export function pumpAgentOutput(o: AgentOutputOptions): AgentOutput {
   const parser = createStreamParser((record) => {
     o.onRecord(record);
     o.sink.pushOutput('claude', record);
   });
   let paused = false;
+  let released = false;
   const holdWhileSaturated = (): void => {
-    if (paused || !o.sink.saturated) return;
+    if (released || paused || !o.sink.saturated) return;
     paused = true;
     o.stdout.pause();
     o.stderr.pause();
     void o.sink.whenDrained().then(() => {
+      if (!paused) return;
       paused = false;
       o.stdout.resume();
       o.stderr.resume();
@@ -49,5 +61,14 @@ export function pumpAgentOutput(o: AgentOutputOptions): { end(): void } {
     o.sink.pushOutput('stderr', { text: text.slice(0, MAX_STDERR_EVENT_CHARS) });
     holdWhileSaturated();
   });
-  return { end: () => parser.end() };
+  return {
+    release: () => {
+      released = true;
+      if (!paused) return;
+      paused = false;
+      o.stdout.resume();
+      o.stderr.resume();
+    },
+    end: () => parser.end(),
+  };
 }

@@ -245,6 +245,8 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     const stream = createStreamFacts();
     const stderrTail = new StderrTail(4096);
     const output = pumpAgentOutput({ stdout: sandbox.stdout, stderr: sandbox.stderr, sink, onRecord: (record) => stream.observe(record), stderrTail });
+    // Backpressure holds a running agent; the tail of an exited one is read at once (the result line is in it).
+    void sandbox.exited.then(() => output.release());
 
     // Timeout, cancel and shutdown all stop the container: SIGINT, then SIGKILL after the grace.
     let timedOut = false;
