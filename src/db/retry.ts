@@ -24,6 +24,14 @@ export function isDataException(err: unknown): boolean {
   return sqlState(err)?.startsWith('22') === true;
 }
 
+/** One line for a task's error: the SQLSTATE and Postgres's own message (never the refused data). */
+export function describeDataException(err: unknown): string {
+  const text = `Postgres refused to store the task's output (SQLSTATE ${sqlState(err) ?? '22000'}: ${(err as Error).message})`;
+  return text.length > MAX_DESCRIPTION_CHARS ? `${text.slice(0, MAX_DESCRIPTION_CHARS - 1)}…` : text;
+}
+
+const MAX_DESCRIPTION_CHARS = 200;
+
 /** The SQLSTATE of a Postgres error; null for anything else. */
 export function sqlState(err: unknown): string | null {
   const e = err as { name?: unknown; code?: unknown } | null;

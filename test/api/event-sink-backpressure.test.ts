@@ -77,7 +77,7 @@ async function stalledSetup() {
   };
   const finish = async () => {
     await producer;
-    output.end();
+    await output.end();
     await sink.close();
     const [row] = await db.sql<{ n: number; first: number; last: number }[]>`
       select count(*)::int as n, min(seq)::int as first, max(seq)::int as last from task_events where task_id = ${task.id}`;

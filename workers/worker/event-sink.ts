@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Sql } from '../../src/db/client.js';
 import { pgSafeJson } from '../../src/db/pg-safe.js';
-import { isDataException, sqlState } from '../../src/db/retry.js';
+import { describeDataException, isDataException, sqlState } from '../../src/db/retry.js';
 import { insertTaskEvents, type TaskEventInput } from '../../src/db/task-events.js';
 import { taskChannel, type PublishedEvent } from '../../src/events/channels.js';
 import type { Logger } from '../../src/observability/logger.js';
@@ -42,7 +42,6 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** After a failed background write the next one is tried this much later, while nothing new arrives. */
 const RETRY_MS = 1000;
-const MAX_REJECTION_CHARS = 200;
 
 /**
  * Buffers a task's events, writes them in batches (fenced by the attempt) and publishes each stored event on
@@ -237,10 +236,8 @@ export class EventSink {
           await this.#publish(stored);
           throw err;
         }
-        const code = sqlState(err) ?? '22000';
         logger.warn({ err, task_id: taskId, attempt, seq: e.seq, action: 'event_rejected' }, 'Postgres refused a task event as data; dropped');
-        const message = `Postgres refused to store the task's output (SQLSTATE ${code}: ${(err as Error).message})`.slice(0, MAX_REJECTION_CHARS);
-        this.#stopWith({ kind: 'output_rejected', sqlState: code, message });
+        this.#stopWith({ kind: 'output_rejected', sqlState: sqlState(err) ?? '22000', message: describeDataException(err) });
         this.#release([e]);
       }
     }

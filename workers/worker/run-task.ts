@@ -12,7 +12,7 @@ import { workspaceDiff } from '../workspace/diff.js';
 import { prepareWorkspace, WorkspaceError, type PreparedWorkspace } from '../workspace/prepare.js';
 import { gitSourcePolicy } from '../workspace/source-policy.js';
 import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
-import { isDataException, sqlState, withTransientRetry } from '../../src/db/retry.js';
+import { describeDataException, isDataException, withTransientRetry } from '../../src/db/retry.js';
 import { recordSandboxStart, recordTaskFinished, recordTaskOutcome, recordTaskPickedUp } from '../../src/observability/metrics.js';
 import { pumpAgentOutput } from './agent-output.js';
 import { EventSink } from './event-sink.js';
@@ -136,8 +136,7 @@ async function handleFault(
 
 /** A write of the task's data that Postgres refused as data (SQLSTATE class 22): never retried. */
 function dataFault(err: unknown): InfraFault {
-  const message = `Postgres refused to store the task's output (SQLSTATE ${sqlState(err) ?? '22000'}: ${(err as Error).message})`;
-  return new InfraFault('output_rejected', message.slice(0, 200), { cause: err });
+  return new InfraFault('output_rejected', describeDataException(err), { cause: err });
 }
 
 /** The sink dropped events Postgres refused as data: the attempt fails at once (FAULT_POLICY.output_rejected). */
@@ -272,7 +271,7 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       control.signal.removeEventListener('abort', onAbort);
       sink.stopSignal.removeEventListener('abort', onAbort);
     }
-    output.end();
+    await output.end();
     // The container is done: its removal runs alongside the artifact work below and is awaited before the
     // terminal write, so a terminal task never has a container.
     const removal = sandbox.remove().catch((err: unknown) => log.warn({ err }, 'removing sandbox failed'));
