@@ -101,6 +101,14 @@ describe('classifyOutcome', () => {
     expect(classifyOutcome({ ...all, cancelled: false, timedOut: false, oomKilled: false, exitCode: 1, budgetExceeded: false }).errorCode).toBe('auth_failed');
   });
 
+  it('an output cap the worker stopped the run for wins over what the CLI said after SIGINT, and names its key', () => {
+    const outputLimit = { configKey: 'sandbox.max_events_per_task', limit: 20_000 };
+    expect(classifyOutcome(facts({ result: result({ is_error: true, result: 'interrupted' }), exitCode: 130, outputLimit }))).toEqual(
+      failed('output_limit', "the agent's output passed sandbox.max_events_per_task (20000); the task was stopped (raise sandbox.max_events_per_task if the task needs more)"),
+    );
+    expect(classifyOutcome(facts({ result: SUCCESS, timedOut: true, outputLimit })).errorCode).toBe('timeout');
+  });
+
   it('does not call a successful answer that mentions 401 an auth failure', () => {
     expect(classifyOutcome(facts({ result: result({ result: 'Handled the 401 Invalid API key case' }) })).status).toBe('succeeded');
   });

@@ -12,6 +12,11 @@ export const FAULT_POLICY = {
   workspace: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
   /** The workspace source was refused by policy (a blocked address or host): no other attempt would differ. */
   workspace_refused: { retry: false, countsAsAttempt: true, errorCode: 'sandbox_error' },
+  /**
+   * Postgres refused to store the task's output with a data exception (SQLSTATE class 22) that the
+   * sanitiser (src/db/pg-safe.ts) did not prevent: the same output is refused again on any attempt.
+   */
+  output_rejected: { retry: false, countsAsAttempt: true, errorCode: 'output_rejected' },
   /** The model API answered 5xx/529 before producing any output. */
   upstream_unavailable: { retry: true, countsAsAttempt: true, errorCode: 'claude_error' },
   /** The worker holding the job stopped renewing its lock (crash, kill, partition). */
