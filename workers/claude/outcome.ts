@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'sandbox_error',
   'worker_lost',
   'exit_nonzero',
+  'disk_full',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -38,6 +39,8 @@ export interface RunFacts {
   budgetExceeded: boolean;
   /** The CLI's own text for an authentication failure, used when there is no result line. */
   authMessage?: string | null;
+  /** The disk watchdog stopped the run: its message (how full, which key), else null. */
+  diskFull?: string | null;
   /** Last bytes of stderr, quoted when nothing better explains a failure. */
   stderrTail?: string;
 }
@@ -62,6 +65,7 @@ export function isRetryable(code: ErrorCode): boolean {
     case 'cancelled':
     case 'auth_failed':
     case 'exit_nonzero':
+    case 'disk_full':
       return false;
     default:
       return assertNever(code);
@@ -71,6 +75,7 @@ export function isRetryable(code: ErrorCode): boolean {
 type Cause =
   | 'cancelled'
   | 'timed_out'
+  | 'disk_full'
   | 'oom'
   | 'budget_exceeded'
   | 'auth_failed'
@@ -98,6 +103,8 @@ export function classifyOutcome(facts: RunFacts): RunOutcome {
       return { status: 'cancelled', errorCode: 'cancelled', message: 'task was cancelled' };
     case 'timed_out':
       return { status: 'timed_out', errorCode: 'timeout', message: 'claude did not finish within the task timeout' };
+    case 'disk_full':
+      return failed('disk_full', facts.diskFull ?? 'the task scratch filesystem filled up');
     case 'oom': {
       const exit = facts.exitCode ?? OOM_EXIT_CODE;
       return failed('oom_killed', `workspace container exited with code ${exit}: out of memory (raise resources.memory_mb)`);
@@ -133,6 +140,8 @@ function causeOf(facts: RunFacts): Cause {
   const { result } = facts;
   if (facts.cancelled) return 'cancelled';
   if (facts.timedOut) return 'timed_out';
+  // The watchdog's stop makes the CLI exit any way at all: the full disk is the cause.
+  if (facts.diskFull) return 'disk_full';
   if (facts.oomKilled || facts.exitCode === OOM_EXIT_CODE) return 'oom';
   if (facts.budgetExceeded) return 'budget_exceeded';
   if (facts.authFailed || (result !== null && isAuthFailure(result))) return 'auth_failed';
