@@ -31,7 +31,7 @@ export async function mountLoopImage(o: { dir: string; imagePath: string; sizeMb
     await file.close();
   }
   // No journal (the image is thrown away after a crash) and no blocks reserved for root: the task gets size_mb.
-  await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-O', '^has_journal', o.imagePath]);
+  await run('mkfs.ext4', ['-q', '-F', '-b', '4096', '-m', '0', '-O', '^has_journal', o.imagePath]);
   await ensureNextLoopNode();
   await run('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev,noatime', o.imagePath, o.dir]);
   await chmod(o.dir, 0o700);
