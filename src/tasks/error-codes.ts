@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'output_limit',
   /** Postgres refused to store the task's output (a data exception, SQLSTATE class 22): no attempt would differ. */
   'output_rejected',
+  /** The disk watchdog stopped the task: its scratch filesystem passed sandbox.scratch.watchdog_percent. */
+  'disk_full',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

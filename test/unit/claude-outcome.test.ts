@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { classifyOutcome, createStreamFacts, ERROR_CODES, isRetryable } from '../../workers/claude/outcome.js';
 import type { RunFacts, RunOutcome } from '../../workers/claude/outcome.js';
 import type { ResultMessage, StreamRecord } from '../../workers/claude/types.js';
+import { FAULT_POLICY } from '../../workers/worker/retry-policy.js';
 
 // Result lines modelled on what CLI 2.1.332 printed against the scripted model.
 function result(fields: Partial<ResultMessage>): ResultMessage {
@@ -107,6 +108,16 @@ describe('classifyOutcome', () => {
       failed('output_limit', "the agent's output passed sandbox.max_events_per_task (20000); the task was stopped (raise sandbox.max_events_per_task if the task needs more)"),
     );
     expect(classifyOutcome(facts({ result: SUCCESS, timedOut: true, outputLimit })).errorCode).toBe('timeout');
+  });
+
+  it('ends disk_full (not retryable) when the disk watchdog stopped the run, after cancel and timeout', () => {
+    const stopped = facts({ result: null, exitCode: 130, diskFull: 'the task scratch filesystem is 97% full' });
+    expect(classifyOutcome(stopped)).toEqual(failed('disk_full', 'the task scratch filesystem is 97% full'));
+    expect(classifyOutcome({ ...stopped, oomKilled: true, exitCode: 137 }).errorCode).toBe('disk_full');
+    expect(classifyOutcome({ ...stopped, timedOut: true }).errorCode).toBe('timeout');
+    expect(classifyOutcome({ ...stopped, cancelled: true }).errorCode).toBe('cancelled');
+    expect(isRetryable('disk_full')).toBe(false);
+    expect(FAULT_POLICY.disk_full).toEqual({ retry: false, countsAsAttempt: true, errorCode: 'disk_full' });
   });
 
   it('does not call a successful answer that mentions 401 an auth failure', () => {

@@ -54,11 +54,26 @@ describe('docker-compose.yml', () => {
     expect(worker.ports).toBeUndefined();
     expect(worker.container_name).toBeUndefined();
     // The Docker socket, and the scratch/socket dirs at the same path inside and out (sandboxes are siblings).
-    const mounts: string[] = worker.volumes;
+    const mounts: Array<string | { type: string; source: string; target: string; bind?: { propagation?: string } }> = worker.volumes;
     expect(mounts).toContain('/var/run/docker.sock:/var/run/docker.sock:rw');
-    expect(mounts).toContain('/var/lib/aicli:/var/lib/aicli:rw');
+    const data = mounts.find((m) => typeof m !== 'string' && m.target === '/var/lib/aicli');
+    expect(data).toMatchObject({ type: 'bind', source: '/var/lib/aicli', bind: { propagation: 'rshared' } });
     expect(worker.environment.AICLI__SANDBOX__SCRATCH_ROOT.startsWith('/var/lib/aicli/')).toBe(true);
     expect(worker.environment.AICLI__WORKER__GATEWAY_SOCKET_DIR.startsWith('/var/lib/aicli/')).toBe(true);
+    // Task scratch is capped: loop images mounted inside the worker reach the host's engine through the rshared
+    // bind, which needs mount(2) (CAP_SYS_ADMIN, no AppArmor mount denial) and the loop devices (major 7).
+    expect(worker.environment.AICLI__SANDBOX__SCRATCH__MODE).toBe('loop');
+    expect(worker.environment.AICLI__SANDBOX__SCRATCH__ALLOW_UNCAPPED).toBeUndefined();
+    expect(worker.cap_add).toContain('SYS_ADMIN');
+    expect(worker.devices).toContain('/dev/loop-control:/dev/loop-control');
+    expect(worker.device_cgroup_rules).toContain('b 7:* rmw');
+    expect(worker.security_opt).toContain('apparmor:unconfined');
+    expect(worker.privileged).toBeUndefined();
+    // No other service may mount anything or reach loop devices.
+    for (const name of ['api', 'migrate', 'redis', 'postgres']) {
+      expect(cfg.services[name].cap_add).toBeUndefined();
+      expect(cfg.services[name].devices).toBeUndefined();
+    }
     // Termination grace longer than the drain deadline (worker.shutdown_deadline, 60s by default).
     expect(worker.stop_grace_period).toBe('2m');
     // The API never gets the Docker socket.

@@ -28,6 +28,8 @@ export interface RunFacts {
   budgetExceeded: boolean;
   /** The CLI's own text for an authentication failure, used when there is no result line. */
   authMessage?: string | null;
+  /** The disk watchdog stopped the run: its message (how full, which key), else null. */
+  diskFull?: string | null;
   /** Last bytes of stderr, quoted when nothing better explains a failure. */
   stderrTail?: string;
   /** The worker stopped the run because the agent's output passed a cap (the config key that sets it). */
@@ -56,6 +58,7 @@ export function isRetryable(code: ErrorCode): boolean {
     case 'exit_nonzero':
     case 'output_limit':
     case 'output_rejected':
+    case 'disk_full':
       return false;
     default:
       return assertNever(code);
@@ -66,6 +69,7 @@ type Cause =
   | 'cancelled'
   | 'timed_out'
   | 'output_limit'
+  | 'disk_full'
   | 'oom'
   | 'budget_exceeded'
   | 'auth_failed'
@@ -97,6 +101,8 @@ export function classifyOutcome(facts: RunFacts): RunOutcome {
       const { configKey, limit } = facts.outputLimit ?? { configKey: 'sandbox.max_events_per_task', limit: 0 };
       return failed('output_limit', `the agent's output passed ${configKey} (${limit}); the task was stopped (raise ${configKey} if the task needs more)`);
     }
+    case 'disk_full':
+      return failed('disk_full', facts.diskFull ?? 'the task scratch filesystem filled up');
     case 'oom': {
       const exit = facts.exitCode ?? OOM_EXIT_CODE;
       return failed('oom_killed', `workspace container exited with code ${exit}: out of memory (raise resources.memory_mb)`);
@@ -134,6 +140,8 @@ function causeOf(facts: RunFacts): Cause {
   if (facts.timedOut) return 'timed_out';
   // The worker stopped the run itself: whatever the CLI said after SIGINT is not the cause.
   if (facts.outputLimit) return 'output_limit';
+  // The watchdog's stop makes the CLI exit any way at all: the full disk is the cause.
+  if (facts.diskFull) return 'disk_full';
   if (facts.oomKilled || facts.exitCode === OOM_EXIT_CODE) return 'oom';
   if (facts.budgetExceeded) return 'budget_exceeded';
   if (facts.authFailed || (result !== null && isAuthFailure(result))) return 'auth_failed';

@@ -22,6 +22,7 @@ import { resultSummary } from './result-summary.js';
 import { StderrTail } from './stderr-tail.js';
 import { readTranscript, restoreTranscript } from './transcript.js';
 import { acquireScratch, type ScratchArea } from '../sandbox/scratch-quota.js';
+import { diskFullMessage, diskUsage, watchScratchDisk } from '../sandbox/scratch-watchdog.js';
 import { scratchDirName } from '../workspace/prepare.js';
 import { budgetMessage, budgetUsage, endedBeforeStart, openTaskEgress, planTaskRun, type TaskEgress } from './task-policy.js';
 
@@ -176,9 +177,15 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       name: scratchDirName(task.id, task.attempt),
       sizeMb: cfg.sandbox.scratch.size_mb,
       mode: cfg.sandbox.scratch.mode,
+      imageDir: res.scratchImageDir,
     }).catch((err: unknown) => {
       throw new InfraFault('workspace', (err as Error).message, { cause: err });
     });
+    // Uncapped scratch shares the host disk: a disk already past the limit would be filled by this task.
+    const before = await diskUsage(scratch.dir);
+    if (before.usedPercent > cfg.sandbox.scratch.watchdog_percent) {
+      throw new InfraFault('disk_full', diskFullMessage(before, cfg.sandbox.scratch.watchdog_percent));
+    }
     workspace = await prepareWorkspace({
       scratchRoot: scratch.dir,
       taskId: task.id,
@@ -262,12 +269,25 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     // An output cap reached, or output Postgres refuses: the agent's further output would be thrown away.
     sink.stopSignal.addEventListener('abort', onAbort, { once: true });
     if (sink.stopSignal.aborted) stop();
+    let diskFull: string | null = null;
+    const watchdog = watchScratchDisk({
+      dir: workspace.workspaceDir,
+      limitPercent: cfg.sandbox.scratch.watchdog_percent,
+      intervalMs: cfg.sandbox.scratch.watchdog_interval,
+      onFull: (message) => {
+        diskFull = message;
+        log.warn({ action: 'disk_full', limit_percent: cfg.sandbox.scratch.watchdog_percent }, 'task scratch past the disk watchdog limit; stopping the task');
+        stop();
+      },
+      onError: (err) => log.debug({ err }, 'disk watchdog could not read the scratch filesystem'),
+    });
     let exit: { exitCode: number; oomKilled: boolean };
     try {
       exit = await sandbox.wait();
       log.debug({ action: 'sandbox_exited', run_ms: Date.now() - started, exit_code: exit.exitCode }, 'sandbox exited');
     } finally {
       clearTimeout(timer);
+      watchdog.stop();
       control.signal.removeEventListener('abort', onAbort);
       sink.stopSignal.removeEventListener('abort', onAbort);
     }
@@ -287,6 +307,7 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       exitCode: exit.exitCode,
       oomKilled: exit.oomKilled,
       timedOut,
+      diskFull,
       cancelled: abortReason === 'cancel',
       authFailed: facts.authFailed,
       authMessage: facts.authMessage ?? undefined,

@@ -14,7 +14,8 @@ import { checkEngine } from '../sandbox/errors.js';
 import { sandboxImageTag } from '../sandbox/build.js';
 import { SANDBOX_LABEL } from '../sandbox/labels.js';
 import { SandboxRunner } from '../sandbox/runner.js';
-import { releaseStaleScratch } from '../sandbox/scratch-quota.js';
+import { releaseStaleScratch, uncappedScratchProblem } from '../sandbox/scratch-quota.js';
+import { ConfigError } from '../../src/config/errors.js';
 import { selfCheckSandbox } from '../sandbox/self-check.js';
 import { checkHostGit } from '../workspace/git-version.js';
 import { createPricing } from '../gateway/pricing.js';
@@ -46,6 +47,8 @@ export interface RunningWorker {
 
 export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker> {
   const { config, sql } = o;
+  const uncapped = uncappedScratchProblem(config.sandbox.scratch);
+  if (uncapped) throw new ConfigError(uncapped);
   const workerId = newWorkerId(config.worker.id);
   const logger = o.logger.child({ worker_id: workerId });
   const docker = new Dockerode({ socketPath: config.sandbox.docker_socket });
@@ -58,6 +61,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const heartbeat = startHeartbeat(publisher, config.redis.key_prefix, workerId, config.worker.heartbeat_ttl);
   const scratchDir = path.resolve(config.sandbox.scratch_root, workerId);
   await mkdir(scratchDir, { recursive: true, mode: 0o711 });
+  const imageRoot = scratchImageRoot(config);
+  const scratchImageDir = path.join(imageRoot, workerId);
   // Engine, image, runtime, scratch cap and a hardened probe container; a configured runtime is checked even without it.
   // Every sandbox carries its deployment, so that the orphan reaper never judges another deployment's
   // sandboxes on this Docker host by this deployment's heartbeats (their workers are not in its Redis keys).
@@ -74,7 +79,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
         runtime,
         workerId,
         workDir: scratchDir,
-        scratch: { mode: config.sandbox.scratch.mode, parentDir: scratchDir },
+        scratch: { mode: config.sandbox.scratch.mode, parentDir: scratchDir, imageDir: scratchImageDir },
         extraLabels,
         logger,
       });
@@ -123,6 +128,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     workerId,
     image,
     scratchDir,
+    scratchImageDir,
     extraLabels,
   };
 
@@ -185,6 +191,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     docker,
     logger,
     scratchRoot: path.resolve(config.sandbox.scratch_root),
+    imageRoot,
     intervalMs: config.sandbox.reap_interval,
     extraLabels,
     isLive: async (owner, taskId) => (owner === workerId ? active.has(taskId) : isWorkerAlive(publisher, prefix, owner)),
@@ -213,4 +220,9 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   };
   let closing: Promise<void> | undefined;
   return { workerId, close: (deadlineMs = config.worker.shutdown_deadline) => (closing ??= drainAndClose(deadlineMs)) };
+}
+
+/** sandbox.scratch.image_dir, or `<scratch_root>/.images` (same disk as the scratch dirs). */
+function scratchImageRoot(config: Config): string {
+  return path.resolve(config.sandbox.scratch.image_dir || path.join(config.sandbox.scratch_root, '.images'));
 }

@@ -52,7 +52,7 @@ export const taskSchema = z
         code: z
           .enum(ERROR_CODES)
           .describe(
-            'Why the task did not succeed. output_limit: the agent printed past sandbox.max_events_per_task or sandbox.max_event_bytes_per_task (the message names the key); output_rejected: Postgres refused the output as data (SQLSTATE class 22). Neither is retried.',
+            'Why the task did not succeed. output_limit: the agent printed past sandbox.max_events_per_task or sandbox.max_event_bytes_per_task (the message names the key); output_rejected: Postgres refused the output as data (SQLSTATE class 22). disk_full: the disk watchdog stopped the task (sandbox.scratch.watchdog_percent). None of these is retried.',
           ),
         message: z.string().nullable(),
       })
