@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Dockerode from 'dockerode';
 import { Worker, type Job } from 'bullmq';
-import type { Config } from '../../src/config/index.js';
+import { anonymousMetricsNotice, ConfigError, productionProblem, type Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { createRedis } from '../../src/queue/redis.js';
@@ -15,7 +15,6 @@ import { sandboxImageTag } from '../sandbox/build.js';
 import { SANDBOX_LABEL } from '../sandbox/labels.js';
 import { SandboxRunner } from '../sandbox/runner.js';
 import { releaseStaleScratch, uncappedScratchProblem } from '../sandbox/scratch-quota.js';
-import { ConfigError } from '../../src/config/errors.js';
 import { selfCheckSandbox } from '../sandbox/self-check.js';
 import { checkHostGit } from '../workspace/git-version.js';
 import { createPricing } from '../gateway/pricing.js';
@@ -49,6 +48,9 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const { config, sql } = o;
   const uncapped = uncappedScratchProblem(config.sandbox.scratch);
   if (uncapped) throw new ConfigError(uncapped);
+  // Production refuses an ops listener whose /metrics anyone may read (src/config/production.ts).
+  const problem = productionProblem(config, 'worker');
+  if (problem) throw new ConfigError(problem);
   const workerId = newWorkerId(config.worker.id);
   const logger = o.logger.child({ worker_id: workerId });
   const docker = new Dockerode({ socketPath: config.sandbox.docker_socket });
@@ -141,6 +143,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
         port: config.worker.metrics_port,
         host: config.metrics.worker_host,
         metrics,
+        bearerToken: config.metrics.bearer_token,
         logger,
         isDraining: () => draining,
         checks: {
@@ -197,6 +200,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     isLive: async (owner, taskId) => (owner === workerId ? active.has(taskId) : isWorkerAlive(publisher, prefix, owner)),
   });
   const reconciler = startReconciler(sql, queue, logger, config.queue.reconcile_interval);
+  const notice = anonymousMetricsNotice(config);
+  if (notice) logger.warn({ action: 'metrics_anonymous' }, notice);
   logger.info({ action: 'worker_started', image, concurrency: config.queue.worker_concurrency, metrics_port: ops?.port ?? null }, 'worker started');
 
   const drainAndClose = async (deadlineMs: number) => {
