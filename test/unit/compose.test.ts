@@ -29,7 +29,7 @@ function composeConfig(env: Record<string, string>) {
 
 describe('docker-compose.yml', () => {
   it('validates with `compose config`, and the normalised file has what operations rely on', () => {
-    const res = composeConfig({ JWT_SECRET_KEY: 'x'.repeat(64) });
+    const res = composeConfig({ JWT_SECRET_KEY: 'x'.repeat(64), METRICS_BEARER_TOKEN: 'm'.repeat(64) });
     expect(res.stderr).not.toMatch(/ERROR|error/);
     expect(res.status, res.stderr).toBe(0);
     const cfg = parse(res.stdout);
@@ -84,6 +84,12 @@ describe('docker-compose.yml', () => {
     const res = composeConfig({});
     expect(res.status).not.toBe(0);
     expect(res.stderr).toMatch(/JWT_SECRET_KEY/);
+  });
+
+  it('refuses to render without METRICS_BEARER_TOKEN, naming it (production serves no anonymous /metrics)', () => {
+    const res = composeConfig({ JWT_SECRET_KEY: 'x'.repeat(64) });
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toMatch(/METRICS_BEARER_TOKEN/);
   });
 
   it('builds the targets the Dockerfile defines', () => {
