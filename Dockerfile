@@ -32,6 +32,10 @@ COPY bin ./bin
 COPY migrations ./migrations
 COPY configs ./configs
 COPY workers/sandbox/Dockerfile workers/sandbox/entrypoint.sh ./workers/sandbox/
+# Loop-mode task scratch (sandbox.scratch.mode: loop): mkfs.ext4, and mount/losetup to loop-mount the images.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends e2fsprogs mount \
+ && rm -rf /var/lib/apt/lists/*
 # The API and migrate run as the image's unprivileged `node` user; the worker service runs as root
 # (it drives the host's Docker engine and hands scratch dirs to the sandbox's uid 1000).
 USER node

@@ -15,6 +15,9 @@ have redis-server || need_apt+=(redis-server)
 installed_pg=0
 have pg_ctlcluster || { need_apt+=(postgresql); installed_pg=1; }
 have curl || need_apt+=(curl)
+# Loop-mode task scratch (sandbox.scratch.mode: loop): mkfs.ext4 makes each attempt's image.
+have mkfs.ext4 || need_apt+=(e2fsprogs)
+have losetup || need_apt+=(mount)
 # docker-compose validates docker-compose.yml in the tests (docker compose config).
 have docker-compose || docker compose version >/dev/null 2>&1 || need_apt+=(docker-compose)
 

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { createIdentity } from '../auth/identity.js';
 import type { ApiResources } from '../resources.js';
+import { anonymousMetricsNotice, ConfigError, productionProblem } from '../config/index.js';
 import { createApiMetrics, metricsRoutes } from './admin/metrics-route.js';
 import { QUEUE_BOARD_PATH, queueBoardRoutes } from './admin/queue-board.js';
 import { ApiError, renderError } from './errors.js';
@@ -25,6 +26,11 @@ import { webhookSecretRoutes } from './routes/webhook-secret.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
 export function createApp(r: ApiResources) {
+  // Production refuses an open /metrics and a Host-derived OAuth2 redirect_uri (src/config/production.ts).
+  const problem = productionProblem(r.config, 'api');
+  if (problem) throw new ConfigError(problem);
+  const notice = anonymousMetricsNotice(r.config);
+  if (notice) r.logger.warn({ action: 'metrics_anonymous' }, notice);
   const app = new Hono<AuthEnv>();
   const identity = createIdentity(r);
   // Identity and access (issue 5): security headers and CORS on everything, per-IP limits on /api and /auth.

@@ -23,6 +23,9 @@ export const invalidToken = (message: string) => new ApiError(401, 'Invalid toke
 export const notFound = (what: string) => new ApiError(404, 'Not found', `${what} not found`);
 export const conflict = (message: string) => new ApiError(409, 'Conflict', message);
 export const unprocessable = (message: string) => new ApiError(422, 'Unprocessable request', message);
+/** 403 for granting what the caller does not hold (a role's permissions, a role to assign, an API key's scopes). */
+export const permissionEscalation = (permission: string) =>
+  new ApiError(403, 'Permission escalation refused', `cannot grant ${permission}: you do not hold it yourself`);
 export const unavailable = (message: string, extra: Record<string, unknown> = {}) =>
   new ApiError(503, 'Service unavailable', message, extra, { 'Retry-After': '5' });
 

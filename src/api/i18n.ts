@@ -10,6 +10,7 @@ const TITLES_KO: Record<string, string> = {
   Unauthorized: '인증 필요',
   'Invalid credentials': '잘못된 인증 정보',
   'Insufficient permissions': '권한 부족',
+  'Permission escalation refused': '권한 상승 거부',
   'Invalid API key': '유효하지 않은 API 키',
   'Rate limit exceeded': '요청 한도 초과',
   'Too many requests': '요청 한도 초과',
@@ -50,6 +51,7 @@ const MESSAGES_KO: Record<string, string> = {
 /** Sentences with a variable part; the captured text is kept as it is (ids, permission names, keys). */
 const PATTERNS_KO: Array<[RegExp, (...groups: string[]) => string]> = [
   [/^User does not have required permission: (.+)$/, (p) => `사용자에게 필요한 권한이 없습니다: ${p}`],
+  [/^cannot grant (.+): you do not hold it yourself$/, (p) => `보유하지 않은 권한은 부여할 수 없습니다: ${p}`],
   [/^(.+) not found$/, (what) => `${what}을(를) 찾을 수 없습니다`],
   [/^no route for (\S+ \S+)$/, (route) => `${route} 에 해당하는 경로가 없습니다`],
   [/^missing bearer token: (.+)$/, (hint) => `Bearer 토큰이 없습니다: ${hint}`],

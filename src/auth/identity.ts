@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { Config } from '../config/index.js';
 import type { ApiResources } from '../resources.js';
+import { LoginThrottle } from './login-throttle.js';
 import { ApiKeys } from './api-keys.js';
 import { Audit } from './audit.js';
 import { clientIpResolver } from './client-ip.js';
@@ -20,6 +21,7 @@ export interface Identity {
   state: SessionState;
   sessions: Sessions;
   limiter: RateLimiter;
+  loginThrottle: LoginThrottle;
   oauth: OAuthFlow;
   /** The client address (security.trusted_proxies decides whether X-Forwarded-For counts). */
   clientIp(c: Context): string | null;
@@ -45,6 +47,7 @@ export function createIdentity(r: ApiResources): Identity {
     rbac,
     state,
     sessions: new Sessions(cfg.auth, r.sql, r.tokens, state, audit),
+    loginThrottle: new LoginThrottle(r.redis, prefix, cfg.auth.login_failures_per_account, cfg.auth.login_failure_window, r.logger),
     limiter: new RateLimiter(r.redis, prefix, cfg.rate_limit.whitelist, cfg.rate_limit.sync_interval, r.logger),
     oauth: new OAuthFlow(cfg.oauth2, r.redis, prefix, r.logger),
     // Asked by the per-IP limit, the per-user count and audit records: worked out once per request.

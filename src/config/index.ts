@@ -3,3 +3,4 @@ export { ConfigError } from './errors.js';
 export { configSchema, type Config, type ConfigInput } from './schema.js';
 export { parseDurationMs } from './duration.js';
 export { databaseUrl } from './database-url.js';
+export { productionProblem, anonymousMetricsNotice } from './production.js';

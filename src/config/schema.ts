@@ -87,6 +87,10 @@ const sandbox = z
     // Read from the agent's files on the host after the container exits: the most kept of each.
     max_transcript_bytes: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
     max_diff_bytes: z.coerce.number().int().min(1024).default(5 * 1024 * 1024),
+    // What one attempt may store of the agent's output (stream lines and stderr chunks); past either the
+    // task is stopped and fails with output_limit.
+    max_events_per_task: z.coerce.number().int().min(100, 'sandbox.max_events_per_task must be at least 100').default(20_000),
+    max_event_bytes_per_task: z.coerce.number().int().min(65_536, 'sandbox.max_event_bytes_per_task must be at least 65536').default(32 * 1024 * 1024),
     scratch_root: z.string().default('./var/scratch'),
     git_file_root: z.string().nullable().default(null),
     allow_https_git: boolish(true),
@@ -126,6 +130,8 @@ const worker = z
     gateway_max_request_bytes: z.coerce.number().int().min(65_536, 'worker.gateway_max_request_bytes must be at least 65536').default(8 * 1024 * 1024),
     /** Model calls one task may have in the gateway at once; more are answered 429. */
     gateway_max_concurrent_requests_per_task: z.coerce.number().int().min(1, 'worker.gateway_max_concurrent_requests_per_task must be at least 1').default(8),
+    /** Event bytes a task may hold in memory while Postgres catches up; past it the sandbox's output is paused. */
+    max_buffered_event_bytes: z.coerce.number().int().min(65_536, 'worker.max_buffered_event_bytes must be at least 65536').default(4 * 1024 * 1024),
     metrics_port: z.coerce.number().int().min(0).max(65535).default(9464),
     shutdown_deadline: duration('60s'),
     heartbeat_ttl: duration('30s'),

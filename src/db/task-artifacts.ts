@@ -1,16 +1,20 @@
 import type { Sql } from './client.js';
+import { pgSafeText } from './pg-safe.js';
 import type { TaskStatus } from './tasks.js';
 
 export type ArtifactKind = 'transcript';
 
-/** Stores an artifact of an attempt, fenced: only while that attempt still holds the task. */
+/**
+ * Stores an artifact of an attempt, fenced: only while that attempt still holds the task. The body is the
+ * agent's file: a raw U+0000 in it (which text cannot hold) is stored as U+FFFD (pg-safe.ts).
+ */
 export async function saveArtifact(
   sql: Sql,
   a: { taskId: string; attempt: number; kind: ArtifactKind; body: string; truncated: boolean },
 ): Promise<boolean> {
   const rows = await sql`
     insert into task_artifacts (task_id, kind, attempt, body, truncated)
-    select ${a.taskId}, ${a.kind}, ${a.attempt}, ${a.body}, ${a.truncated}
+    select ${a.taskId}, ${a.kind}, ${a.attempt}, ${pgSafeText(a.body)}, ${a.truncated}
     where exists (select 1 from tasks where id = ${a.taskId} and attempt = ${a.attempt})
     on conflict (task_id, kind) do update set attempt = excluded.attempt, body = excluded.body,
       truncated = excluded.truncated, created_at = now()`;

@@ -1,4 +1,5 @@
 import type { Sql } from './client.js';
+import { pgSafeJson } from './pg-safe.js';
 
 export interface TaskEventInput {
   seq: number;
@@ -28,7 +29,8 @@ export async function insertTaskEvents(sql: Sql, taskId: string, attempt: number
   if (events.length === 0) return 0;
   const seqs = events.map((e) => e.seq);
   const types = events.map((e) => e.type);
-  const payloads = events.map((e) => JSON.stringify(e.payload));
+  // Payloads carry agent output: U+0000 and lone surrogates become U+FFFD (pg-safe.ts), so jsonb takes them.
+  const payloads = events.map((e) => JSON.stringify(pgSafeJson(e.payload)));
   const rows = await sql`
     insert into task_events (task_id, seq, attempt, type, payload)
     select ${taskId}, s, ${attempt}, t, p::jsonb

@@ -1,4 +1,5 @@
 import type { Sql } from './client.js';
+import { pgSafeJson, pgSafeNullableText, pgSafeText } from './pg-safe.js';
 import type { WorkspaceSource } from './workspaces.js';
 
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
@@ -202,8 +203,12 @@ export interface TaskOutcomeWrite {
   diffTruncated: boolean;
 }
 
-/** The one terminal write of an attempt. Returns false when a newer attempt holds the task (fenced out). */
-export async function finishTask(sql: Sql, id: string, attempt: number, o: TaskOutcomeWrite): Promise<boolean> {
+/**
+ * The one terminal write of an attempt. Returns false when a newer attempt holds the task (fenced out).
+ * Result, message, usage and diff quote the agent: they are made storable first (pg-safe.ts).
+ */
+export async function finishTask(sql: Sql, id: string, attempt: number, given: TaskOutcomeWrite): Promise<boolean> {
+  const o = storableOutcome(given);
   const rows = await sql`
     update tasks set status = ${o.status}, result = ${o.result ? sql.json(o.result as never) : null},
       error_code = ${o.errorCode}, error_message = ${o.errorMessage}, exit_code = ${o.exitCode},
@@ -213,6 +218,21 @@ export async function finishTask(sql: Sql, id: string, attempt: number, o: TaskO
   return rows.count === 1;
 }
 
+function storableOutcome(o: TaskOutcomeWrite): TaskOutcomeWrite {
+  return {
+    ...o,
+    result: o.result ? pgSafeJson(o.result) : null,
+    errorMessage: pgSafeNullableText(o.errorMessage),
+    usage: o.usage ? pgSafeJson(o.usage) : null,
+    diff: pgSafeNullableText(o.diff),
+  };
+}
+
+/** An attempt's error as kept in attempt_errors; its message may quote the agent. */
+function attemptError(attempt: number, err: { code: string; message: string }) {
+  return { attempt, code: err.code, message: pgSafeText(err.message), at: new Date().toISOString() };
+}
+
 /** An infrastructure fault that will be retried: the row goes back to queued and keeps the attempt's error. */
 export async function requeueAfterFault(
   sql: Sql,
@@ -220,7 +240,7 @@ export async function requeueAfterFault(
   attempt: number,
   err: { code: string; message: string },
 ): Promise<boolean> {
-  const entry = { attempt, code: err.code, message: err.message, at: new Date().toISOString() };
+  const entry = attemptError(attempt, err);
   const rows = await sql`
     update tasks set status = 'queued', attempt_errors = attempt_errors || ${sql.json([entry] as never)}::jsonb,
       updated_at = now()
@@ -235,9 +255,9 @@ export async function failAfterFaults(
   attempt: number,
   err: { code: string; message: string },
 ): Promise<boolean> {
-  const entry = { attempt, code: err.code, message: err.message, at: new Date().toISOString() };
+  const entry = attemptError(attempt, err);
   const rows = await sql`
-    update tasks set status = 'failed', error_code = ${err.code}, error_message = ${err.message},
+    update tasks set status = 'failed', error_code = ${err.code}, error_message = ${entry.message},
       attempt_errors = attempt_errors || ${sql.json([entry] as never)}::jsonb, finished_at = now(), updated_at = now()
     where id = ${id} and attempt = ${attempt} and status = 'running'`;
   return rows.count === 1;

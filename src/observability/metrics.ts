@@ -1,7 +1,7 @@
 import { withTimeout } from '../util/with-timeout.js';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
-import { ERROR_CODES as CLAUDE_ERROR_CODES } from '../../workers/claude/outcome.js';
+import { ERROR_CODES as TASK_ERROR_CODES } from '../tasks/error-codes.js';
 import { isTerminalStatus, type TerminalStatus } from '../db/tasks.js';
 import { HttpRequestMetrics } from './http-metrics.js';
 import { QUEUE_STATES, readQueueStats, type QueueStats } from './queue-stats.js';
@@ -27,7 +27,7 @@ export interface MetricsOptions {
   queues?: QueueGaugeSource;
 }
 
-const ERROR_CODES: ReadonlySet<string> = new Set(CLAUDE_ERROR_CODES);
+const ERROR_CODES: ReadonlySet<string> = new Set(TASK_ERROR_CODES);
 const TOKEN_TYPES = {
   input_tokens: 'input',
   output_tokens: 'output',

@@ -228,6 +228,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const root = path.join(dir, 'scratch');
       const found: string[] = [];
       for (const owner of readdirSyncSafe(root)) for (const entry of readdirSyncSafe(path.join(root, owner))) found.push(`${owner}/${entry}`);
+      // Loop-mode images live one level deeper (<scratch_root>/.images/<worker>/<attempt>.img); the worker dirs stay.
+      const images = found.filter((p) => p.startsWith('.images/'));
+      found.splice(0, found.length, ...found.filter((p) => !p.startsWith('.images/')));
+      for (const ownerDir of images) for (const file of readdirSyncSafe(path.join(root, ownerDir))) found.push(`${ownerDir}/${file}`);
       return found;
     };
     const leftDeadline = Date.now() + 30_000;

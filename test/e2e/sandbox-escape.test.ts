@@ -62,6 +62,9 @@ beforeAll(async () => {
     modelUrl: model.url,
     extraEnv: {
       AICLI__SANDBOX__SCRATCH__SIZE_MB: String(SCRATCH_MB),
+      // The probe fills scratch to ENOSPC and frees it again: the disk watchdog (sandbox-scratch-disk.test.ts)
+      // would stop the task in between, so it is off here.
+      AICLI__SANDBOX__SCRATCH__WATCHDOG_PERCENT: '100',
       AICLI__SANDBOX__TMPFS_MB: String(TMPFS_MB),
       AICLI__WORKER__SHUTDOWN_DEADLINE: '5s',
       AICLI__SANDBOX__EGRESS__ALLOWED_PORTS: JSON.stringify([listed.port, unlisted.port]),

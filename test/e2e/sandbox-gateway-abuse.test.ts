@@ -16,7 +16,7 @@ import { toolResultsOf } from '../support/task-events.js';
 const id = testId('sbxgwabuse');
 /** 200 000 output tokens of claude-sonnet-4-5 at list price: $3 per answer, all of its max_tokens. */
 const COSTLY_USAGE = { input_tokens: 10, output_tokens: 200_000 };
-const COSTLY_ANSWER_USD = 3;
+const SONNET_OUTPUT_USD_PER_TOKEN = 15 / 1_000_000;
 const PARALLEL_CALLS = 12;
 const FLOOD_CALLS = 16;
 const FLOOD_BODY_BYTES = 63 * 1024 * 1024;
@@ -92,7 +92,10 @@ describe('an agent calling the gateway itself', () => {
     expect(task.status, JSON.stringify(task.error)).toBe('failed');
     expect(task.error.code).toBe('budget_exceeded');
     expect(task.usage.limit_hit).toBe('max_budget_usd');
-    expect(task.usage.cost_usd).toBeLessThan(1 + COSTLY_ANSWER_USD);
+    // The call that got through asked for $3 of output and went out asking for what was left of $1.
+    const sent = model.requestsFor('costly').map((r) => (r.body as { max_tokens?: number }).max_tokens ?? Infinity);
+    for (const maxTokens of sent) expect(maxTokens).toBeLessThanOrEqual(Math.floor(1 / SONNET_OUTPUT_USD_PER_TOKEN));
+    expect(task.usage.cost_usd, 'metered spend on a $1 budget').toBeLessThanOrEqual(1.01);
   });
 
   it(`floods the gateway with ${FLOOD_CALLS} concurrent 63 MB bodies while a second task on the same worker succeeds`, async () => {

@@ -54,6 +54,14 @@ describe('worker start-up self-check', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('refuses uncapped scratch (mode none) without sandbox.scratch.allow_uncapped, in one line naming the fix', async () => {
+    const r = await runCli(['worker'], workerEnv({ AICLI__SANDBOX__SCRATCH__MODE: 'none' }));
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/sandbox\.scratch\.mode is none.*sandbox\.scratch\.mode: loop.*sandbox\.scratch\.allow_uncapped: true/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('checks the runtime even with startup_check off', async () => {
     const r = await runCli(['worker'], workerEnv({ AICLI__SANDBOX__RUNTIME: 'runsc', AICLI__SANDBOX__STARTUP_CHECK: 'false' }));
     expect(r.code).toBe(1);

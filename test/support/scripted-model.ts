@@ -107,7 +107,7 @@ export async function startScriptedModel(): Promise<ScriptedModel> {
       // prompts naming an unknown scenario get a harmless text.
       return { scenario: found?.name ?? null, step: null, reply: textReply(SIDE_REQUEST_TEXT, DEFAULT_USAGE) };
     }
-    const usage = scenario.opts.usage ?? DEFAULT_USAGE;
+    const usage = withinMaxTokens(scenario.opts.usage ?? DEFAULT_USAGE, body);
     const index = stepIndexFor(scenario, found.position);
     if (index === null) return { scenario: found.name, step: null, reply: textReply(PAST_END_TEXT, usage) };
     const step = scenario.steps[index];
@@ -329,6 +329,13 @@ function assistantTurns(messages: unknown[]): number {
 }
 
 type MessageReply = Extract<Reply, { kind: 'message' }>;
+
+/** A real model never answers with more output than the call's max_tokens, so neither does this one. */
+function withinMaxTokens(usage: Usage, body: unknown): Usage {
+  const maxTokens = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['max_tokens'] : undefined;
+  if (typeof maxTokens !== 'number' || maxTokens <= 0 || usage.output_tokens <= maxTokens) return usage;
+  return { ...usage, output_tokens: maxTokens };
+}
 
 function textReply(text: string, usage: Usage): MessageReply {
   return { kind: 'message', content: [{ type: 'text', text }], stopReason: 'end_turn', delayMs: 0, usage };

@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { classifyOutcome, createStreamFacts, ERROR_CODES, isRetryable } from '../../workers/claude/outcome.js';
 import type { RunFacts, RunOutcome } from '../../workers/claude/outcome.js';
 import type { ResultMessage, StreamRecord } from '../../workers/claude/types.js';
+import { FAULT_POLICY } from '../../workers/worker/retry-policy.js';
 
 // Result lines modelled on what CLI 2.1.332 printed against the scripted model.
 function result(fields: Partial<ResultMessage>): ResultMessage {
@@ -99,6 +100,24 @@ describe('classifyOutcome', () => {
     expect(classifyOutcome({ ...all, cancelled: false, timedOut: false }).errorCode).toBe('oom_killed');
     expect(classifyOutcome({ ...all, cancelled: false, timedOut: false, oomKilled: false, exitCode: 1 }).errorCode).toBe('budget_exceeded');
     expect(classifyOutcome({ ...all, cancelled: false, timedOut: false, oomKilled: false, exitCode: 1, budgetExceeded: false }).errorCode).toBe('auth_failed');
+  });
+
+  it('an output cap the worker stopped the run for wins over what the CLI said after SIGINT, and names its key', () => {
+    const outputLimit = { configKey: 'sandbox.max_events_per_task', limit: 20_000 };
+    expect(classifyOutcome(facts({ result: result({ is_error: true, result: 'interrupted' }), exitCode: 130, outputLimit }))).toEqual(
+      failed('output_limit', "the agent's output passed sandbox.max_events_per_task (20000); the task was stopped (raise sandbox.max_events_per_task if the task needs more)"),
+    );
+    expect(classifyOutcome(facts({ result: SUCCESS, timedOut: true, outputLimit })).errorCode).toBe('timeout');
+  });
+
+  it('ends disk_full (not retryable) when the disk watchdog stopped the run, after cancel and timeout', () => {
+    const stopped = facts({ result: null, exitCode: 130, diskFull: 'the task scratch filesystem is 97% full' });
+    expect(classifyOutcome(stopped)).toEqual(failed('disk_full', 'the task scratch filesystem is 97% full'));
+    expect(classifyOutcome({ ...stopped, oomKilled: true, exitCode: 137 }).errorCode).toBe('disk_full');
+    expect(classifyOutcome({ ...stopped, timedOut: true }).errorCode).toBe('timeout');
+    expect(classifyOutcome({ ...stopped, cancelled: true }).errorCode).toBe('cancelled');
+    expect(isRetryable('disk_full')).toBe(false);
+    expect(FAULT_POLICY.disk_full).toEqual({ retry: false, countsAsAttempt: true, errorCode: 'disk_full' });
   });
 
   it('does not call a successful answer that mentions 401 an auth failure', () => {

@@ -29,7 +29,7 @@ function composeConfig(env: Record<string, string>) {
 
 describe('docker-compose.yml', () => {
   it('validates with `compose config`, and the normalised file has what operations rely on', () => {
-    const res = composeConfig({ JWT_SECRET_KEY: 'x'.repeat(64) });
+    const res = composeConfig({ JWT_SECRET_KEY: 'x'.repeat(64), METRICS_BEARER_TOKEN: 'm'.repeat(64) });
     expect(res.stderr).not.toMatch(/ERROR|error/);
     expect(res.status, res.stderr).toBe(0);
     const cfg = parse(res.stdout);
@@ -54,11 +54,26 @@ describe('docker-compose.yml', () => {
     expect(worker.ports).toBeUndefined();
     expect(worker.container_name).toBeUndefined();
     // The Docker socket, and the scratch/socket dirs at the same path inside and out (sandboxes are siblings).
-    const mounts: string[] = worker.volumes;
+    const mounts: Array<string | { type: string; source: string; target: string; bind?: { propagation?: string } }> = worker.volumes;
     expect(mounts).toContain('/var/run/docker.sock:/var/run/docker.sock:rw');
-    expect(mounts).toContain('/var/lib/aicli:/var/lib/aicli:rw');
+    const data = mounts.find((m) => typeof m !== 'string' && m.target === '/var/lib/aicli');
+    expect(data).toMatchObject({ type: 'bind', source: '/var/lib/aicli', bind: { propagation: 'rshared' } });
     expect(worker.environment.AICLI__SANDBOX__SCRATCH_ROOT.startsWith('/var/lib/aicli/')).toBe(true);
     expect(worker.environment.AICLI__WORKER__GATEWAY_SOCKET_DIR.startsWith('/var/lib/aicli/')).toBe(true);
+    // Task scratch is capped: loop images mounted inside the worker reach the host's engine through the rshared
+    // bind, which needs mount(2) (CAP_SYS_ADMIN, no AppArmor mount denial) and the loop devices (major 7).
+    expect(worker.environment.AICLI__SANDBOX__SCRATCH__MODE).toBe('loop');
+    expect(worker.environment.AICLI__SANDBOX__SCRATCH__ALLOW_UNCAPPED).toBeUndefined();
+    expect(worker.cap_add).toContain('SYS_ADMIN');
+    expect(worker.devices).toContain('/dev/loop-control:/dev/loop-control');
+    expect(worker.device_cgroup_rules).toContain('b 7:* rmw');
+    expect(worker.security_opt).toContain('apparmor:unconfined');
+    expect(worker.privileged).toBeUndefined();
+    // No other service may mount anything or reach loop devices.
+    for (const name of ['api', 'migrate', 'redis', 'postgres']) {
+      expect(cfg.services[name].cap_add).toBeUndefined();
+      expect(cfg.services[name].devices).toBeUndefined();
+    }
     // Termination grace longer than the drain deadline (worker.shutdown_deadline, 60s by default).
     expect(worker.stop_grace_period).toBe('2m');
     // The API never gets the Docker socket.
@@ -69,6 +84,12 @@ describe('docker-compose.yml', () => {
     const res = composeConfig({});
     expect(res.status).not.toBe(0);
     expect(res.stderr).toMatch(/JWT_SECRET_KEY/);
+  });
+
+  it('refuses to render without METRICS_BEARER_TOKEN, naming it (production serves no anonymous /metrics)', () => {
+    const res = composeConfig({ JWT_SECRET_KEY: 'x'.repeat(64) });
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toMatch(/METRICS_BEARER_TOKEN/);
   });
 
   it('builds the targets the Dockerfile defines', () => {

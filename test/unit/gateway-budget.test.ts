@@ -31,15 +31,18 @@ function streamedReply(): string {
   ].join('');
 }
 
-/** A reply that uses the whole of max_tokens: 200 000 output tokens of claude-sonnet-4-5 = $3. */
+/** A call asking for 200 000 output tokens of claude-sonnet-4-5: $3 if the model uses all of them. */
 const COSTLY_MAX_TOKENS = 200_000;
 const COSTLY_REPLY_COST = 3;
+const SONNET_OUTPUT_USD_PER_TOKEN = 15 / 1_000_000;
 
-function costlyReply(): string {
-  return streamedReply().replace(`"output_tokens":${REPLY_USAGE.output_tokens}`, `"output_tokens":${COSTLY_MAX_TOKENS}`).replace(`"input_tokens":${REPLY_USAGE.input_tokens}`, '"input_tokens":0');
+/** A model that answers with the whole of the max_tokens it was sent (and no input), the dearest answer a call allows. */
+function costlyReply(request: Record<string, unknown>): string {
+  const maxTokens = Number(request['max_tokens']);
+  return streamedReply().replace(`"output_tokens":${REPLY_USAGE.output_tokens}`, `"output_tokens":${maxTokens}`).replace(`"input_tokens":${REPLY_USAGE.input_tokens}`, '"input_tokens":0');
 }
 
-function call(socketPath: string, token: string, maxTokens = 64): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+function call(socketPath: string, token: string, maxTokens = 64, extra: Record<string, unknown> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       { socketPath, agent: false, method: 'POST', path: '/v1/messages?beta=true', headers: { 'x-api-key': token, 'content-type': 'application/json' } },
@@ -51,7 +54,7 @@ function call(socketPath: string, token: string, maxTokens = 64): Promise<{ stat
       },
     );
     req.on('error', reject);
-    req.end(JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: maxTokens, stream: true, messages: [{ role: 'user', content: 'hi' }] }));
+    req.end(JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: maxTokens, stream: true, messages: [{ role: 'user', content: 'hi' }], ...extra }));
   });
 }
 
@@ -79,7 +82,9 @@ describe('gateway budgets', () => {
   let upstream: http.Server;
   let gateway: ModelGateway;
   let upstreamCalls = 0;
-  let reply = streamedReply;
+  let reply: (request: Record<string, unknown>) => string = streamedReply;
+  /** The bodies the upstream received, in order. */
+  let received: Array<Record<string, unknown>> = [];
   /** While set, replies wait here until a test releases them (to hold requests in flight together). */
   let held: Array<() => void> | null = null;
   const logLines: string[] = [];
@@ -89,10 +94,13 @@ describe('gateway budgets', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'aicli-gwb-'));
     upstream = http.createServer((req, res) => {
-      req.resume();
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         upstreamCalls += 1;
-        const body = reply();
+        const request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+        received.push(request);
+        const body = reply(request);
         const send = () => {
           res.writeHead(200, { 'content-type': 'text/event-stream' });
           res.end(body);
@@ -119,6 +127,7 @@ describe('gateway budgets', () => {
   beforeEach(() => {
     upstreamCalls = 0;
     reply = streamedReply;
+    received = [];
     held = null;
   });
 
@@ -161,7 +170,10 @@ describe('gateway budgets', () => {
       expect(upstreamCalls, 'calls forwarded to the upstream').toBe(1);
       expect(statuses.filter((s) => s === 200)).toHaveLength(1);
       for (const status of statuses.filter((s) => s !== 200)) expect([400, 429]).toContain(status);
-      expect(session.costUsd).toBeCloseTo(COSTLY_REPLY_COST, 6);
+      // The one call forwarded asked for $3 of output; it went out asking for what $1 buys.
+      expect(received[0]?.['max_tokens']).toBe(Math.floor(1 / SONNET_OUTPUT_USD_PER_TOKEN));
+      expect(session.costUsd, 'spend on a $1 budget').toBeLessThanOrEqual(1);
+      expect(session.costUsd).toBeGreaterThan(0.99);
       // Once the spend is known to be over the cap, the refusal is the final one.
       const after = await call(wide.socketPath, session.token);
       expect(after.status).toBe(400);
@@ -179,7 +191,8 @@ describe('gateway budgets', () => {
       // $3 reserved per call: 3 calls reserve $9 (< $10), the 4th crosses the cap, nothing after it.
       expect(upstreamCalls, 'calls forwarded to the upstream').toBeLessThanOrEqual(Math.ceil(10 / COSTLY_REPLY_COST));
       expect(statuses.filter((s) => s === 200)).toHaveLength(upstreamCalls);
-      expect(session.costUsd - 10).toBeLessThan(COSTLY_REPLY_COST);
+      // The call that crossed the cap was lowered to the rest of it, so the whole answer fits.
+      expect(session.costUsd, 'spend on a $10 budget').toBeLessThanOrEqual(10);
     });
   });
 
@@ -189,10 +202,42 @@ describe('gateway budgets', () => {
       const session = wide.openSession({ taskId: 'task-parallel-tokens', apiKey: REAL_KEY, maxOutputTokens: 150_000 });
       await parallelCalls(wide.socketPath, session.token, 12);
       expect(upstreamCalls, 'calls forwarded to the upstream').toBe(1);
-      expect(session.usage.output_tokens).toBe(COSTLY_MAX_TOKENS);
+      expect(received[0]?.['max_tokens']).toBe(150_000);
+      expect(session.usage.output_tokens, 'output tokens on a 150 000 cap').toBe(150_000);
       expect((await call(wide.socketPath, session.token)).status).toBe(400);
       expect(session).toMatchObject({ budgetExceeded: true, limitHit: 'max_output_tokens' });
     });
+  });
+
+  it('lowers max_tokens to what is left of the budget, so a call that uses all of it lands on the cap', async () => {
+    const session = gateway.openSession({ taskId: 'task-clamp', apiKey: REAL_KEY, budgetUsd: 1 });
+    expect((await call(gateway.socketPath, session.token)).status).toBe(200);
+    expect(received[0]?.['max_tokens'], 'a call the budget can pay for goes out as it came').toBe(64);
+    reply = costlyReply;
+    const usdLeft = 1 - REPLY_COST;
+    expect((await call(gateway.socketPath, session.token, COSTLY_MAX_TOKENS)).status).toBe(200);
+    const sent = Number(received[1]?.['max_tokens']);
+    expect(sent).toBe(Math.floor(usdLeft / SONNET_OUTPUT_USD_PER_TOKEN));
+    expect(received[1]).toMatchObject({ model: 'claude-sonnet-4-5', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    expect(session.costUsd, 'spend on a $1 budget').toBeLessThanOrEqual(1);
+    expect((await call(gateway.socketPath, session.token)).status).toBe(400);
+    expect(upstreamCalls).toBe(2);
+    const logged = logLines.filter((line) => line.includes('"task_id":"task-clamp"') && line.includes('maxTokensRequested'));
+    expect(logged).toHaveLength(1);
+    expect(JSON.parse(logged[0] ?? '{}')).toMatchObject({ maxTokensRequested: COSTLY_MAX_TOKENS, maxTokensSent: sent });
+  });
+
+  it('keeps a clamped call with extended thinking valid: max_tokens above the thinking floor, the thinking budget below it', async () => {
+    const session = gateway.openSession({ taskId: 'task-clamp-thinking', apiKey: REAL_KEY, maxOutputTokens: 5_000 });
+    reply = costlyReply;
+    const thinking = { type: 'enabled', budget_tokens: 16_000 };
+    expect((await call(gateway.socketPath, session.token, 32_000, { thinking })).status).toBe(200);
+    expect(received[0]).toMatchObject({ max_tokens: 5_000, thinking: { type: 'enabled', budget_tokens: 4_999 } });
+    expect(session.usage.output_tokens).toBe(5_000);
+
+    const nearlyDone = gateway.openSession({ taskId: 'task-clamp-floor', apiKey: REAL_KEY, maxOutputTokens: 600 });
+    expect((await call(gateway.socketPath, nearlyDone.token, 32_000, { thinking })).status).toBe(200);
+    expect(received[1]).toMatchObject({ max_tokens: 1_025, thinking: { type: 'enabled', budget_tokens: 1_024 } });
   });
 
   it('stops forwarding once the spend reaches max_budget_usd and answers in Anthropic format', async () => {

@@ -5,19 +5,9 @@
 import { assistantText, isAssistantMessage, isResultMessage, isSystemInit } from './types.js';
 import type { ResultMessage, ResultSubtype, StreamRecord } from './types.js';
 
-export const ERROR_CODES = [
-  'claude_error',
-  'max_turns',
-  'budget_exceeded',
-  'oom_killed',
-  'timeout',
-  'cancelled',
-  'auth_failed',
-  'sandbox_error',
-  'worker_lost',
-  'exit_nonzero',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+import { ERROR_CODES, type ErrorCode } from '../../src/tasks/error-codes.js';
+
+export { ERROR_CODES, type ErrorCode };
 
 import type { TerminalStatus } from '../../src/db/tasks.js';
 
@@ -38,8 +28,12 @@ export interface RunFacts {
   budgetExceeded: boolean;
   /** The CLI's own text for an authentication failure, used when there is no result line. */
   authMessage?: string | null;
+  /** The disk watchdog stopped the run: its message (how full, which key), else null. */
+  diskFull?: string | null;
   /** Last bytes of stderr, quoted when nothing better explains a failure. */
   stderrTail?: string;
+  /** The worker stopped the run because the agent's output passed a cap (the config key that sets it). */
+  outputLimit?: { configKey: string; limit: number } | null;
 }
 
 export interface RunOutcome {
@@ -62,6 +56,9 @@ export function isRetryable(code: ErrorCode): boolean {
     case 'cancelled':
     case 'auth_failed':
     case 'exit_nonzero':
+    case 'output_limit':
+    case 'output_rejected':
+    case 'disk_full':
       return false;
     default:
       return assertNever(code);
@@ -71,6 +68,8 @@ export function isRetryable(code: ErrorCode): boolean {
 type Cause =
   | 'cancelled'
   | 'timed_out'
+  | 'output_limit'
+  | 'disk_full'
   | 'oom'
   | 'budget_exceeded'
   | 'auth_failed'
@@ -98,6 +97,12 @@ export function classifyOutcome(facts: RunFacts): RunOutcome {
       return { status: 'cancelled', errorCode: 'cancelled', message: 'task was cancelled' };
     case 'timed_out':
       return { status: 'timed_out', errorCode: 'timeout', message: 'claude did not finish within the task timeout' };
+    case 'output_limit': {
+      const { configKey, limit } = facts.outputLimit ?? { configKey: 'sandbox.max_events_per_task', limit: 0 };
+      return failed('output_limit', `the agent's output passed ${configKey} (${limit}); the task was stopped (raise ${configKey} if the task needs more)`);
+    }
+    case 'disk_full':
+      return failed('disk_full', facts.diskFull ?? 'the task scratch filesystem filled up');
     case 'oom': {
       const exit = facts.exitCode ?? OOM_EXIT_CODE;
       return failed('oom_killed', `workspace container exited with code ${exit}: out of memory (raise resources.memory_mb)`);
@@ -133,6 +138,10 @@ function causeOf(facts: RunFacts): Cause {
   const { result } = facts;
   if (facts.cancelled) return 'cancelled';
   if (facts.timedOut) return 'timed_out';
+  // The worker stopped the run itself: whatever the CLI said after SIGINT is not the cause.
+  if (facts.outputLimit) return 'output_limit';
+  // The watchdog's stop makes the CLI exit any way at all: the full disk is the cause.
+  if (facts.diskFull) return 'disk_full';
   if (facts.oomKilled || facts.exitCode === OOM_EXIT_CODE) return 'oom';
   if (facts.budgetExceeded) return 'budget_exceeded';
   if (facts.authFailed || (result !== null && isAuthFailure(result))) return 'auth_failed';

@@ -15,7 +15,8 @@ const PER_TOKEN = 1 / 1_000_000;
 /** For a body without a usable max_tokens: more than any model may answer, so the reserve is never short. */
 const OUTPUT_TOKENS_BOUND = 128_000;
 const FREE: Reservation = { usd: 0, outputTokens: 0 };
-const COST_FREE_PATHS = new Set(['/v1/messages/count_tokens']);
+/** Calls upstream never bills (counting tokens generates none). */
+export const COST_FREE_PATHS: ReadonlySet<string> = new Set(['/v1/messages/count_tokens']);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -5,8 +5,10 @@ import { UnixSocketServer } from '../../src/net/unix-socket-server.js';
 import { sendAnthropicError } from './errors.js';
 import { defaultPricing, type Pricing } from './pricing.js';
 import { declaredTooLarge, discardRest, readBoundedBody } from './request-body.js';
-import { release, reserve, reservedUpToCap, worstCaseOf, type Reservation } from './reservation.js';
+import { clampMaxTokens } from './max-tokens-clamp.js';
+import { COST_FREE_PATHS, release, reserve, reservedUpToCap, worstCaseOf, type Reservation } from './reservation.js';
 import {
+  budgetSpent,
   capReached,
   recordUsage,
   SessionRegistry,
@@ -108,6 +110,8 @@ interface Exchange {
   upstreamBroke: boolean;
   /** What this call holds of its task's caps while it is forwarded. */
   reservation: Reservation | null;
+  /** Set when its max_tokens was lowered to what the task had left. */
+  maxTokensClamp: { requested: number; sent: number | null } | null;
   /** Its slot and reservation are given back and it was logged. */
   finished: boolean;
   bytesOut: number;
@@ -322,6 +326,7 @@ class UnixSocketModelGateway implements ModelGateway {
       clientGone: false,
       upstreamBroke: false,
       reservation: null,
+      maxTokensClamp: null,
       finished: false,
       bytesOut: 0,
     };
@@ -343,8 +348,8 @@ class UnixSocketModelGateway implements ModelGateway {
           return;
         }
         // Checked after the body is in, so a call queued behind a streaming response sees that response's cost.
-        if (this.#refuseOverCap(exchange, body.bytes)) return;
-        this.#forward(exchange, body.bytes, 1);
+        const admitted = this.#admitUnderCap(exchange, body.bytes);
+        if (admitted !== null) this.#forward(exchange, admitted, 1);
       },
       () => {
         exchange.clientGone = true;
@@ -390,22 +395,32 @@ class UnixSocketModelGateway implements ModelGateway {
    * answer mirrors the API's own spend-limit refusal (400
    * invalid_request_error), which the CLI does not retry. While only the
    * reservations of calls in flight fill the cap, a call is answered 429 and
-   * may be retried once they are done.
+   * may be retried once they are done. A call that is let through has its
+   * max_tokens lowered to what the task has left (max-tokens-clamp.ts).
+   *
+   * Returns the body to forward, or null when the call was answered here.
    */
-  #refuseOverCap(exchange: Exchange, body: Buffer): boolean {
+  #admitUnderCap(exchange: Exchange, body: Buffer): Buffer | null {
     const session = exchange.entry.session;
-    const reached = capReached(session);
-    const reserved = reached === null ? reservedUpToCap(session) : null;
+    let reached = capReached(session);
+    let reserved = reached === null ? reservedUpToCap(session) : null;
     if (reached === null && reserved === null) {
-      exchange.reservation = worstCaseOf(exchange.pathname, body, this.#pricing);
-      reserve(session, exchange.reservation);
-      return false;
+      const clamped = clampMaxTokens(exchange.pathname, body, session, this.#pricing, COST_FREE_PATHS);
+      if (clamped.kind === 'forward') {
+        if (clamped.requestedMaxTokens !== null) exchange.maxTokensClamp = { requested: clamped.requestedMaxTokens, sent: clamped.maxTokens };
+        exchange.reservation = worstCaseOf(exchange.pathname, clamped.body, this.#pricing);
+        reserve(session, exchange.reservation);
+        return clamped.body;
+      }
+      // Not one output token is left to pay for: spent, unless calls in flight hold the rest.
+      if (session.reservedUsd > 0 || session.reservedOutputTokens > 0) reserved = `calls in flight may spend the rest of the task's caps; retry when they are done`;
+      else reached = budgetSpent(session);
     }
     session.refusedRequests += 1;
     if (reached === null) {
-      sendAnthropicError(exchange.res, 429, 'rate_limit_error', `aicli gateway: ${reserved}`, { 'retry-after': '1' });
+      sendAnthropicError(exchange.res, 429, 'rate_limit_error', `aicli gateway: ${reserved ?? 'calls in flight fill the task caps'}`, { 'retry-after': '1' });
       this.#finish(exchange);
-      return true;
+      return null;
     }
     if (!session.budgetExceeded) {
       session.budgetExceeded = true;
@@ -425,7 +440,7 @@ class UnixSocketModelGateway implements ModelGateway {
     }
     sendAnthropicError(exchange.res, 400, 'invalid_request_error', `aicli gateway: ${reached.message}`);
     this.#finish(exchange);
-    return true;
+    return null;
   }
 
   #forward(exchange: Exchange, body: Buffer, attempt: number): void {
@@ -543,6 +558,7 @@ class UnixSocketModelGateway implements ModelGateway {
         durationMs: Math.round(performance.now() - exchange.startedAt),
         bytesOut: exchange.bytesOut,
         outcome: upstreamBroke ? 'upstream_aborted' : exchange.clientGone ? 'client_aborted' : 'completed',
+        ...(exchange.maxTokensClamp === null ? {} : { maxTokensRequested: exchange.maxTokensClamp.requested, maxTokensSent: exchange.maxTokensClamp.sent }),
       },
       'model request',
     );

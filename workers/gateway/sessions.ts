@@ -138,7 +138,23 @@ export function recordUsage(session: GatewaySession, delta: Usage, model: string
  * in check by their reservations (reservation.ts), so spend overshoots a cap
  * by at most the one call that crossed it.
  */
-export function capReached(session: GatewaySession): { limit: 'max_budget_usd' | 'max_output_tokens'; message: string } | null {
+/**
+ * The budget cap once what is left of it cannot pay for one output token (a call clamped to it would
+ * go out asking for nothing): reached as surely as if it were spent to the cent.
+ */
+export function budgetSpent(session: GatewaySession): CapReached {
+  return {
+    limit: 'max_budget_usd',
+    message: `task budget exhausted: spent $${session.costUsd.toFixed(4)} of max_budget_usd $${session.budgetUsd ?? 0}, too little left for one more output token; no further model calls for this task`,
+  };
+}
+
+export interface CapReached {
+  limit: 'max_budget_usd' | 'max_output_tokens';
+  message: string;
+}
+
+export function capReached(session: GatewaySession): CapReached | null {
   if (session.budgetUsd !== null && session.costUsd >= session.budgetUsd) {
     return {
       limit: 'max_budget_usd',

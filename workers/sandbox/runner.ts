@@ -30,6 +30,8 @@ export interface RunningSandbox {
   startMs: number;
   /** Resolves once the container has exited and both output streams have ended. */
   wait(): Promise<SandboxExit>;
+  /** Resolves once the container's process has exited (its last output may still be in transit); never rejects. */
+  readonly exited: Promise<void>;
   /** SIGINT, then SIGKILL after graceMs; resolves once the container has exited. */
   stop(graceMs: number): Promise<void>;
   /** Force-removes the container; an already removed container is fine. */
@@ -126,6 +128,13 @@ class DockerSandbox implements RunningSandbox {
       return result.StatusCode ?? -1;
     });
     this.#exited.catch(() => undefined);
+  }
+
+  get exited(): Promise<void> {
+    return this.#exited.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   wait(): Promise<SandboxExit> {

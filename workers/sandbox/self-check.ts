@@ -21,7 +21,7 @@ export interface SelfCheckOptions {
   workerId: string;
   /** Where the probe's (empty) bind-mount dirs are made; removed afterwards. */
   workDir: string;
-  scratch: { mode: ScratchMode; parentDir: string };
+  scratch: { mode: ScratchMode; parentDir: string; imageDir: string };
   extraLabels?: Record<string, string>;
   logger: Pick<Logger, 'info' | 'warn' | 'debug'>;
   /** Bound on the probe container's run. Default 60 000. */
@@ -83,7 +83,7 @@ export function judgeProbe(facts: ProbeFacts): SandboxError | null {
 export async function selfCheckSandbox(o: SelfCheckOptions): Promise<void> {
   const started = performance.now();
   await checkEngine(o.docker, o.image, { runtime: o.runtime });
-  await checkScratchQuota(o.scratch.parentDir, o.scratch.mode).catch((err: unknown) => {
+  await checkScratchQuota(o.scratch.parentDir, o.scratch.mode, o.scratch.imageDir).catch((err: unknown) => {
     throw new SandboxError('engine_error', `sandbox self-check failed: ${(err as Error).message}`, 'see the message', { cause: err });
   });
   const facts = await runProbe(o);

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Sql } from '../../src/db/client.js';
+import { pgSafeJson } from '../../src/db/pg-safe.js';
+import { describeDataException, isDataException, sqlState } from '../../src/db/retry.js';
 import { insertTaskEvents, type TaskEventInput } from '../../src/db/task-events.js';
 import { taskChannel, type PublishedEvent } from '../../src/events/channels.js';
 import type { Logger } from '../../src/observability/logger.js';
@@ -15,23 +17,70 @@ export interface EventSinkOptions {
   /** Flush at least this often while events arrive (batched writes). */
   flushMs?: number;
   maxBatch?: number;
+  /** Payload bytes one insert carries at most (a bigger event goes alone). */
+  maxBatchBytes?: number;
+  /** The agent's events one attempt may store (sandbox.max_events_per_task). */
+  maxOutputEvents?: number;
+  /** The agent's payload bytes one attempt may store (sandbox.max_event_bytes_per_task). */
+  maxOutputBytes?: number;
+  /** Bytes held in memory before `saturated` asks the reader to pause (worker.max_buffered_event_bytes). */
+  maxBufferedBytes?: number;
 }
+
+/** Why the sink takes no more of the agent's output; the attempt stops its sandbox and fails with it. */
+export type SinkStop =
+  | { kind: 'output_limit'; configKey: 'sandbox.max_events_per_task' | 'sandbox.max_event_bytes_per_task'; limit: number }
+  | { kind: 'output_rejected'; sqlState: string; message: string };
+
+interface BufferedEvent extends TaskEventInput {
+  /** Bytes of the serialised payload: what the caps and the buffer bound count. */
+  bytes: number;
+}
+
+export const DEFAULT_MAX_OUTPUT_EVENTS = 20_000;
+export const DEFAULT_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** After a failed background write the next one is tried this much later, while nothing new arrives. */
+const RETRY_MS = 1000;
 
 /**
  * Buffers a task's events, writes them in batches (fenced by the attempt) and publishes each stored event on
  * the task's Redis channel, in sequence order: a reader that replays Postgres and then follows the channel
- * sees every seq once. A failed write keeps the batch and retries it on the next flush.
+ * sees every seq once. A failed write keeps the batch and retries it.
+ *
+ * The agent's output (`pushOutput`) is capped per attempt in events and bytes; past a cap the sink takes no
+ * more of it and aborts `stopSignal`. The worker's own events (`push`: status, end) are always kept. Memory
+ * is bounded by the reader: once `saturated`, it pauses the sandbox's streams until `whenDrained()`.
+ * Payloads are made storable on the way in (src/db/pg-safe.ts); a batch Postgres still refuses with a data
+ * exception is written event by event, the refused ones are dropped, and the sink stops with
+ * `output_rejected` (another attempt would be refused the same).
  */
 export class EventSink {
   #nextSeq: number;
-  #buffer: TaskEventInput[] = [];
+  #buffer: BufferedEvent[] = [];
+  /** Bytes pushed and not yet stored or dropped, the batch being written included. */
+  #bufferedBytes = 0;
+  #outputEvents = 0;
+  #outputBytes = 0;
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
   #fencedOut = false;
+  #closed = false;
+  #stopReason: SinkStop | null = null;
+  readonly #stop = new AbortController();
+  #drainWaiters: Array<() => void> = [];
   readonly #o: Required<EventSinkOptions>;
 
   constructor(o: EventSinkOptions) {
-    this.#o = { flushMs: 100, maxBatch: 200, ...o };
+    this.#o = {
+      flushMs: 100,
+      maxBatch: 200,
+      maxBatchBytes: 1024 * 1024,
+      maxOutputEvents: DEFAULT_MAX_OUTPUT_EVENTS,
+      maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
+      maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
+      ...o,
+    };
     this.#nextSeq = o.firstSeq;
   }
 
@@ -40,12 +89,56 @@ export class EventSink {
     return this.#fencedOut;
   }
 
+  /** Aborted (with the SinkStop as reason) once the sink takes no more of the agent's output. */
+  get stopSignal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  get stopReason(): SinkStop | null {
+    return this.#stopReason;
+  }
+
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
+  get bufferedEvents(): number {
+    return this.#buffer.length;
+  }
+
+  /** The reader should pause until whenDrained(): Postgres is not keeping up. */
+  get saturated(): boolean {
+    return this.#bufferedBytes >= this.#o.maxBufferedBytes;
+  }
+
+  /** Resolves once the buffer is down to half its bound (hysteresis, so the reader does not flap). */
+  whenDrained(): Promise<void> {
+    if (this.#bufferedBytes <= this.#o.maxBufferedBytes / 2) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /** The worker's own event (status, end): always kept. */
   push(type: string, payload: unknown): number {
-    const seq = this.#nextSeq++;
-    this.#buffer.push({ seq, type, payload });
-    if (this.#buffer.length >= this.#o.maxBatch) this.#flushInBackground();
-    else this.#timer ??= setTimeout(() => this.#flushInBackground(), this.#o.flushMs);
-    return seq;
+    return this.#append(type, pgSafeJson(payload));
+  }
+
+  /** One event of the agent's output; null when it is refused (a cap reached, fenced out, or stopped). */
+  pushOutput(type: string, payload: unknown): number | null {
+    if (this.#stopReason || this.#fencedOut) return null;
+    const { maxOutputEvents, maxOutputBytes } = this.#o;
+    if (this.#outputEvents >= maxOutputEvents) {
+      this.#stopWith({ kind: 'output_limit', configKey: 'sandbox.max_events_per_task', limit: maxOutputEvents });
+      return null;
+    }
+    const safe = pgSafeJson(payload);
+    const bytes = payloadBytes(safe);
+    if (this.#outputBytes + bytes > maxOutputBytes) {
+      this.#stopWith({ kind: 'output_limit', configKey: 'sandbox.max_event_bytes_per_task', limit: maxOutputBytes });
+      return null;
+    }
+    this.#outputEvents += 1;
+    this.#outputBytes += bytes;
+    return this.#append(type, safe, bytes);
   }
 
   /** Writes what is buffered; calls are serialised so batches land in seq order. */
@@ -59,32 +152,125 @@ export class EventSink {
     return run;
   }
 
-  // Background flushes report failures through the log only; the batch stays buffered for the next one.
+  /**
+   * Final flush. Events that could not be written stay buffered, so the worker retries this through
+   * withTransientRetry (src/db/retry.ts), its one policy for Postgres blips, to not lose the stream's tail.
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.flush();
+  }
+
+  #append(type: string, payload: unknown, bytes = payloadBytes(payload)): number {
+    const seq = this.#nextSeq++;
+    if (this.#fencedOut) return seq;
+    this.#buffer.push({ seq, type, payload, bytes });
+    this.#bufferedBytes += bytes;
+    if (this.#buffer.length >= this.#o.maxBatch || this.#bufferedBytes >= this.#o.maxBatchBytes) this.#flushInBackground();
+    else this.#timer ??= setTimeout(() => this.#flushInBackground(), this.#o.flushMs);
+    return seq;
+  }
+
+  // Background flushes report failures through the log only; the batch stays buffered and is tried again
+  // (the reader may be paused on this sink, so nothing else would flush it).
   #flushInBackground(): void {
-    this.flush().catch(() => {});
+    this.flush().catch(() => {
+      if (this.#closed || this.#buffer.length === 0) return;
+      this.#timer ??= setTimeout(() => this.#flushInBackground(), RETRY_MS);
+      this.#timer.unref();
+    });
   }
 
   async #writeBuffered(): Promise<void> {
-    if (this.#buffer.length === 0 || this.#fencedOut) return;
-    const batch = this.#buffer;
-    this.#buffer = [];
-    const { sql, taskId, attempt, logger } = this.#o;
-    try {
-      const written = await insertTaskEvents(sql, taskId, attempt, batch);
+    while (this.#buffer.length > 0 && !this.#fencedOut) {
+      const batch = this.#takeBatch();
+      let written: number;
+      try {
+        written = await insertTaskEvents(this.#o.sql, this.#o.taskId, this.#o.attempt, batch);
+      } catch (err) {
+        if (isDataException(err)) {
+          await this.#writeSingly(batch);
+          continue;
+        }
+        this.#buffer = batch.concat(this.#buffer);
+        this.#o.logger.warn({ err, task_id: this.#o.taskId, attempt: this.#o.attempt }, 'writing task events failed; will retry');
+        throw err;
+      }
       if (written === 0) {
-        this.#fencedOut = true;
-        logger.warn({ task_id: taskId, attempt, action: 'events_fenced' }, 'a newer attempt holds the task; events of this attempt dropped');
+        this.#fenceOut();
         return;
       }
-    } catch (err) {
-      this.#buffer = batch.concat(this.#buffer);
-      logger.warn({ err, task_id: taskId, attempt }, 'writing task events failed; will retry');
-      throw err;
+      this.#release(batch);
+      await this.#publish(batch);
     }
-    await this.#publish(batch);
   }
 
-  async #publish(batch: TaskEventInput[]): Promise<void> {
+  /** Up to maxBatch events and maxBatchBytes (at least one event), from the front of the buffer. */
+  #takeBatch(): BufferedEvent[] {
+    let count = 0;
+    let bytes = 0;
+    for (const e of this.#buffer) {
+      if (count === this.#o.maxBatch || (count > 0 && bytes + e.bytes > this.#o.maxBatchBytes)) break;
+      count += 1;
+      bytes += e.bytes;
+    }
+    return this.#buffer.splice(0, count);
+  }
+
+  /** A batch Postgres refused as data: each event alone, so only the refused ones are lost. */
+  async #writeSingly(batch: BufferedEvent[]): Promise<void> {
+    const { sql, taskId, attempt, logger } = this.#o;
+    const stored: BufferedEvent[] = [];
+    for (const [i, e] of batch.entries()) {
+      try {
+        if ((await insertTaskEvents(sql, taskId, attempt, [e])) === 0) {
+          this.#buffer = batch.slice(i + 1).concat(this.#buffer);
+          this.#fenceOut();
+          break;
+        }
+        stored.push(e);
+      } catch (err) {
+        if (!isDataException(err)) {
+          this.#buffer = batch.slice(i).concat(this.#buffer);
+          this.#release(stored);
+          await this.#publish(stored);
+          throw err;
+        }
+        logger.warn({ err, task_id: taskId, attempt, seq: e.seq, action: 'event_rejected' }, 'Postgres refused a task event as data; dropped');
+        this.#stopWith({ kind: 'output_rejected', sqlState: sqlState(err) ?? '22000', message: describeDataException(err) });
+        this.#release([e]);
+      }
+    }
+    this.#release(stored);
+    await this.#publish(stored);
+  }
+
+  /** Events that are stored (or dropped for good) no longer count against the buffer bound. */
+  #release(events: BufferedEvent[]): void {
+    for (const e of events) this.#bufferedBytes -= e.bytes;
+    if (this.#bufferedBytes > this.#o.maxBufferedBytes / 2) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #fenceOut(): void {
+    this.#fencedOut = true;
+    const dropped = this.#buffer;
+    this.#buffer = [];
+    this.#release(dropped);
+    this.#o.logger.warn({ task_id: this.#o.taskId, attempt: this.#o.attempt, action: 'events_fenced' }, 'a newer attempt holds the task; events of this attempt dropped');
+  }
+
+  #stopWith(reason: SinkStop): void {
+    if (this.#stopReason) return;
+    this.#stopReason = reason;
+    this.#o.logger.warn({ task_id: this.#o.taskId, attempt: this.#o.attempt, action: 'output_stopped', reason: reason.kind }, 'the sink takes no more of the agent output');
+    this.#stop.abort(reason);
+  }
+
+  async #publish(batch: BufferedEvent[]): Promise<void> {
+    if (batch.length === 0) return;
     const { publisher, prefix, taskId, attempt, logger } = this.#o;
     const channel = taskChannel(prefix, taskId);
     const pipeline = publisher.pipeline();
@@ -95,12 +281,8 @@ export class EventSink {
     // Publishing is best effort: Postgres holds every event, readers replay from it.
     await pipeline.exec().catch((err: unknown) => logger.warn({ err, task_id: taskId }, 'publishing task events failed'));
   }
+}
 
-  /**
-   * Final flush. Events that could not be written stay buffered, so the worker retries this through
-   * withTransientRetry (src/db/retry.ts), its one policy for Postgres blips, to not lose the stream's tail.
-   */
-  close(): Promise<void> {
-    return this.flush();
-  }
+function payloadBytes(payload: unknown): number {
+  return Buffer.byteLength(JSON.stringify(payload) ?? 'null');
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenOrExplain } from '../../src/net/listen.js';
+import { bearerMatches } from '../../src/auth/bearer.js';
 import { runChecks } from '../../src/observability/checks.js';
 import type { Logger } from '../../src/observability/logger.js';
 import type { Metrics } from '../../src/observability/metrics.js';
@@ -10,6 +11,8 @@ export interface WorkerOpsServerOptions {
   /** metrics.worker_host: 127.0.0.1 by default, 0.0.0.0 in a container. */
   host: string;
   metrics: Metrics;
+  /** metrics.bearer_token: when set, /metrics answers only `Authorization: Bearer <token>`. */
+  bearerToken?: string;
   /** Readiness checks by name (postgres, redis, docker); each must answer within `checkTimeoutMs`. */
   checks: Record<string, () => Promise<unknown>>;
   checkTimeoutMs?: number;
@@ -43,6 +46,10 @@ export async function startWorkerOpsServer(o: WorkerOpsServerOptions): Promise<W
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'Method not allowed', message: 'only GET is served here' });
     switch (path) {
       case '/metrics': {
+        if (o.bearerToken && !bearerMatches(req.headers.authorization, o.bearerToken)) {
+          res.setHeader('www-authenticate', 'Bearer');
+          return json(res, 401, { error: 'Unauthorized', message: '/metrics needs Authorization: Bearer <metrics.bearer_token>' });
+        }
         const body = await o.metrics.registry.metrics();
         res.writeHead(200, { 'content-type': o.metrics.registry.contentType, 'cache-control': 'no-store' });
         return res.end(body);

@@ -1,9 +1,10 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../src/observability/logger.js';
 import { reapSandboxes } from '../sandbox/reaper.js';
-import { mountsUnder, unmountLazy } from '../sandbox/scratch-quota.js';
+import { parseLoopImageName } from '../sandbox/scratch-loop.js';
+import { detachLoop, loopDevicesUnder, mountsUnder, unmountLazy } from '../sandbox/scratch-mounts.js';
 import { parseScratchDirName } from '../workspace/prepare.js';
 
 export interface OrphanReaperOptions {
@@ -11,6 +12,8 @@ export interface OrphanReaperOptions {
   logger: Logger;
   /** Holds one directory per worker, each with `<taskId>-<attempt>` scratch dirs. */
   scratchRoot: string;
+  /** Holds one directory per worker, each with `<taskId>-<attempt>.img` loop images (sandbox.scratch.image_dir). */
+  imageRoot: string;
   intervalMs: number;
   extraLabels: Record<string, string>;
   /** Whether `owner` (a worker id) still runs `taskId`: for this worker its active set, else its heartbeat. */
@@ -30,6 +33,7 @@ export function startOrphanReaper(o: OrphanReaperOptions): { stop(): void; runOn
         });
         if (removed.length) o.logger.info({ action: 'reaped_containers', count: removed.length }, 'removed orphaned sandboxes');
         await reapScratch(o);
+        await reapLoopImages(o);
       } catch (err) {
         o.logger.warn({ err }, 'orphan reaping failed');
       } finally {
@@ -45,7 +49,8 @@ export function startOrphanReaper(o: OrphanReaperOptions): { stop(): void; runOn
 async function reapScratch(o: OrphanReaperOptions): Promise<void> {
   const owners = await readdir(o.scratchRoot).catch(() => [] as string[]);
   const mounts = new Set(await mountsUnder(o.scratchRoot));
-  for (const owner of owners) {
+  // Dot entries are not workers (`.images`, the default image root, lives here).
+  for (const owner of owners.filter((name) => !name.startsWith('.'))) {
     const ownerDir = path.join(o.scratchRoot, owner);
     const entries = await readdir(ownerDir).catch(() => [] as string[]);
     for (const entry of entries) {
@@ -63,4 +68,50 @@ async function reapScratch(o: OrphanReaperOptions): Promise<void> {
       }
     }
   }
+}
+
+/**
+ * Loop images (and the loop devices attached to them) of attempts no live worker runs. Runs after
+ * reapScratch, which unmounted their filesystems; a device still attached is detached first so the
+ * image's blocks are given back.
+ */
+async function reapLoopImages(o: OrphanReaperOptions): Promise<void> {
+  const root = path.resolve(o.imageRoot);
+  const attached = await loopDevicesUnder(root);
+  const handled = new Set<string>();
+  const owners = await readdir(root).catch(() => [] as string[]);
+  for (const owner of owners) {
+    const ownerDir = path.join(root, owner);
+    const files = await readdir(ownerDir).catch(() => [] as string[]);
+    for (const file of files) {
+      const parsed = parseScratchDirName(parseLoopImageName(file) ?? '');
+      if (!parsed || (await o.isLive(owner, parsed.taskId))) continue;
+      const image = path.join(ownerDir, file);
+      try {
+        for (const loop of attached.filter((l) => l.backingFile === image)) {
+          handled.add(loop.device);
+          await detachLoop(loop.device);
+        }
+        await rm(image, { force: true });
+        o.logger.info({ action: 'reaped_scratch_image', task_id: parsed.taskId }, 'removed orphaned scratch image');
+      } catch (err) {
+        o.logger.warn({ err, task_id: parsed.taskId }, 'removing an orphaned scratch image failed; will retry');
+      }
+    }
+  }
+  // Devices whose image is already deleted (a release that unmounted lazily, then crashed) hold its blocks.
+  for (const loop of attached.filter((l) => !handled.has(l.device))) {
+    const owner = path.relative(root, loop.backingFile).split(path.sep)[0] ?? '';
+    const parsed = parseScratchDirName(parseLoopImageName(path.basename(loop.backingFile)) ?? '');
+    if (!parsed || owner === '' || (await o.isLive(owner, parsed.taskId))) continue;
+    if (await exists(loop.backingFile)) continue;
+    await detachLoop(loop.device).catch((err: unknown) => o.logger.warn({ err, task_id: parsed.taskId }, 'detaching an orphaned loop device failed; will retry'));
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }

@@ -27,6 +27,8 @@ export interface WorkerResources {
   image: string;
   /** This worker's scratch directory (one per worker so orphan reaping never touches a live neighbour's). */
   scratchDir: string;
+  /** This worker's dir of loop-mode scratch images (`<image root>/<workerId>`). */
+  scratchImageDir: string;
   /** Labels added to every sandbox (tests isolate their containers with aicli.test_id). */
   extraLabels: Record<string, string>;
 }

@@ -12,6 +12,13 @@ export const FAULT_POLICY = {
   workspace: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
   /** The workspace source was refused by policy (a blocked address or host): no other attempt would differ. */
   workspace_refused: { retry: false, countsAsAttempt: true, errorCode: 'sandbox_error' },
+  /**
+   * Postgres refused to store the task's output with a data exception (SQLSTATE class 22) that the
+   * sanitiser (src/db/pg-safe.ts) did not prevent: the same output is refused again on any attempt.
+   */
+  output_rejected: { retry: false, countsAsAttempt: true, errorCode: 'output_rejected' },
+  /** The filesystem that holds task scratch is past sandbox.scratch.watchdog_percent: the task would fill it. */
+  disk_full: { retry: false, countsAsAttempt: true, errorCode: 'disk_full' },
   /** The model API answered 5xx/529 before producing any output. */
   upstream_unavailable: { retry: true, countsAsAttempt: true, errorCode: 'claude_error' },
   /** The worker holding the job stopped renewing its lock (crash, kill, partition). */

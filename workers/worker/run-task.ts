@@ -6,15 +6,15 @@ import type { TaskJobData } from '../../src/queue/task-queue.js';
 import { enqueueWebhook } from '../../src/queue/webhook-queue.js';
 import { buildClaudeArgs, claudeEnv } from '../claude/args.js';
 import { classifyOutcome, createStreamFacts, type RunOutcome } from '../claude/outcome.js';
-import { createStreamParser } from '../claude/stream-parser.js';
 import type { RunningSandbox } from '../sandbox/runner.js';
 import { SandboxError, toSandboxError } from '../sandbox/errors.js';
 import { workspaceDiff } from '../workspace/diff.js';
 import { prepareWorkspace, WorkspaceError, type PreparedWorkspace } from '../workspace/prepare.js';
 import { gitSourcePolicy } from '../workspace/source-policy.js';
 import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
-import { withTransientRetry } from '../../src/db/retry.js';
+import { describeDataException, isDataException, withTransientRetry } from '../../src/db/retry.js';
 import { recordSandboxStart, recordTaskFinished, recordTaskOutcome, recordTaskPickedUp } from '../../src/observability/metrics.js';
+import { pumpAgentOutput } from './agent-output.js';
 import { EventSink } from './event-sink.js';
 import type { WorkerResources } from './resources.js';
 import { FAULT_POLICY, InfraFault, isUpstreamUnavailable } from './retry-policy.js';
@@ -22,6 +22,7 @@ import { resultSummary } from './result-summary.js';
 import { StderrTail } from './stderr-tail.js';
 import { readTranscript, restoreTranscript } from './transcript.js';
 import { acquireScratch, type ScratchArea } from '../sandbox/scratch-quota.js';
+import { diskFullMessage, diskUsage, watchScratchDisk } from '../sandbox/scratch-watchdog.js';
 import { scratchDirName } from '../workspace/prepare.js';
 import { budgetMessage, budgetUsage, endedBeforeStart, openTaskEgress, planTaskRun, type TaskEgress } from './task-policy.js';
 
@@ -78,6 +79,9 @@ export async function runTaskJob(res: WorkerResources, job: Job<TaskJobData>, to
     attempt: task.attempt,
     firstSeq: await withTransientRetry(() => nextEventSeq(res.sql, taskId), dbRetry(log)),
     logger: log,
+    maxOutputEvents: res.config.sandbox.max_events_per_task,
+    maxOutputBytes: res.config.sandbox.max_event_bytes_per_task,
+    maxBufferedBytes: res.config.worker.max_buffered_event_bytes,
   });
   sink.push('status', { status: 'running', attempt: task.attempt, worker_id: res.workerId });
   try {
@@ -102,7 +106,7 @@ async function handleFault(
   log: Log,
   err: unknown,
 ): Promise<never> {
-  const fault = err instanceof InfraFault ? err : new InfraFault('docker', describeDockerFault(err, res.image), { cause: err });
+  const fault = err instanceof InfraFault ? err : isDataException(err) ? dataFault(err) : new InfraFault('docker', describeDockerFault(err, res.image), { cause: err });
   const policy = FAULT_POLICY[fault.kind];
   const failure = { code: fault.errorCode, message: fault.message };
   if (!policy.countsAsAttempt && token) {
@@ -129,6 +133,17 @@ async function handleFault(
   await withTransientRetry(() => sink.close(), dbRetry(log)).catch(() => {});
   await withTransientRetry(() => requeueAfterFault(res.sql, task.id, task.attempt, failure), dbRetry(log));
   throw fault;
+}
+
+/** A write of the task's data that Postgres refused as data (SQLSTATE class 22): never retried. */
+function dataFault(err: unknown): InfraFault {
+  return new InfraFault('output_rejected', describeDataException(err), { cause: err });
+}
+
+/** The sink dropped events Postgres refused as data: the attempt fails at once (FAULT_POLICY.output_rejected). */
+function throwIfOutputRejected(sink: EventSink): void {
+  const stop = sink.stopReason;
+  if (stop?.kind === 'output_rejected') throw new InfraFault('output_rejected', stop.message);
 }
 
 function describeDockerFault(err: unknown, image: string): string {
@@ -162,9 +177,15 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
       name: scratchDirName(task.id, task.attempt),
       sizeMb: cfg.sandbox.scratch.size_mb,
       mode: cfg.sandbox.scratch.mode,
+      imageDir: res.scratchImageDir,
     }).catch((err: unknown) => {
       throw new InfraFault('workspace', (err as Error).message, { cause: err });
     });
+    // Uncapped scratch shares the host disk: a disk already past the limit would be filled by this task.
+    const before = await diskUsage(scratch.dir);
+    if (before.usedPercent > cfg.sandbox.scratch.watchdog_percent) {
+      throw new InfraFault('disk_full', diskFullMessage(before, cfg.sandbox.scratch.watchdog_percent));
+    }
     workspace = await prepareWorkspace({
       scratchRoot: scratch.dir,
       taskId: task.id,
@@ -229,17 +250,9 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
 
     const stream = createStreamFacts();
     const stderrTail = new StderrTail(4096);
-    const parser = createStreamParser((record) => {
-      stream.observe(record);
-      sink.push('claude', record);
-    });
-    // Both streams must be consumed: the runner applies backpressure like child_process.
-    sandbox.stdout.on('data', (chunk: Buffer) => parser.push(chunk));
-    sandbox.stderr.on('data', (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      stderrTail.push(text);
-      sink.push('stderr', { text: text.slice(0, 8192) });
-    });
+    const output = pumpAgentOutput({ stdout: sandbox.stdout, stderr: sandbox.stderr, sink, onRecord: (record) => stream.observe(record), stderrTail });
+    // Backpressure holds a running agent; the tail of an exited one is read at once (the result line is in it).
+    void sandbox.exited.then(() => output.release());
 
     // Timeout, cancel and shutdown all stop the container: SIGINT, then SIGKILL after the grace.
     let timedOut = false;
@@ -253,15 +266,32 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     const onAbort = () => stop();
     control.signal.addEventListener('abort', onAbort, { once: true });
     if (control.signal.aborted) stop();
+    // An output cap reached, or output Postgres refuses: the agent's further output would be thrown away.
+    sink.stopSignal.addEventListener('abort', onAbort, { once: true });
+    if (sink.stopSignal.aborted) stop();
+    let diskFull: string | null = null;
+    const watchdog = watchScratchDisk({
+      dir: workspace.workspaceDir,
+      limitPercent: cfg.sandbox.scratch.watchdog_percent,
+      intervalMs: cfg.sandbox.scratch.watchdog_interval,
+      onFull: (message) => {
+        diskFull = message;
+        log.warn({ action: 'disk_full', limit_percent: cfg.sandbox.scratch.watchdog_percent }, 'task scratch past the disk watchdog limit; stopping the task');
+        stop();
+      },
+      onError: (err) => log.debug({ err }, 'disk watchdog could not read the scratch filesystem'),
+    });
     let exit: { exitCode: number; oomKilled: boolean };
     try {
       exit = await sandbox.wait();
       log.debug({ action: 'sandbox_exited', run_ms: Date.now() - started, exit_code: exit.exitCode }, 'sandbox exited');
     } finally {
       clearTimeout(timer);
+      watchdog.stop();
       control.signal.removeEventListener('abort', onAbort);
+      sink.stopSignal.removeEventListener('abort', onAbort);
     }
-    parser.end();
+    await output.end();
     // The container is done: its removal runs alongside the artifact work below and is awaited before the
     // terminal write, so a terminal task never has a container.
     const removal = sandbox.remove().catch((err: unknown) => log.warn({ err }, 'removing sandbox failed'));
@@ -269,17 +299,21 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     if (abortReason === 'shutdown' && !timedOut) {
       throw new InfraFault('worker_shutdown', 'the worker shut down before the task finished; it runs again on another worker');
     }
+    throwIfOutputRejected(sink);
     const facts = stream.facts;
+    const outputStop = sink.stopReason;
     const outcome = classifyOutcome({
       result: facts.result,
       exitCode: exit.exitCode,
       oomKilled: exit.oomKilled,
       timedOut,
+      diskFull,
       cancelled: abortReason === 'cancel',
       authFailed: facts.authFailed,
       authMessage: facts.authMessage ?? undefined,
       budgetExceeded: session.budgetExceeded,
       stderrTail: stderrTail.text,
+      outputLimit: outputStop?.kind === 'output_limit' ? { configKey: outputStop.configKey, limit: outputStop.limit } : null,
     });
     if (outcome.errorCode === 'budget_exceeded') outcome.message = budgetMessage(outcome.message, session);
     throwIfUpstreamUnavailable(outcome, session);
@@ -338,9 +372,13 @@ function throwIfUpstreamUnavailable(outcome: RunOutcome, session: { usage: { req
 /** The terminal write of an attempt: end events first (SSE readers stop on `end`), then the fenced row update. */
 async function finish(res: WorkerResources, task: ClaimedTask, sink: EventSink, log: Log, o: TaskOutcomeWrite): Promise<void> {
   const error = o.errorCode ? { code: o.errorCode, message: o.errorMessage } : null;
+  // Events and the row are retried through a Postgres outage: the terminal write is delayed, never lost.
+  // The agent's events go first: if Postgres refuses some as data, the attempt fails instead (its fault
+  // handler writes the end events), so the stream never carries two ends.
+  await withTransientRetry(() => sink.flush(), dbRetry(log));
+  throwIfOutputRejected(sink);
   sink.push('status', { status: o.status });
   sink.push('end', { status: o.status, error });
-  // Events and the row are retried through a Postgres outage: the terminal write is delayed, never lost.
   await withTransientRetry(() => sink.close(), dbRetry(log));
   const applied = await withTransientRetry(() => finishTask(res.sql, task.id, task.attempt, o), dbRetry(log));
   if (!applied) {

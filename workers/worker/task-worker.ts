@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Dockerode from 'dockerode';
 import { Worker, type Job } from 'bullmq';
-import type { Config } from '../../src/config/index.js';
+import { anonymousMetricsNotice, ConfigError, productionProblem, type Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { createRedis } from '../../src/queue/redis.js';
@@ -14,7 +14,7 @@ import { checkEngine } from '../sandbox/errors.js';
 import { sandboxImageTag } from '../sandbox/build.js';
 import { SANDBOX_LABEL } from '../sandbox/labels.js';
 import { SandboxRunner } from '../sandbox/runner.js';
-import { releaseStaleScratch } from '../sandbox/scratch-quota.js';
+import { releaseStaleScratch, uncappedScratchProblem } from '../sandbox/scratch-quota.js';
 import { selfCheckSandbox } from '../sandbox/self-check.js';
 import { checkHostGit } from '../workspace/git-version.js';
 import { createPricing } from '../gateway/pricing.js';
@@ -46,6 +46,11 @@ export interface RunningWorker {
 
 export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker> {
   const { config, sql } = o;
+  const uncapped = uncappedScratchProblem(config.sandbox.scratch);
+  if (uncapped) throw new ConfigError(uncapped);
+  // Production refuses an ops listener whose /metrics anyone may read (src/config/production.ts).
+  const problem = productionProblem(config, 'worker');
+  if (problem) throw new ConfigError(problem);
   const workerId = newWorkerId(config.worker.id);
   const logger = o.logger.child({ worker_id: workerId });
   const docker = new Dockerode({ socketPath: config.sandbox.docker_socket });
@@ -58,6 +63,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const heartbeat = startHeartbeat(publisher, config.redis.key_prefix, workerId, config.worker.heartbeat_ttl);
   const scratchDir = path.resolve(config.sandbox.scratch_root, workerId);
   await mkdir(scratchDir, { recursive: true, mode: 0o711 });
+  const imageRoot = scratchImageRoot(config);
+  const scratchImageDir = path.join(imageRoot, workerId);
   // Engine, image, runtime, scratch cap and a hardened probe container; a configured runtime is checked even without it.
   // Every sandbox carries its deployment, so that the orphan reaper never judges another deployment's
   // sandboxes on this Docker host by this deployment's heartbeats (their workers are not in its Redis keys).
@@ -74,7 +81,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
         runtime,
         workerId,
         workDir: scratchDir,
-        scratch: { mode: config.sandbox.scratch.mode, parentDir: scratchDir },
+        scratch: { mode: config.sandbox.scratch.mode, parentDir: scratchDir, imageDir: scratchImageDir },
         extraLabels,
         logger,
       });
@@ -123,6 +130,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     workerId,
     image,
     scratchDir,
+    scratchImageDir,
     extraLabels,
   };
 
@@ -135,6 +143,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
         port: config.worker.metrics_port,
         host: config.metrics.worker_host,
         metrics,
+        bearerToken: config.metrics.bearer_token,
         logger,
         isDraining: () => draining,
         checks: {
@@ -185,11 +194,14 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     docker,
     logger,
     scratchRoot: path.resolve(config.sandbox.scratch_root),
+    imageRoot,
     intervalMs: config.sandbox.reap_interval,
     extraLabels,
     isLive: async (owner, taskId) => (owner === workerId ? active.has(taskId) : isWorkerAlive(publisher, prefix, owner)),
   });
   const reconciler = startReconciler(sql, queue, logger, config.queue.reconcile_interval);
+  const notice = anonymousMetricsNotice(config);
+  if (notice) logger.warn({ action: 'metrics_anonymous' }, notice);
   logger.info({ action: 'worker_started', image, concurrency: config.queue.worker_concurrency, metrics_port: ops?.port ?? null }, 'worker started');
 
   const drainAndClose = async (deadlineMs: number) => {
@@ -213,4 +225,9 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   };
   let closing: Promise<void> | undefined;
   return { workerId, close: (deadlineMs = config.worker.shutdown_deadline) => (closing ??= drainAndClose(deadlineMs)) };
+}
+
+/** sandbox.scratch.image_dir, or `<scratch_root>/.images` (same disk as the scratch dirs). */
+function scratchImageRoot(config: Config): string {
+  return path.resolve(config.sandbox.scratch.image_dir || path.join(config.sandbox.scratch_root, '.images'));
 }

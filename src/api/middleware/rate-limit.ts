@@ -5,6 +5,7 @@ import type { RateDecision, RateRule } from '../../auth/rate-limiter.js';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from './auth.js';
 import { setResponseHeader } from '../node-http.js';
+import { rateLimitAddress } from '../../auth/ip-bucket.js';
 
 /** A rule's headers that only change with the limit (a `user_limit:<id>` multiplier makes another limit). */
 interface LimitTexts {
@@ -75,7 +76,8 @@ export function limitByIp(identity: Identity) {
     if (!cfg.enabled) return next();
     const ip = identity.clientIp(c);
     if (!ip) return next();
-    const hit = identity.limiter.hit(`ip:${ip}`, cfg.per_ip, { ip });
+    // IPv6 clients are counted by their /64 (src/auth/ip-bucket.ts); the whitelist still sees the address.
+    const hit = identity.limiter.hit(`ip:${rateLimitAddress(ip)}`, cfg.per_ip, { ip });
     if (hit instanceof Promise) {
       return hit.then((d) => {
         enforce(c, d, cfg.per_ip, refuse);
@@ -111,5 +113,5 @@ export async function limitLogin(c: Context, identity: Identity): Promise<void> 
   const cfg = identity.config.rate_limit;
   const ip = identity.clientIp(c);
   if (!cfg.enabled || !ip) return;
-  enforce(c, await identity.limiter.hit(`login:${ip}`, cfg.login, { ip }), cfg.login, (d) => tooMany(d, 'too many login attempts from this IP address'));
+  enforce(c, await identity.limiter.hit(`login:${rateLimitAddress(ip)}`, cfg.login, { ip }), cfg.login, (d) => tooMany(d, 'too many login attempts from this IP address'));
 }

@@ -239,7 +239,7 @@ export function routeTable(cfg: Config): RouteDoc[] {
       summary: 'Create a user',
       tag: 'admin',
       body: adminUserCreate,
-      responses: [ok(adminUserSchema, 'Created', 201), err(409, 'Email already used'), err(422, 'Unknown role')],
+      responses: [ok(adminUserSchema, 'Created', 201), err(403, 'Permission escalation refused: the role grants a permission the caller does not hold'), err(409, 'Email already used'), err(422, 'Unknown role')],
     },
     { method: 'GET', path: '/api/v1/admin/users/:id', summary: 'Get a user', tag: 'admin', responses: [ok(adminUserSchema)] },
     {
@@ -248,7 +248,7 @@ export function routeTable(cfg: Config): RouteDoc[] {
       summary: "Change a user's role or disable them (disabling ends their sessions)",
       tag: 'admin',
       body: adminUserPatch,
-      responses: [ok(adminUserSchema), err(409, 'Would leave no enabled admin'), err(422, 'Unknown role')],
+      responses: [ok(adminUserSchema), err(403, 'Permission escalation refused: the role grants a permission the caller does not hold'), err(409, 'Would leave no enabled admin'), err(422, 'Unknown role')],
     },
     { method: 'GET', path: '/api/v1/admin/roles', summary: 'List roles and their permissions', tag: 'admin', responses: [ok(listOf(roleSchema))] },
     {
@@ -257,7 +257,7 @@ export function routeTable(cfg: Config): RouteDoc[] {
       summary: 'Create or replace a role (roles from rbac.roles are changed in the config)',
       tag: 'admin',
       body: rolePut,
-      responses: [ok(roleSchema, 'Replaced'), ok(roleSchema, 'Created', 201), err(409, 'The role is defined in the config')],
+      responses: [ok(roleSchema, 'Replaced'), ok(roleSchema, 'Created', 201), err(403, 'Permission escalation refused: a permission the caller does not hold'), err(409, 'The role is defined in the config')],
     },
     {
       method: 'DELETE',

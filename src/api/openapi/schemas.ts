@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TASK_STATUSES } from '../../db/tasks.js';
+import { ERROR_CODES } from '../../tasks/error-codes.js';
 
 // Response shapes for the OpenAPI description. They describe what serialize.ts and the route handlers
 // return; objects are open (`passthrough`) so a field added by a handler is not a contract break.
@@ -46,7 +47,16 @@ export const taskSchema = z
       })
       .passthrough()
       .nullable(),
-    error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
+    error: z
+      .object({
+        code: z
+          .enum(ERROR_CODES)
+          .describe(
+            'Why the task did not succeed. output_limit: the agent printed past sandbox.max_events_per_task or sandbox.max_event_bytes_per_task (the message names the key); output_rejected: Postgres refused the output as data (SQLSTATE class 22). disk_full: the disk watchdog stopped the task (sandbox.scratch.watchdog_percent). None of these is retried.',
+          ),
+        message: z.string().nullable(),
+      })
+      .nullable(),
     exit_code: z.number().int().nullable(),
     usage: z.record(z.unknown()).nullable(),
     created_at: z.string().datetime(),

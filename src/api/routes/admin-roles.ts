@@ -8,6 +8,7 @@ import type { AuthEnv } from '../middleware/auth.js';
 import { parseWith, readJson } from '../validate.js';
 import { ROLE_NAME } from '../../config/fields.js';
 import { auditRequest } from '../audit-request.js';
+import { requireWithinOwn } from './grant-guard.js';
 
 const PERMISSION = /^(\*|[a-z_]+(:([a-z_]+|\*))*)$/;
 
@@ -57,6 +58,7 @@ export function adminRoleRoutes(identity: Identity) {
       if (identity.rbac.isConfigRole(name)) throw configOwned(name);
       const body = await readJson(c, putBody);
       const permissions = [...new Set(body.permissions)].sort();
+      requireWithinOwn(c.get('principal'), permissions);
       const outcome = await upsertApiRole(sql, name, body.description, permissions);
       await identity.rbac.invalidateRole(name);
       await record(c, outcome === 'created' ? 'role_created' : 'role_updated', name, { permissions });

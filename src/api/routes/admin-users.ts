@@ -9,6 +9,7 @@ import type { AuthEnv } from '../middleware/auth.js';
 import { uuidParam } from './params.js';
 import { parseWith, readJson } from '../validate.js';
 import { auditRequest } from '../audit-request.js';
+import { requireRoleWithinOwn } from './grant-guard.js';
 
 /** The role whose last enabled holder cannot be demoted or disabled through the API. */
 const ADMIN_ROLE = 'admin';
@@ -60,6 +61,7 @@ export function adminUserRoutes(identity: Identity) {
     .post('/', async (c) => {
       const body = await readJson(c, createBody);
       if (!(await knownRole(body.role))) throw unprocessable(`role ${body.role} does not exist (rbac.roles or PUT /api/v1/admin/roles/${body.role})`);
+      await requireRoleWithinOwn(identity, c.get('principal'), body.role);
       const user = await insertUserWithOptionalPassword(sql, {
         email: body.email,
         passwordHash: body.password ? await hashPassword(body.password) : null,
@@ -84,6 +86,7 @@ export function adminUserRoutes(identity: Identity) {
       if (body.role !== undefined && !(await knownRole(body.role))) {
         throw unprocessable(`role ${body.role} does not exist (rbac.roles or PUT /api/v1/admin/roles/${body.role})`);
       }
+      if (body.role !== undefined) await requireRoleWithinOwn(identity, c.get('principal'), body.role);
       const outcome = await updateUserAccess(sql, id, body, ADMIN_ROLE);
       if (outcome.kind === 'missing') throw notFound('user');
       if (outcome.kind === 'last_admin') throw conflict('this is the last enabled admin: make another user admin first');

@@ -63,6 +63,11 @@ export function authRoutes(identity: Identity) {
       await limitLogin(c, identity);
       const body = await readJson(c, loginBody);
       const meta = clientMeta(c, identity);
+      // Per account as well as per address: many IPs guessing one account's password are stopped too.
+      const lockedFor = await identity.loginThrottle.attempt(body.email);
+      if (lockedFor !== null) {
+        throw new ApiError(429, 'Rate limit exceeded', 'too many failed logins for this account', { retry_after: lockedFor }, { 'Retry-After': String(lockedFor) });
+      }
       const user = await findUserByEmail(sql, body.email);
       // Always run scrypt, so a missing user costs the same time as a wrong password.
       const ok = await verifyPassword(body.password, user?.password_hash ?? DUMMY_HASH);
@@ -72,6 +77,7 @@ export function authRoutes(identity: Identity) {
         await identity.audit.record({ actorId: user?.id ?? null, actorKind: 'anonymous', action: 'login_failed', ip: meta.ip, requestId: meta.requestId, details: { email: body.email, reason } });
         throw new ApiError(401, 'Invalid credentials', 'email or password is incorrect');
       }
+      await identity.loginThrottle.succeeded(body.email);
       const pair = await identity.sessions.start(user, meta);
       await identity.audit.record({ actorId: user.id, actorKind: 'user', action: 'login', ip: meta.ip, requestId: meta.requestId, details: { method: 'password' } });
       logger.info({ action: 'login', user_id: user.id }, 'user logged in');

@@ -80,6 +80,9 @@ export const authSection = z
       })
       .strict()
       .default({}),
+    /** Failed password logins per account (from any address) within login_failure_window; then 429. 0: off. */
+    login_failures_per_account: z.coerce.number().int().min(0).default(10),
+    login_failure_window: duration('15m'),
     /**
      * Each API process keeps users, sessions, API keys and API-made roles it has looked up in memory, so an
      * authenticated request needs no Redis or Postgres round trip. Changes made through the API reach every

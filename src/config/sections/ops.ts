@@ -8,6 +8,8 @@ export const metricsSection = z
     enabled: boolish(true),
     /** When set, /metrics answers only `Authorization: Bearer <token>` (Prometheus `authorization.credentials`). */
     bearer_token: z.string().default(''),
+    /** ENVIRONMENT=production refuses to start without bearer_token unless this says /metrics may be open. */
+    allow_anonymous: boolish(false),
     /** The worker's ops listener; 0.0.0.0 in a container so Prometheus and kubelet probes reach it. */
     worker_host: z.string().default('127.0.0.1'),
     /** Node process metrics: event-loop lag, heap, GC, resident memory, open handles. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { decodeMasterKey, MASTER_KEY_BYTES } from '../../crypto/secret-box.js';
 import { duration } from '../duration.js';
-import { fromJsonText, list, ROLE_NAME, ROLE_NAME_MESSAGE } from '../fields.js';
+import { boolish, fromJsonText, list, ROLE_NAME, ROLE_NAME_MESSAGE } from '../fields.js';
 
 // Sandbox policy: per-role resource caps and budgets, the model price table
 // the gateway meters with, master keys for workspace secrets, egress and
@@ -215,12 +215,22 @@ export const egressSection = z
 export const scratchSection = z
   .object({
     /**
-     * `tmpfs`: each task attempt's scratch dir is a size-capped tmpfs mounted by the worker (needs
-     * root, counts against host memory); `none`: a plain directory with no size cap.
+     * How each task attempt's scratch dir is capped. `loop`: a sparse ext4 image of size_mb under
+     * image_dir, loop-mounted nosuid,nodev (needs root and loop devices; uses host disk, at most size_mb);
+     * `tmpfs`: a size-capped tmpfs (needs root; counts against host memory); `none`: a plain directory
+     * with no size cap, refused unless allow_uncapped is true.
      */
-    mode: z.enum(['tmpfs', 'none']).default('tmpfs'),
+    mode: z.enum(['loop', 'tmpfs', 'none']).default('loop'),
     /** Size of one attempt's scratch (workspace, CLI state, diff baseline). */
     size_mb: z.coerce.number().int().min(16).default(1024),
+    /** Where loop mode keeps its image files (one per attempt); empty: `<scratch_root>/.images`. */
+    image_dir: z.string().default(''),
+    /** Lets `mode: none` start: a task can then fill the disk that holds scratch_root. */
+    allow_uncapped: boolish(false),
+    /** A running task is stopped with disk_full once its scratch filesystem is fuller than this; 100: never. */
+    watchdog_percent: z.coerce.number().int().min(1).max(100).default(95),
+    /** How often the disk watchdog looks at a running task's scratch filesystem. */
+    watchdog_interval: duration('5s'),
   })
   .strict()
   .default({});
