@@ -147,6 +147,13 @@ describe('tasks', () => {
     expect(queued.json.items).toHaveLength(5);
     const bad = await call('GET', '/api/v1/tasks?cursor=zzz', { token: tokenA });
     expect(bad.status).toBe(400);
+    // A cursor rebuilt by hand with values the page query cannot take was a 500 (found by the fuzz).
+    const forge = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    for (const forged of [['2026-01-01T00:00:00.000Z', 'a\u0000b'], ['2026-01-01T00:00:00.000Z', 'not-a-uuid'], ['yesterday 1', '00000000-0000-4000-8000-000000000000']]) {
+      const res = await call('GET', `/api/v1/tasks?cursor=${forge(forged)}`, { token: tokenA });
+      expect(res.status, JSON.stringify(forged)).toBe(400);
+      expect(res.json).toMatchObject({ error: expect.any(String), message: expect.stringMatching(/cursor/) });
+    }
   });
 
   it('answers 503 while Redis is away, keeps the row, and the reconciler enqueues it later', async () => {

@@ -39,11 +39,15 @@ const eventsQuery = z
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/;
 const encodeCursor = (c: TaskCursor) => Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
 function decodeCursor(text: string): TaskCursor {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as [string, string];
-    if (typeof createdAt !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(createdAt))) throw new Error('shape');
+    // Both go into the page query as they are: only a uuid and a real timestamp may (a NUL byte or a
+    // wrong-typed value would be an error of the database, not of the request).
+    if (typeof createdAt !== 'string' || typeof id !== 'string' || !UUID.test(id) || !ISO_TIMESTAMP.test(createdAt) || Number.isNaN(Date.parse(createdAt))) throw new Error('shape');
     return { createdAt, id };
   } catch {
     throw badRequest('cursor is invalid: pass the next_cursor value of the previous page unchanged');
