@@ -3,6 +3,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import type { Config } from '../config/index.js';
 import { listenOrExplain } from '../net/listen.js';
 import type { App } from './app.js';
+import { answerClientErrors } from './client-error.js';
 
 /** Listens with the configured timeouts; a port in use is a ListenError naming the fix. */
 export async function listen(app: App, server: Config['server']): Promise<Server> {
@@ -10,6 +11,7 @@ export async function listen(app: App, server: Config['server']): Promise<Server
   http.requestTimeout = server.read_timeout;
   http.headersTimeout = Math.min(server.read_timeout, 60_000);
   http.keepAliveTimeout = server.idle_timeout;
+  answerClientErrors(http);
   await listenOrExplain(http, server.host, server.port, {
     what: 'failed to initialize server',
     fix: (code) =>
