@@ -8,6 +8,7 @@ import { ApiError, renderError } from './errors.js';
 import { accessControl } from './middleware/access.js';
 import { bodyLimit } from './middleware/body-limit.js';
 import { requireAuth, type AuthEnv } from './middleware/auth.js';
+import { closeIfBodyUnread } from './middleware/close-unread.js';
 import { cors } from './middleware/cors.js';
 import { httpMetrics } from './middleware/metrics.js';
 import { limitByIp } from './middleware/rate-limit.js';
@@ -34,6 +35,7 @@ export function createApp(r: ApiResources) {
   const app = new Hono<AuthEnv>();
   const identity = createIdentity(r);
   // Identity and access (issue 5): security headers and CORS on everything, per-IP limits on /api and /auth.
+  app.use('*', closeIfBodyUnread());
   app.use('*', securityHeaders(r.config.security.headers));
   app.use('*', cors(r.config.security.cors));
   const metrics = r.config.metrics.enabled ? (r.metrics ?? createApiMetrics(r.config, r.redis)) : null;
