@@ -26,7 +26,10 @@ function board(queues: readonly Queue[], readOnlyMode: boolean, title: string): 
     serverAdapter: adapter,
     options: { uiConfig: { boardTitle: readOnlyMode ? `${title} (read-only)` : title } },
   });
-  return new Hono().route(QUEUE_BOARD_PATH, adapter.registerPlugin());
+  const app = new Hono();
+  // bull-board's own misses would be Hono's plain-text 404; every 4xx of this API is {error, message}.
+  app.notFound((c) => c.json({ error: 'Not found', message: `no queue board page for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+  return app.route(QUEUE_BOARD_PATH, adapter.registerPlugin());
 }
 
 /**

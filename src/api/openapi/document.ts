@@ -89,13 +89,12 @@ function parameters(route: RouteDoc): JsonObject[] {
 function commonResponses(route: RouteDoc, access: Access): RouteDoc['responses'] {
   const common: RouteDoc['responses'] = [];
   const err = (status: number, description: string) => common.push({ status, description, schema: errorSchema });
-  if (route.body) {
-    err(400, 'Invalid request: not JSON, a field fails validation, or an unknown field');
-    err(413, 'Payload too large (server.body_limit_bytes)');
-  }
+  if (route.body || route.query) err(400, 'Invalid request: not JSON, a field or query parameter fails validation, or an unknown one');
+  if (route.body) err(413, 'Payload too large (server.body_limit_bytes)');
+  err(431, 'Request line or headers too large');
   if (access.kind !== 'none') err(401, 'Missing or invalid token');
   if (access.kind === 'permission') err(403, 'Insufficient permissions');
-  if (route.path.startsWith('/api/')) err(429, 'Rate limit exceeded (Retry-After, retry_after)');
+  if (route.path.startsWith('/api/') || route.path.startsWith('/auth/')) err(429, 'Rate limit exceeded (Retry-After, retry_after)');
   if (route.path.includes('/:')) err(404, 'Not found (also for another tenant\'s id)');
   err(500, 'Internal server error');
   return common;

@@ -121,7 +121,11 @@ function queueBoard(): RouteDoc[] {
         description:
           'The bull-board UI and its JSON API (owned by bull-board). admin:queues has full control, admin:queues:read a ' +
           'read-only board; a state-changing request needs a token header or a same-origin page, and a POST a JSON body.',
-        responses: [{ status: 200, description: 'HTML page, static asset or JSON', contentType: method === 'GET' ? 'text/html' : 'application/json', schema: anyJson }],
+        responses: [
+          ...(method === 'GET' ? [{ status: 200, description: 'HTML page or static asset', contentType: 'text/html', schema: anyJson }] : []),
+          { status: 200, description: 'JSON API answer', contentType: 'application/json', schema: anyJson },
+          err(404, 'No such board page, queue or job'),
+        ],
       }),
     ),
   );
@@ -328,6 +332,7 @@ export function routeTable(cfg: Config): RouteDoc[] {
       responses: [
         ok(taskSchema, 'Accepted: stored and queued', 202),
         ok(taskSchema, 'Replayed: the task of an earlier request with this Idempotency-Key (Idempotent-Replayed: true)'),
+        err(404, 'The workspace does not exist or is another tenant\'s'),
         err(422, 'A value above a configured cap, or an Idempotency-Key reused with another body'),
         err(429, 'Too many queued or running tasks for this user (Retry-After)'),
         err(503, 'Redis unavailable: the task is stored (task_id) and queued later'),
