@@ -79,6 +79,6 @@ export function adminRoleRoutes(identity: Identity) {
       const q = parseWith(auditQuery, c.req.query(), 'query');
       const rows = await listAudit(sql, { limit: q.limit, beforeId: q.before, action: q.action, actorId: q.actor_id });
       const last = rows.at(-1);
-      return c.json({ items: rows.map(auditJson), next_before: rows.length === q.limit && last ? last.id : null });
+      return c.json({ items: rows.map(auditJson), next_before: rows.length === q.limit && last ? Number(last.id) : null });
     });
 }
