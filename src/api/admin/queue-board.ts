@@ -52,6 +52,24 @@ function isCsrfSafe(c: Context): boolean {
   }
 }
 
+/** bull-board's own refusals (`{"error": "Job not found"}`) in this API's `{error, message}` shape. */
+async function withErrorShape(res: Response): Promise<Response> {
+  const text = await res.text();
+  let body: unknown = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: the text is the message
+  }
+  const given = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  const error = typeof given['error'] === 'string' ? given['error'] : res.statusText || `HTTP ${res.status}`;
+  const message = typeof given['message'] === 'string' ? given['message'] : `queue board: ${error}`;
+  const headers = new Headers(res.headers);
+  headers.set('content-type', 'application/json');
+  headers.delete('content-length');
+  return new Response(JSON.stringify({ ...given, error, message }), { status: res.status, headers });
+}
+
 /**
  * bull-board at /admin/queues behind authentication: `admin:queues` gets full control, `admin:queues:read`
  * a read-only board, anyone else 403 (401 without credentials, from `auth`). Both boards share the base
@@ -69,6 +87,7 @@ export function queueBoardRoutes(queues: readonly Queue[], auth: MiddlewareHandl
       }
     }
     const res = await boards[access].fetch(c.req.raw);
+    if (res.status >= 400) return withErrorShape(res);
     if (!(res.headers.get('content-type') ?? '').startsWith('text/html')) return res;
     // The dashboard page loads its own scripts from here, and stylesheets and fonts from elsewhere (web fonts).
     const page = new Response(res.body, res);

@@ -86,13 +86,13 @@ const taskListQuery = z
   .strict();
 const eventsQuery = z
   .object({
-    after: z.number().int().min(0).optional().describe('Only events with a larger seq (like Last-Event-ID)'),
+    after: z.number().int().min(0).max(2_147_483_647).optional().describe('Only events with a larger seq (like Last-Event-ID)'),
     limit: z.number().int().min(1).max(5000).optional(),
     format: z.enum(['json', 'sse']).optional().describe('json: a page of stored events; sse (the default): a live stream'),
   })
   .strict();
 const userListQuery = z
-  .object({ limit: z.number().int().min(1).max(500).default(100), offset: z.number().int().min(0).default(0), role: z.string().max(64).optional() })
+  .object({ limit: z.number().int().min(1).max(500).default(100), offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0), role: z.string().max(64).optional() })
   .strict();
 const auditQuery = z
   .object({

@@ -17,7 +17,7 @@ const ADMIN_ROLE = 'admin';
 const listQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(500).default(100),
-    offset: z.coerce.number().int().min(0).default(0),
+    offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
     role: z.string().max(64).optional(),
   })
   .strict();

@@ -16,7 +16,13 @@ const createBody = z
     name: z.string().trim().min(1).max(100),
     /** Permissions the key may use, each within the caller's own; absent: whatever the caller's role grants. */
     scopes: z.array(z.string().regex(SCOPE, 'must look like resource:action[:own|:any]')).min(1).max(100).optional(),
-    expires_at: z.string().datetime({ offset: true }).nullable().optional(),
+    expires_at: z
+      .string()
+      .datetime({ offset: true })
+      // The format check lets an offset like +25:00 through; no such instant exists.
+      .refine((v) => !Number.isNaN(Date.parse(v)), 'not a real point in time')
+      .nullable()
+      .optional(),
   })
   .strict();
 

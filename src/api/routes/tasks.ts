@@ -29,9 +29,12 @@ const listQuery = z
   })
   .strict();
 
+/** Event seq is a Postgres integer. */
+const MAX_SEQ = 2_147_483_647;
+
 const eventsQuery = z
   .object({
-    after: z.coerce.number().int().min(0).optional(),
+    after: z.coerce.number().int().min(0).max(MAX_SEQ).optional(),
     limit: z.coerce.number().int().min(1).max(5000).optional(),
     format: z.enum(['json', 'sse']).optional(),
   })
@@ -183,7 +186,7 @@ export function taskRoutes(r: ApiResources) {
         return c.json({ items: events, next_after: last ? last.seq : after });
       }
       const header = c.req.header('last-event-id');
-      const fromHeader = header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
+      const fromHeader = header !== undefined && /^\d{1,10}$/.test(header) && Number(header) <= MAX_SEQ ? Number(header) : undefined;
       const after = fromHeader ?? q.after ?? 0;
       const stream = taskEventStream(
         {
