@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import type { Config } from '../../src/config/index.js';
 import { identityEnv, type IdentityEnv } from './identity-support.js';
+import { startWorker } from '../../workers/worker/task-worker.js';
 
 /**
  * Issue 12, finding 6: in ENVIRONMENT=production /metrics needs metrics.bearer_token (or the explicit
@@ -85,5 +86,19 @@ describe('production: OAuth2 redirect_uri', () => {
     expect(res.status).toBe(302);
     const location = new URL(res.headers.get('location') as string);
     expect(location.searchParams.get('redirect_uri')).toBe('https://app.example.com/auth/callback/github');
+  });
+});
+
+describe('production: the worker', () => {
+  it('refuses to start with an open ops /metrics, before it takes any resource, naming the fix', async () => {
+    const r = await production('idprodw1', (c) => c);
+    let message = '';
+    try {
+      const worker = await startWorker({ config: r.config, sql: r.sql, logger: r.logger });
+      await worker.close(0);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^metrics\.bearer_token is not set and ENVIRONMENT=production: set metrics\.bearer_token .* or metrics\.allow_anonymous: true/);
   });
 });
