@@ -2,10 +2,11 @@
 // events; prints delivery latency (publish -> client) p50/p99 and the API process's RSS. Loopback only,
 // bounded: EVENTS events, then `end`. Run: npm run build && node dist/bench/sse.js
 import { readFileSync } from 'node:fs';
+import { claim } from '../src/tasks/lifecycle/claim.js';
 import { AccessTokens } from '../src/auth/jwt.js';
 import { hashPassword } from '../src/auth/password.js';
 import { configSchema } from '../src/config/index.js';
-import { claimTask, insertTask } from '../src/db/tasks.js';
+import { insertTask } from '../src/db/tasks.js';
 import { insertUser } from '../src/db/users.js';
 import { insertWorkspace } from '../src/db/workspaces.js';
 import { createLogger } from '../src/observability/logger.js';
@@ -54,7 +55,8 @@ async function main() {
     const token = await new AccessTokens(cfg.auth.jwt).sign({ sub: user.id, role: 'user' });
     const ws = await insertWorkspace(sql, { ownerId: user.id, name: 'bench', source: { type: 'empty' } });
     const task = await insertTask(sql, { ownerId: user.id, workspaceId: ws.id, prompt: 'bench', options: {}, metadata: null });
-    const claimed = await claimTask(sql, task.id, 'bench-worker');
+    const { value: claimed } = await sql.begin((tx) => claim(tx as unknown as typeof sql, task.id, 'bench-worker'));
+    if (claimed.kind !== 'claimed') throw new Error('the bench task could not be claimed');
     const rssBefore = rssMb(api.child.pid!);
 
     const latencies: number[] = [];
@@ -67,7 +69,7 @@ async function main() {
     });
     const publisher = createRedis(REDIS_URL, 'worker', 'bench-sse-pub');
     const channel = `${cfg.redis.key_prefix}:task:${task.id}`;
-    const sink = new EventSink({ sql, publisher, prefix: cfg.redis.key_prefix, taskId: task.id, attempt: claimed!.attempt, firstSeq: 1, logger: createLogger(cfg, 'bench'), flushMs: 5 });
+    const sink = new EventSink({ sql, publisher, prefix: cfg.redis.key_prefix, taskId: task.id, attempt: claimed.task.attempt, firstSeq: claimed.task.nextSeq, logger: createLogger(cfg, 'bench'), flushMs: 5 });
     // A warm-up event (not timed) that every client must have before the timed ones start: it reaches a
     // client by replay or live, so once all have it, every client is connected and past its replay.
     sink.push('claude', { type: 'warmup' });

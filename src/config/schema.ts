@@ -61,6 +61,8 @@ const queue = z
     max_stalled_count: z.coerce.number().int().min(0).default(1),
     worker_concurrency: z.coerce.number().int().min(1).default(2),
     reconcile_interval: duration('15s'),
+    /** How often the relay delivers task outbox rows that a crash or an outage left undelivered. */
+    outbox_interval: duration('1s'),
     /** BullMQ's runRetryDelay: after a failed job fetch (Redis away) the worker tries again this soon (BullMQ's own default is 15 s). */
     fetch_retry_delay: duration('1s'),
   })
@@ -135,6 +137,8 @@ const worker = z
     metrics_port: z.coerce.number().int().min(0).max(65535).default(9464),
     shutdown_deadline: duration('60s'),
     heartbeat_ttl: duration('30s'),
+    /** How often a worker reads the cancel requests of the tasks it runs (the control channel's message may be lost). */
+    cancel_poll_interval: duration('2s'),
   })
   .strict()
   .default({});

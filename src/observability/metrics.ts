@@ -260,9 +260,14 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
  * the gateway's `usage.cost_usd` (else `result.total_cost_usd`), tokens from the gateway's usage fields.
  */
 export function recordTaskOutcome(m: Metrics, o: TaskOutcomeLike): void {
+  recordTaskFinished(m, taskFinishedOf(o));
+}
+
+/** What recordTaskFinished counts of a terminal write, as plain data (the task outbox carries it). */
+export function taskFinishedOf(o: TaskOutcomeLike): TaskFinished {
   const usage = o.usage ?? {};
   const wallMs = num(usage.wall_ms);
-  recordTaskFinished(m, {
+  return {
     status: o.status,
     errorCode: o.errorCode,
     durationSeconds: wallMs === undefined ? undefined : wallMs / 1000,
@@ -273,7 +278,7 @@ export function recordTaskOutcome(m: Metrics, o: TaskOutcomeLike): void {
       cache_creation_input_tokens: num(usage.cache_creation_input_tokens),
       cache_read_input_tokens: num(usage.cache_read_input_tokens),
     },
-  });
+  };
 }
 
 const validAmount = (n: number | null | undefined): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;

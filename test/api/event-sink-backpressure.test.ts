@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
+import { runningWithoutEvents } from '../support/lifecycle.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { claimTask, insertTask } from '../../src/db/tasks.js';
+import { insertTask } from '../../src/db/tasks.js';
 import { insertWorkspace } from '../../src/db/workspaces.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { pumpAgentOutput } from '../../workers/worker/agent-output.js';
@@ -38,7 +39,8 @@ async function runningTask(): Promise<{ id: string; attempt: number }> {
   const ownerId = (await createTestUser(db.sql, `${Math.random().toString(36).slice(2)}@example.com`)).id;
   const workspaceId = (await insertWorkspace(db.sql, { ownerId, name: 'w', source: { type: 'empty' } })).id;
   const task = await insertTask(db.sql, { ownerId, workspaceId, prompt: 'p', options: {}, metadata: null });
-  return { id: task.id, attempt: (await claimTask(db.sql, task.id, 'w1'))?.attempt ?? 0 };
+  const { attempt } = await runningWithoutEvents(db.sql, task.id, 'w1');
+  return { id: task.id, attempt };
 }
 
 /** A sink and its pump for a fresh running task, with Postgres stalled by the test's lock on task_events. */

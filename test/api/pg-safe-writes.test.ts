@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDataException, isTransientDbError } from '../../src/db/retry.js';
 import { saveArtifact, loadArtifact } from '../../src/db/task-artifacts.js';
 import { insertTaskEvents } from '../../src/db/task-events.js';
-import { claimTask, failAfterFaults, finishTask, insertTask, requeueAfterFault } from '../../src/db/tasks.js';
+import { insertTask } from '../../src/db/tasks.js';
+import type { ClaimedTask } from '../../src/tasks/lifecycle/index.js';
+import { createTestLifecycle, type TestLifecycle } from '../support/lifecycle.js';
 import { insertWorkspace } from '../../src/db/workspaces.js';
 import { createTestUser } from '../support/api-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -14,34 +16,44 @@ const HOSTILE = 'nul\u0000 high\ud800 low\udfff pair\ud83d\ude00';
 const STORED = 'nul\uFFFD high\uFFFD low\uFFFD pair\ud83d\ude00';
 
 let db: TestDatabase;
+let lc: TestLifecycle;
 let ownerId = '';
 let workspaceId = '';
 
 beforeAll(async () => {
   db = await createTestDatabase('pgsafe');
+  lc = createTestLifecycle(db.sql, db.url, 'pgsafe');
   ownerId = (await createTestUser(db.sql, 'pgsafe@example.com')).id;
   workspaceId = (await insertWorkspace(db.sql, { ownerId, name: 'w', source: { type: 'empty' } })).id;
 });
-afterAll(async () => db?.drop());
+afterAll(async () => {
+  await lc?.close();
+  await db?.drop();
+});
 
-async function runningTask(): Promise<{ id: string; attempt: number }> {
+async function runningTask(): Promise<ClaimedTask> {
   const task = await insertTask(db.sql, { ownerId, workspaceId, prompt: 'p', options: {}, metadata: null });
-  const claimed = await claimTask(db.sql, task.id, 'worker-a');
-  return { id: task.id, attempt: claimed?.attempt ?? 0 };
+  return claim(task.id, 'worker-a');
+}
+
+async function claim(id: string, worker: string): Promise<ClaimedTask> {
+  const c = await lc.lifecycle.claim(id, worker);
+  if (c.kind !== 'claimed') throw new Error(`not claimed: ${c.kind}`);
+  return c.task;
 }
 
 describe('agent strings that Postgres cannot hold', () => {
   it('task events: values and keys', async () => {
     const t = await runningTask();
-    const written = await insertTaskEvents(db.sql, t.id, t.attempt, [{ seq: 1, type: 'claude', payload: { text: HOSTILE, [HOSTILE]: [HOSTILE] } }]);
+    const written = await insertTaskEvents(db.sql, t.lease, [{ seq: t.nextSeq, type: 'claude', payload: { text: HOSTILE, [HOSTILE]: [HOSTILE] } }]);
     expect(written).toBe(1);
-    const [row] = await db.sql<{ payload: any }[]>`select payload from task_events where task_id = ${t.id}`;
+    const [row] = await db.sql<{ payload: any }[]>`select payload from task_events where task_id = ${t.id} and type = 'claude'`;
     expect(row?.payload).toEqual({ text: STORED, [STORED]: [STORED] });
   });
 
   it('the terminal row: result, error message, usage and diff', async () => {
     const t = await runningTask();
-    const applied = await finishTask(db.sql, t.id, t.attempt, {
+    const applied = await lc.lifecycle.finish(t.lease, {
       status: 'failed',
       result: { text: HOSTILE, usage: { [HOSTILE]: 1 } },
       errorCode: 'claude_error',
@@ -62,9 +74,9 @@ describe('agent strings that Postgres cannot hold', () => {
 
   it('attempt errors of a retried and of a failed attempt', async () => {
     const t = await runningTask();
-    expect(await requeueAfterFault(db.sql, t.id, t.attempt, { code: 'sandbox_error', message: HOSTILE })).toBe(true);
-    const again = await claimTask(db.sql, t.id, 'worker-b');
-    expect(await failAfterFaults(db.sql, t.id, again?.attempt ?? 0, { code: 'sandbox_error', message: HOSTILE })).toBe(true);
+    expect(await lc.lifecycle.retry(t.lease, { code: 'sandbox_error', message: HOSTILE })).toBe(true);
+    const again = await claim(t.id, 'worker-b');
+    expect(await lc.lifecycle.fail(again.lease, { code: 'sandbox_error', message: HOSTILE })).toBe(true);
     const [row] = await db.sql<{ error_message: string; attempt_errors: Array<{ message: string }> }[]>`
       select error_message, attempt_errors from tasks where id = ${t.id}`;
     expect(row?.error_message).toBe(STORED);

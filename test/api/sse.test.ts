@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runningWithoutEvents } from '../support/lifecycle.js';
 import { Redis } from 'ioredis';
 import { createApp } from '../../src/api/app.js';
 import { createApiResources, type OwnedApiResources } from '../../src/api/resources-factory.js';
 import { listen } from '../../src/api/server.js';
 import { AccessTokens } from '../../src/auth/jwt.js';
-import { claimTask, insertTask } from '../../src/db/tasks.js';
+import { insertTask } from '../../src/db/tasks.js';
 import { insertWorkspace } from '../../src/db/workspaces.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRedis } from '../../src/queue/redis.js';
@@ -52,13 +53,13 @@ afterAll(async () => {
 
 async function runningTask() {
   const task = await insertTask(db.sql, { ownerId, workspaceId, prompt: 'p', options: {}, metadata: null });
-  const claimed = await claimTask(db.sql, task.id, 'test-worker');
+  const claimed = await runningWithoutEvents(db.sql, task.id, 'test-worker');
   const sink = new EventSink({
     sql: db.sql,
     publisher,
     prefix: config().redis.key_prefix,
     taskId: task.id,
-    attempt: claimed!.attempt,
+    attempt: claimed.attempt,
     firstSeq: 1,
     logger: createLogger(config(), 'sink'),
     flushMs: 5,

@@ -283,21 +283,21 @@ describe('SandboxRunner errors', () => {
   it('maps a missing image to image_missing with the build command as fix, leaving no container', async () => {
     const err = await runner.start(await specFor(['true'], { image: `aicli-sandbox:missing-${testId}` })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SandboxError);
-    expect(err).toMatchObject({ code: 'image_missing', retryable: false, fix: 'run `aicli-web sandbox build`' });
+    expect(err).toMatchObject({ code: 'image_missing', fix: 'run `aicli-web sandbox build`' });
     expect((err as Error).message).not.toContain('\n');
     expect(await listTestContainers()).toEqual([]);
   });
 
   it('maps an unknown OCI runtime to runtime_missing', async () => {
     const err = await runner.start(await specFor(['true'], { runtime: 'aicli-no-such-runtime' })).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'runtime_missing', retryable: false });
+    expect(err).toMatchObject({ code: 'runtime_missing' });
     expect((err as Error).message).toContain('"aicli-no-such-runtime"');
   });
 
   it('maps an unreachable engine to docker_unreachable', async () => {
     const socketPath = path.join(scratchRoot, 'no-engine.sock');
     const err = await new SandboxRunner(new Docker({ socketPath })).start(await specFor(['true'])).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'docker_unreachable', retryable: true, fix: 'start the Docker engine (dockerd) or run scripts/setup-host.sh' });
+    expect(err).toMatchObject({ code: 'docker_unreachable', fix: 'start the Docker engine (dockerd) or run scripts/setup-host.sh' });
     expect((err as Error).message).toContain(socketPath);
   });
 

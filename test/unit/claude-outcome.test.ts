@@ -1,8 +1,9 @@
 import { describe, it, expect } from 'vitest';
-import { classifyOutcome, createStreamFacts, ERROR_CODES, isRetryable } from '../../workers/claude/outcome.js';
+import { classifyOutcome, createStreamFacts } from '../../workers/claude/outcome.js';
 import type { RunFacts, RunOutcome } from '../../workers/claude/outcome.js';
 import type { ResultMessage, StreamRecord } from '../../workers/claude/types.js';
-import { FAULT_POLICY } from '../../workers/worker/retry-policy.js';
+import { FAULT_POLICY, sandboxFault } from '../../workers/worker/retry-policy.js';
+import { SandboxError } from '../../workers/sandbox/errors.js';
 
 // Result lines modelled on what CLI 2.1.332 printed against the scripted model.
 function result(fields: Partial<ResultMessage>): ResultMessage {
@@ -116,7 +117,6 @@ describe('classifyOutcome', () => {
     expect(classifyOutcome({ ...stopped, oomKilled: true, exitCode: 137 }).errorCode).toBe('disk_full');
     expect(classifyOutcome({ ...stopped, timedOut: true }).errorCode).toBe('timeout');
     expect(classifyOutcome({ ...stopped, cancelled: true }).errorCode).toBe('cancelled');
-    expect(isRetryable('disk_full')).toBe(false);
     expect(FAULT_POLICY.disk_full).toEqual({ retry: false, countsAsAttempt: true, errorCode: 'disk_full' });
   });
 
@@ -134,9 +134,14 @@ describe('classifyOutcome', () => {
   });
 });
 
-describe('isRetryable', () => {
-  it('retries only failures of the machinery', () => {
-    expect(ERROR_CODES.filter(isRetryable)).toEqual(['sandbox_error', 'worker_lost']);
+describe('FAULT_POLICY', () => {
+  it('retries only faults of the machinery that may heal, and never a fault of the worker configuration', () => {
+    const retried = Object.entries(FAULT_POLICY).filter(([, p]) => p.retry).map(([kind]) => kind);
+    expect(retried.sort()).toEqual(['docker', 'upstream_unavailable', 'worker_lost', 'worker_shutdown', 'workspace']);
+    expect(sandboxFault(new SandboxError('image_missing', 'no image', 'build it'), 'img').kind).toBe('sandbox_config');
+    expect(sandboxFault(new SandboxError('runtime_missing', 'no runtime', 'install it'), 'img').kind).toBe('sandbox_config');
+    expect(sandboxFault(new SandboxError('start_failed', 'start failed', 'check'), 'img').kind).toBe('docker');
+    expect(sandboxFault(Object.assign(new Error('connect ECONNREFUSED /var/run/docker.sock'), { code: 'ECONNREFUSED' }), 'img').kind).toBe('docker');
   });
 });
 

@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { runningWithoutEvents } from '../support/lifecycle.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,7 +17,6 @@ import { clientContext } from '../../src/cli/client/context.js';
 import { credentialsPath, readCredentials, writeCredentials } from '../../src/cli/client/credentials.js';
 import type { ClientIo, Output } from '../../src/cli/client/io.js';
 import { runClientCommand } from '../../src/cli/client/run.js';
-import { claimTask } from '../../src/db/tasks.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { EventSink } from '../../workers/worker/event-sink.js';
@@ -94,14 +94,13 @@ async function runningTask(prompt: string) {
   const created = await run((io) => submitCommand(ctx(io), [prompt], { workspace: 'repo' }));
   expect(created.code, created.err).toBe(0);
   const taskId = created.out.trim();
-  const claimed = await claimTask(db.sql, taskId, 'test-worker');
-  expect(claimed).not.toBeNull();
-  const sink = new EventSink({
+  const claimed = await runningWithoutEvents(db.sql, taskId, 'test-worker');
+    const sink = new EventSink({
     sql: db.sql,
     publisher,
     prefix: config().redis.key_prefix,
     taskId,
-    attempt: claimed!.attempt,
+    attempt: claimed.attempt,
     firstSeq: 1,
     logger: createLogger(config(), 'sink'),
     flushMs: 5,

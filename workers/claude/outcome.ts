@@ -42,29 +42,6 @@ export interface RunOutcome {
   message: string | null;
 }
 
-/** Only failures of the machinery, never of the task itself, are worth another attempt. */
-export function isRetryable(code: ErrorCode): boolean {
-  switch (code) {
-    case 'sandbox_error':
-    case 'worker_lost':
-      return true;
-    case 'claude_error':
-    case 'max_turns':
-    case 'budget_exceeded':
-    case 'oom_killed':
-    case 'timeout':
-    case 'cancelled':
-    case 'auth_failed':
-    case 'exit_nonzero':
-    case 'output_limit':
-    case 'output_rejected':
-    case 'disk_full':
-      return false;
-    default:
-      return assertNever(code);
-  }
-}
-
 type Cause =
   | 'cancelled'
   | 'timed_out'

@@ -18,27 +18,17 @@ export class SandboxError extends Error {
   readonly code: SandboxErrorCode;
   /** What the operator should do, also appended to `message`. */
   readonly fix: string;
-  /** True for faults that another attempt (or another worker) may not hit. */
-  readonly retryable: boolean;
 
   constructor(code: SandboxErrorCode, cause: string, fix: string, options?: { cause?: unknown }) {
     super(`${oneLine(cause)}; fix: ${fix}`, options);
     this.code = code;
     this.fix = fix;
-    this.retryable = RETRYABLE[code];
   }
 }
 
-// Configuration faults (image, runtime) do not heal by retrying; engine hiccups may.
-const RETRYABLE: Record<SandboxErrorCode, boolean> = {
-  docker_unreachable: true,
-  image_missing: false,
-  runtime_missing: false,
-  create_failed: true,
-  start_failed: true,
-  engine_error: true,
-  host_tool_unsafe: false,
-};
+/** Faults of the worker's own configuration (image, runtime, host tools): no other attempt would differ. */
+export const isConfigurationFault = (err: SandboxError): boolean =>
+  err.code === 'image_missing' || err.code === 'runtime_missing' || err.code === 'host_tool_unsafe';
 
 export const FIX = {
   unreachable: 'start the Docker engine (dockerd) or run scripts/setup-host.sh',

@@ -20,10 +20,15 @@ export class ActiveAttempts {
     return this.#byTask.size;
   }
 
-  /** Stops one attempt; false when this process does not run the task. */
+  /** Tasks whose attempt runs here and has not been stopped. */
+  runningIds(): string[] {
+    return [...this.#byTask].filter(([, c]) => !c.signal.aborted).map(([id]) => id);
+  }
+
+  /** Stops one attempt; false when this process does not run the task or it was stopped already. */
   abort(taskId: string, reason: 'cancel' | 'shutdown'): boolean {
     const controller = this.#byTask.get(taskId);
-    if (!controller) return false;
+    if (!controller || controller.signal.aborted) return false;
     controller.abort(reason);
     return true;
   }

@@ -3,6 +3,7 @@ import type { Sql } from '../../src/db/client.js';
 import { pgSafeJson } from '../../src/db/pg-safe.js';
 import { describeDataException, isDataException, sqlState } from '../../src/db/retry.js';
 import { insertTaskEvents, type TaskEventInput } from '../../src/db/task-events.js';
+import type { TaskLease } from '../../src/db/task-lease.js';
 import { taskChannel, type PublishedEvent } from '../../src/events/channels.js';
 import type { Logger } from '../../src/observability/logger.js';
 
@@ -70,6 +71,7 @@ export class EventSink {
   readonly #stop = new AbortController();
   #drainWaiters: Array<() => void> = [];
   readonly #o: Required<EventSinkOptions>;
+  readonly #lease: TaskLease;
 
   constructor(o: EventSinkOptions) {
     this.#o = {
@@ -82,6 +84,7 @@ export class EventSink {
       ...o,
     };
     this.#nextSeq = o.firstSeq;
+    this.#lease = { taskId: o.taskId, lease: o.attempt };
   }
 
   /** True once Postgres refused a batch because a newer attempt holds the task. */
@@ -186,7 +189,7 @@ export class EventSink {
       const batch = this.#takeBatch();
       let written: number;
       try {
-        written = await insertTaskEvents(this.#o.sql, this.#o.taskId, this.#o.attempt, batch);
+        written = await insertTaskEvents(this.#o.sql, this.#lease, batch);
       } catch (err) {
         if (isDataException(err)) {
           await this.#writeSingly(batch);
@@ -223,7 +226,7 @@ export class EventSink {
     const stored: BufferedEvent[] = [];
     for (const [i, e] of batch.entries()) {
       try {
-        if ((await insertTaskEvents(sql, taskId, attempt, [e])) === 0) {
+        if ((await insertTaskEvents(sql, this.#lease, [e])) === 0) {
           this.#buffer = batch.slice(i + 1).concat(this.#buffer);
           this.#fenceOut();
           break;

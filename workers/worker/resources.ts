@@ -4,7 +4,7 @@ import type { Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
 import type { Logger } from '../../src/observability/logger.js';
 import type { Metrics } from '../../src/observability/metrics.js';
-import type { WebhookQueue } from '../../src/queue/webhook-queue.js';
+import type { TaskLifecycle } from '../../src/tasks/lifecycle/index.js';
 import type { ModelGateway } from '../gateway/server.js';
 import type { SandboxRunner } from '../sandbox/runner.js';
 
@@ -15,8 +15,8 @@ export interface WorkerResources {
   logger: Logger;
   /** Publishes task events (retrying connection: events are also in Postgres). */
   publisher: Redis;
-  /** Deliveries of terminal tasks' webhooks. */
-  webhooks: WebhookQueue;
+  /** Every change of a task's state (claim, finish, retry, release) goes through it. */
+  lifecycle: TaskLifecycle;
   docker: Dockerode;
   runner: SandboxRunner;
   gateway: ModelGateway;

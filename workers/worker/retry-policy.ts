@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../claude/outcome.js';
+import { isConfigurationFault, SandboxError, toSandboxError } from '../sandbox/errors.js';
 
 /**
  * The retry policy, in one table. Only infrastructure faults retry (exponential backoff with jitter, up to
@@ -6,8 +7,10 @@ import type { ErrorCode } from '../claude/outcome.js';
  * `countsAsAttempt: false` releases the job without spending one of its attempts (a worker shutting down).
  */
 export const FAULT_POLICY = {
-  /** Docker engine unreachable, image missing, container create/start failed. */
+  /** Docker engine unreachable, container create/start failed: the engine may recover, another worker may differ. */
   docker: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
+  /** The sandbox image or runtime is missing, or a host tool is unsafe: an operator must fix the worker first. */
+  sandbox_config: { retry: false, countsAsAttempt: true, errorCode: 'sandbox_error' },
   /** The scratch workspace could not be prepared on the host (git clone, disk). */
   workspace: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
   /** The workspace source was refused by policy (a blocked address or host): no other attempt would differ. */
@@ -47,3 +50,9 @@ export class InfraFault extends Error {
 
 /** Upstream statuses that mean the model API itself was unavailable. */
 export const isUpstreamUnavailable = (status: number): boolean => status >= 500 || status === 429;
+
+/** Whatever the Docker engine threw, as the fault the policy judges, with the cause and the fix on one line. */
+export function sandboxFault(err: unknown, image: string): InfraFault {
+  const sandboxErr = err instanceof SandboxError ? err : toSandboxError(err, { image });
+  return new InfraFault(isConfigurationFault(sandboxErr) ? 'sandbox_config' : 'docker', sandboxErr.message, { cause: err });
+}

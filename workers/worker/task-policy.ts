@@ -4,7 +4,7 @@ import type { Config } from '../../src/config/index.js';
 import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
 import { SecretBox, SecretBoxError } from '../../src/crypto/secret-box.js';
 import type { Sql } from '../../src/db/client.js';
-import type { ClaimedTask, TaskOutcomeWrite } from '../../src/db/tasks.js';
+import type { ClaimedTask, TaskOutcomeWrite } from '../../src/tasks/lifecycle/index.js';
 import { taskRunPolicy } from '../../src/db/workspace-policy.js';
 import { workspaceSecretAad } from '../../src/db/workspace-secrets.js';
 import { NO_EGRESS, type EgressPolicy } from '../../src/net/egress-policy.js';

@@ -9,6 +9,7 @@ import { createRedis } from '../../src/queue/redis.js';
 import { startReconciler } from '../../src/queue/reconciler.js';
 import { createTaskQueue, type TaskJobData } from '../../src/queue/task-queue.js';
 import { createWebhookQueue } from '../../src/queue/webhook-queue.js';
+import { createOutboxRelay, createTaskLifecycle, startOutboxRelay } from '../../src/tasks/lifecycle/index.js';
 import { createModelGateway } from '../gateway/server.js';
 import { checkEngine } from '../sandbox/errors.js';
 import { sandboxImageTag } from '../sandbox/build.js';
@@ -26,7 +27,8 @@ import type { WorkerResources } from './resources.js';
 import { runTaskJob } from './run-task.js';
 import { startWorkerOpsServer } from './ops-server.js';
 import { createMetrics, observeWorkerBusy, setWorkerCapacity } from '../../src/observability/metrics.js';
-import { markWorkerLost, STALLED_LIMIT_REASON } from './worker-lost.js';
+import { STALLED_LIMIT_REASON } from './worker-lost.js';
+import { startCancelWatch } from './cancel-watch.js';
 import { superviseWorker } from './worker-watchdog.js';
 import { startWebhookWorker } from './webhook-worker.js';
 import { newWorkerId } from './worker-id.js';
@@ -114,16 +116,19 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const queueConnection = createRedis(config.redis.url, 'command', `aicli-worker-q-${workerId}`);
   const control = createRedis(config.redis.url, 'subscriber', `aicli-worker-ctl-${workerId}`);
   const queue = createTaskQueue(queueConnection, config);
-  const webhooks = createWebhookQueue(publisher, config);
+  // On the fail-fast connection: a delivery while Redis is away fails at once and the relay retries it.
+  const webhooks = createWebhookQueue(queueConnection, config);
   const metrics = createMetrics({ include: { http: false, tasks: true, process: config.metrics.default_metrics } });
   setWorkerCapacity(metrics, config.queue.worker_concurrency);
+  const relay = createOutboxRelay({ sql, publisher: queueConnection, prefix, webhooks, queue, metrics, logger });
+  const lifecycle = createTaskLifecycle({ sql, relay, logger });
   const res: WorkerResources = {
     config,
     metrics,
     sql,
     logger,
     publisher,
-    webhooks,
+    lifecycle,
     docker,
     runner,
     gateway,
@@ -183,7 +188,10 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     // A job whose workers kept disappearing is failed by BullMQ without running: record worker_lost on the task.
     w.on('failed', (job, err) => {
       if (!job || !STALLED_LIMIT_REASON.test(err.message)) return;
-      void markWorkerLost(sql, job.data.taskId, err.message, logger).catch((e: unknown) => logger.warn({ err: e }, 'recording worker_lost failed'));
+      void lifecycle.markLost(job.data.taskId, err.message).then(
+        (lost) => lost && logger.warn({ action: 'worker_lost', task_id: job.data.taskId }, 'task failed: its workers were lost too often'),
+        (e: unknown) => logger.warn({ err: e, task_id: job.data.taskId }, 'recording worker_lost failed'),
+      );
     });
     return w;
   };
@@ -200,6 +208,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     isLive: async (owner, taskId) => (owner === workerId ? active.has(taskId) : isWorkerAlive(publisher, prefix, owner)),
   });
   const reconciler = startReconciler(sql, queue, logger, config.queue.reconcile_interval);
+  const outbox = startOutboxRelay(relay, logger, config.queue.outbox_interval);
+  const cancelWatch = startCancelWatch({ sql, active, logger, intervalMs: config.worker.cancel_poll_interval });
   const notice = anonymousMetricsNotice(config);
   if (notice) logger.warn({ action: 'metrics_anonymous' }, notice);
   logger.info({ action: 'worker_started', image, concurrency: config.queue.worker_concurrency, metrics_port: ops?.port ?? null }, 'worker started');
@@ -208,6 +218,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     draining = true;
     reconciler.stop();
     reaper.stop();
+    cancelWatch.stop();
     // worker.close() stops fetching and waits for the running jobs; past the deadline they are released.
     const closing = supervised.close();
     const timer = setTimeout(() => {
@@ -217,6 +228,9 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     await closing;
     clearTimeout(timer);
     await webhookWorker.close();
+    // After the last attempt's transition: what its inline delivery left is delivered before Redis closes.
+    outbox.stop();
+    await relay.deliverPending({ olderThanMs: 0, limit: 200 }).catch((err: unknown) => logger.warn({ err }, 'delivering the outbox at shutdown failed'));
     await heartbeat.stop();
     const results = await Promise.allSettled([gateway.close(), queue.close(), webhooks.close(), ops?.close()]);
     await Promise.allSettled([publisher.quit(), queueConnection.quit(), control.quit()]);

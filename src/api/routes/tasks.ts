@@ -7,9 +7,8 @@ import { listTaskEvents } from '../../db/task-events.js';
 import { findWorkspace } from '../../db/workspaces.js';
 import { taskEventStream } from '../../events/task-stream.js';
 import { enqueueTask } from '../../queue/task-queue.js';
-import { enqueueWebhook } from '../../queue/webhook-queue.js';
 import type { ApiResources } from '../../resources.js';
-import { cancelTask } from '../../tasks/cancel.js';
+import { createOutboxRelay, createTaskLifecycle } from '../../tasks/lifecycle/index.js';
 import { requestHash } from '../../tasks/request-hash.js';
 import { checkResumable } from '../../tasks/resume.js';
 import { checkWebhookUrl } from '../../tasks/webhook-url.js';
@@ -59,17 +58,12 @@ function decodeCursor(text: string): TaskCursor {
 
 export function taskRoutes(r: ApiResources) {
   const requestSchema = taskRequestSchema(r.config);
-  const cancelDeps = {
+  // Cancel is the API's one task transition; its outbox row is delivered here right after commit.
+  const lifecycle = createTaskLifecycle({
     sql: r.sql,
-    queue: r.queue,
-    redis: r.redis,
-    prefix: r.config.redis.key_prefix,
     logger: r.logger,
-    onTerminal: async (taskId: string) => {
-      const [row] = await r.sql<{ webhook_url: string | null }[]>`select webhook_url from tasks where id = ${taskId}`;
-      if (row?.webhook_url) await enqueueWebhook(r.webhooks, taskId).catch((err: unknown) => r.logger.warn({ err, task_id: taskId }, 'webhook enqueue failed'));
-    },
-  };
+    relay: createOutboxRelay({ sql: r.sql, publisher: r.redis, prefix: r.config.redis.key_prefix, webhooks: r.webhooks, queue: r.queue, logger: r.logger }),
+  });
 
   const ownedTask = async (ownerId: string, id: string): Promise<TaskRow> => {
     const task = await findTask(r.sql, ownerId, id);
@@ -166,7 +160,7 @@ export function taskRoutes(r: ApiResources) {
     .post('/:id/cancel', async (c) => {
       const principal = c.get('principal');
       const id = uuidParam(c, 'task');
-      const outcome = await cancelTask(cancelDeps, principal.userId, id);
+      const outcome = await lifecycle.cancel(principal.userId, id);
       if (outcome === 'missing') throw notFound('task');
       const task = await ownedTask(principal.userId, id);
       if (outcome === 'already_finished') throw conflict(`task already finished with status ${task.status}; there is nothing to cancel`);

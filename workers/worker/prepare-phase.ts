@@ -1,0 +1,111 @@
+import { loadResumeSource } from '../../src/db/task-artifacts.js';
+import type { ClaimedTask, TaskOutcomeWrite } from '../../src/tasks/lifecycle/index.js';
+import { buildClaudeArgs, claudeEnv } from '../claude/args.js';
+import type { GatewaySession } from '../gateway/sessions.js';
+import { acquireScratch } from '../sandbox/scratch-quota.js';
+import { diskFullMessage, diskUsage } from '../sandbox/scratch-watchdog.js';
+import { prepareWorkspace, scratchDirName, WorkspaceError, type PreparedWorkspace } from '../workspace/prepare.js';
+import { gitSourcePolicy } from '../workspace/source-policy.js';
+import { stoppedBeforeSandbox } from './attempt-abort.js';
+import type { AttemptCleanup } from './attempt-cleanup.js';
+import type { WorkerResources } from './resources.js';
+import { InfraFault } from './retry-policy.js';
+import { endedBeforeStart, openTaskEgress, type TaskEgress, type TaskRunPlan } from './task-policy.js';
+import { restoreTranscript } from './transcript.js';
+
+const CONTAINER_CLAUDE_DIR = '/aicli/claude';
+
+/** Everything the sandbox needs, on the host: the workspace, the CLI's arguments and environment. */
+export interface ReadyAttempt {
+  workspace: PreparedWorkspace;
+  args: string[];
+  env: Record<string, string>;
+  egress: TaskEgress | null;
+}
+
+export type Prepared = { kind: 'ready'; ready: ReadyAttempt } | { kind: 'ended'; outcome: TaskOutcomeWrite };
+
+/**
+ * The prepare phase: the resume source, a capped scratch area, the workspace (clone, patch), the transcript
+ * to resume, and the egress proxy. Each acquisition is registered with `cleanup` as soon as it exists.
+ * A cancel or a shutdown stops it between steps and aborts a clone in progress.
+ */
+export async function prepareAttempt(
+  res: WorkerResources,
+  task: ClaimedTask,
+  plan: TaskRunPlan,
+  session: GatewaySession,
+  signal: AbortSignal,
+  cleanup: AttemptCleanup,
+): Promise<Prepared> {
+  const cfg = res.config;
+  const opts = task.options;
+  const resume = opts.resume_from ? await loadResumeSource(res.sql, null, opts.resume_from) : null;
+  if (opts.resume_from && (!resume?.session_id || !resume.transcript)) {
+    return { kind: 'ended', outcome: endedBeforeStart('failed', 'claude_error', 'resume_from task has no transcript to resume') };
+  }
+  const scratch = await acquireScratch({
+    parentDir: res.scratchDir,
+    name: scratchDirName(task.id, task.attempt),
+    sizeMb: cfg.sandbox.scratch.size_mb,
+    mode: cfg.sandbox.scratch.mode,
+    imageDir: res.scratchImageDir,
+  }).catch((err: unknown) => {
+    throw new InfraFault('workspace', (err as Error).message, { cause: err });
+  });
+  // The workspace lives inside the scratch area: releasing it (unmount, or rm -rf without a tmpfs) removes both.
+  cleanup.defer('releasing the scratch area', () => scratch.release());
+  // Uncapped scratch shares the host disk: a disk already past the limit would be filled by this task.
+  const before = await diskUsage(scratch.dir);
+  if (before.usedPercent > cfg.sandbox.scratch.watchdog_percent) {
+    throw new InfraFault('disk_full', diskFullMessage(before, cfg.sandbox.scratch.watchdog_percent));
+  }
+  let workspace: PreparedWorkspace;
+  try {
+    workspace = await prepareWorkspace({
+      scratchRoot: scratch.dir,
+      taskId: task.id,
+      attempt: task.attempt,
+      source: task.source,
+      patch: resume?.diff || null,
+      policy: gitSourcePolicy(cfg.sandbox),
+      signal,
+    });
+  } catch (err) {
+    // A clone aborted by a cancel or a shutdown is not a workspace fault: no other attempt is owed for it.
+    const stopped = stoppedBeforeSandbox(signal);
+    if (stopped) return { kind: 'ended', outcome: stopped };
+    const refused = err instanceof WorkspaceError && err.code === 'source_refused';
+    throw new InfraFault(refused ? 'workspace_refused' : 'workspace', `workspace preparation failed: ${(err as Error).message}`, { cause: err });
+  }
+  if (resume?.session_id && resume.transcript) await restoreTranscript(workspace.claudeConfigDir, resume.session_id, resume.transcript);
+
+  const args = buildClaudeArgs({
+    prompt: task.prompt,
+    model: opts.model ?? cfg.claude.model,
+    maxTurns: opts.max_turns ?? cfg.claude.max_turns,
+    permissionMode: opts.permission_mode ?? cfg.claude.permission_mode,
+    allowedTools: opts.allowed_tools,
+    disallowedTools: opts.disallowed_tools,
+    appendSystemPrompt: opts.append_system_prompt,
+    maxBudgetUsd: plan.budgetUsd,
+    resumeSessionId: resume?.session_id ?? undefined,
+  });
+  const env: Record<string, string> = {
+    ...claudeEnv({
+      baseUrl: `http://127.0.0.1:${cfg.worker.gateway_port}`,
+      apiKey: session.token,
+      configDir: CONTAINER_CLAUDE_DIR,
+      maxRetries: cfg.claude.max_retries,
+    }),
+    AICLI_GATEWAY_PORT: String(cfg.worker.gateway_port),
+  };
+  const egress = await openTaskEgress(res, task.id, plan.egress);
+  if (egress) {
+    cleanup.defer('closing the egress proxy', () => egress.proxy.close());
+    Object.assign(env, egress.env);
+  }
+  const stopped = stoppedBeforeSandbox(signal);
+  if (stopped) return { kind: 'ended', outcome: stopped };
+  return { kind: 'ready', ready: { workspace, args, env, egress } };
+}
