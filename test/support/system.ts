@@ -5,6 +5,7 @@ import Dockerode from 'dockerode';
 import { ApiClient } from './api-client.js';
 import { testEnv } from './config.js';
 import { spawnCli, runCli, type CliProcess } from './processes.js';
+import { releaseStaleScratch } from '../../workers/sandbox/scratch-quota.js';
 
 export const REAL_KEY = 'sk-ant-api03-REAL-KEY-never-in-a-sandbox-0123456789';
 
@@ -80,13 +81,29 @@ export async function signUp(sys: { env: Record<string, string>; api: ApiClient 
   return client;
 }
 
+export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'timed_out'];
+
 /** Polls a task until it is terminal (bounded by the test's timeout). */
 export async function waitForTerminal(api: ApiClient, taskId: string, timeoutMs = 180_000, intervalMs = 250): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await api.request('GET', `/api/v1/tasks/${taskId}`);
-    if (['succeeded', 'failed', 'cancelled', 'timed_out'].includes(res.json?.status)) return res.json;
+    if (TERMINAL_STATUSES.includes(res.json?.status)) return res.json;
     if (Date.now() > deadline) throw new Error(`task ${taskId} not terminal after ${timeoutMs} ms: ${res.text}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * The task's status once terminal, or the status it still has when `timeoutMs` ran out: for asserting that a
+ * task ends in a bound, with the status it was stuck in as the failure.
+ */
+export async function statusWithin(api: ApiClient, taskId: string, timeoutMs: number, intervalMs = 250): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await api.request('GET', `/api/v1/tasks/${taskId}`);
+    const status = String(res.json?.status ?? `HTTP ${res.status}`);
+    if (TERMINAL_STATUSES.includes(status) || Date.now() > deadline) return status;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -139,7 +156,15 @@ export async function startCluster(o: {
     stop: async () => {
       await Promise.all(workers.map((w) => w.proc.stop('SIGKILL')));
       await apiProc.stop('SIGTERM');
+      // A killed worker leaves its tasks' scratch mounts behind; with every worker gone, none is live.
+      await releaseStaleScratch(path.join(dir, 'scratch'), async () => false);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Force-removes the containers carrying `label=value` (a test's leftovers, e.g. those of a worker it stopped). */
+export async function removeContainersOf(label: string, value: string): Promise<void> {
+  const found = await containersOf(label, value);
+  await Promise.all(found.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
 }

@@ -14,3 +14,16 @@ export async function toolResultsOf(sql: postgres.Sql, taskId: string): Promise<
   }
   return texts.join('\n');
 }
+
+/** Waits (bounded) until the task runs and its agent's first stream line is stored: the agent has started. */
+export async function waitForAgentStarted(sql: postgres.Sql, taskId: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await sql<{ status: string; agent_lines: number }[]>`
+      select status, (select count(*)::int from task_events e where e.task_id = t.id and e.type = 'claude') as agent_lines
+      from tasks t where id = ${taskId}`;
+    if (row?.status === 'running' && row.agent_lines > 0) return;
+    if (Date.now() > deadline) throw new Error(`task ${taskId} has no running agent after ${timeoutMs} ms: ${JSON.stringify(row)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
