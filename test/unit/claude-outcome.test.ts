@@ -135,13 +135,14 @@ describe('classifyOutcome', () => {
 });
 
 describe('FAULT_POLICY', () => {
-  it('retries only faults of the machinery that may heal, and never a fault of the worker configuration', () => {
+  it('retries only faults of the machinery, never a failure of the task itself', () => {
     const retried = Object.entries(FAULT_POLICY).filter(([, p]) => p.retry).map(([kind]) => kind);
     expect(retried.sort()).toEqual(['docker', 'upstream_unavailable', 'worker_lost', 'worker_shutdown', 'workspace']);
-    expect(sandboxFault(new SandboxError('image_missing', 'no image', 'build it'), 'img').kind).toBe('sandbox_config');
-    expect(sandboxFault(new SandboxError('runtime_missing', 'no runtime', 'install it'), 'img').kind).toBe('sandbox_config');
-    expect(sandboxFault(new SandboxError('start_failed', 'start failed', 'check'), 'img').kind).toBe('docker');
-    expect(sandboxFault(Object.assign(new Error('connect ECONNREFUSED /var/run/docker.sock'), { code: 'ECONNREFUSED' }), 'img').kind).toBe('docker');
+    const missing = sandboxFault(new SandboxError('image_missing', 'no image', 'run `aicli-web sandbox build`'), 'img');
+    expect(missing).toMatchObject({ kind: 'docker', errorCode: 'sandbox_error' });
+    expect(missing.message).toMatch(/aicli-web sandbox build/);
+    const unreachable = sandboxFault(Object.assign(new Error('connect ENOENT /var/run/docker.sock'), { code: 'ENOENT' }), 'img');
+    expect(unreachable).toMatchObject({ kind: 'docker', errorCode: 'sandbox_error' });
   });
 });
 

@@ -26,10 +26,6 @@ export class SandboxError extends Error {
   }
 }
 
-/** Faults of the worker's own configuration (image, runtime, host tools): no other attempt would differ. */
-export const isConfigurationFault = (err: SandboxError): boolean =>
-  err.code === 'image_missing' || err.code === 'runtime_missing' || err.code === 'host_tool_unsafe';
-
 export const FIX = {
   unreachable: 'start the Docker engine (dockerd) or run scripts/setup-host.sh',
   permission: 'add this user to the docker group (or run as root) so it can open the Docker socket',

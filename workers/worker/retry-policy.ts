@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../claude/outcome.js';
-import { isConfigurationFault, SandboxError, toSandboxError } from '../sandbox/errors.js';
+import { SandboxError, toSandboxError } from '../sandbox/errors.js';
 
 /**
  * The retry policy, in one table. Only infrastructure faults retry (exponential backoff with jitter, up to
@@ -7,10 +7,11 @@ import { isConfigurationFault, SandboxError, toSandboxError } from '../sandbox/e
  * `countsAsAttempt: false` releases the job without spending one of its attempts (a worker shutting down).
  */
 export const FAULT_POLICY = {
-  /** Docker engine unreachable, container create/start failed: the engine may recover, another worker may differ. */
+  /**
+   * Docker engine unreachable, image or runtime missing, container create/start failed: the engine may
+   * recover, and another worker (its own engine and image) may not hit it.
+   */
   docker: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
-  /** The sandbox image or runtime is missing, or a host tool is unsafe: an operator must fix the worker first. */
-  sandbox_config: { retry: false, countsAsAttempt: true, errorCode: 'sandbox_error' },
   /** The scratch workspace could not be prepared on the host (git clone, disk). */
   workspace: { retry: true, countsAsAttempt: true, errorCode: 'sandbox_error' },
   /** The workspace source was refused by policy (a blocked address or host): no other attempt would differ. */
@@ -54,5 +55,5 @@ export const isUpstreamUnavailable = (status: number): boolean => status >= 500 
 /** Whatever the Docker engine threw, as the fault the policy judges, with the cause and the fix on one line. */
 export function sandboxFault(err: unknown, image: string): InfraFault {
   const sandboxErr = err instanceof SandboxError ? err : toSandboxError(err, { image });
-  return new InfraFault(isConfigurationFault(sandboxErr) ? 'sandbox_config' : 'docker', sandboxErr.message, { cause: err });
+  return new InfraFault('docker', sandboxErr.message, { cause: err });
 }
