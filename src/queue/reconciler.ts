@@ -1,6 +1,7 @@
 import type { Sql } from '../db/client.js';
 import { listQueuedSince, markEnqueued } from '../db/tasks.js';
 import type { Logger } from '../observability/logger.js';
+import { startPeriodic } from '../util/periodic.js';
 import { enqueueTask, type TaskQueue } from './task-queue.js';
 
 /**
@@ -26,22 +27,11 @@ export async function reconcileQueuedTasks(
   return added;
 }
 
-/** Runs the reconciler every `intervalMs` (unref'd; errors are logged, never thrown). */
+/** Runs the reconciler every `intervalMs` (errors are logged, never thrown). */
 export function startReconciler(sql: Sql, queue: TaskQueue, logger: Logger, intervalMs: number): { stop(): void } {
-  let running = false;
-  const tick = async () => {
-    if (running) return;
-    running = true;
-    try {
-      await reconcileQueuedTasks(sql, queue, logger, { olderThanMs: Math.min(intervalMs, 5000), limit: 200 });
-    } catch (err) {
-      logger.debug({ err }, 'reconciler round failed (Redis or Postgres away?)');
-    } finally {
-      running = false;
-    }
-  };
-  const timer = setInterval(() => void tick(), intervalMs);
-  timer.unref();
-  void tick();
-  return { stop: () => clearInterval(timer) };
+  return startPeriodic(
+    intervalMs,
+    async () => void (await reconcileQueuedTasks(sql, queue, logger, { olderThanMs: Math.min(intervalMs, 5000), limit: 200 })),
+    (err) => logger.debug({ err }, 'reconciler round failed (Redis or Postgres away?)'),
+  );
 }

@@ -1,5 +1,6 @@
 import type { Sql } from '../../src/db/client.js';
 import type { Logger } from '../../src/observability/logger.js';
+import { startPeriodic } from '../../src/util/periodic.js';
 import type { ActiveAttempts } from './attempts.js';
 
 /**
@@ -9,24 +10,17 @@ import type { ActiveAttempts } from './attempts.js';
  * lets a task run on. One query per round, whatever the number of tasks.
  */
 export function startCancelWatch(o: { sql: Sql; active: ActiveAttempts; logger: Logger; intervalMs: number }): { stop(): void } {
-  let running = false;
-  const tick = async () => {
-    const ids = o.active.runningIds();
-    if (running || ids.length === 0) return;
-    running = true;
-    try {
+  return startPeriodic(
+    o.intervalMs,
+    async () => {
+      const ids = o.active.runningIds();
+      if (ids.length === 0) return;
       const rows = await o.sql<{ id: string }[]>`
         select id from tasks where id = any(${ids}::uuid[]) and status = 'running' and cancel_requested_at is not null`;
       for (const { id } of rows) {
         if (o.active.abort(id, 'cancel')) o.logger.info({ action: 'cancel_polled', task_id: id }, 'cancel request found on the task; cancelling it');
       }
-    } catch (err) {
-      o.logger.debug({ err }, 'reading cancel requests failed (Postgres away?); retrying next round');
-    } finally {
-      running = false;
-    }
-  };
-  const timer = setInterval(() => void tick(), o.intervalMs);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+    },
+    (err) => o.logger.debug({ err }, 'reading cancel requests failed (Postgres away?); retrying next round'),
+  );
 }

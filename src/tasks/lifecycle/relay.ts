@@ -8,6 +8,7 @@ import { recordTaskFinished, type Metrics } from '../../observability/metrics.js
 import type { TaskQueue } from '../../queue/task-queue.js';
 import { enqueueWebhook, type WebhookQueue } from '../../queue/webhook-queue.js';
 import type { OutboxEffects } from './effects.js';
+import { startPeriodic } from '../../util/periodic.js';
 
 export interface RelayDeps {
   sql: Sql;
@@ -86,24 +87,15 @@ async function applyEffects(d: RelayDeps, row: OutboxRow<OutboxEffects>): Promis
   if (e.finished && d.metrics) recordTaskFinished(d.metrics, e.finished);
 }
 
-/** Runs deliverPending every `intervalMs` (unref'd; failures are logged and retried next round). */
+/** Runs deliverPending every `intervalMs`; failures are logged and retried next round. */
 export function startOutboxRelay(relay: OutboxRelay, logger: Logger, intervalMs: number): { stop(): void } {
-  let running = false;
-  const tick = async () => {
-    if (running) return;
-    running = true;
-    try {
+  return startPeriodic(
+    intervalMs,
+    async () => {
       // Rows younger than one interval are still being delivered by the process that committed them.
       const delivered = await relay.deliverPending({ olderThanMs: intervalMs, limit: 200 });
       if (delivered > 0) logger.info({ action: 'outbox_relayed', count: delivered }, 'delivered outbox rows left by an earlier delivery');
-    } catch (err) {
-      logger.warn({ err, action: 'outbox_relay_failed' }, 'outbox relay round failed (Redis or Postgres away?); retrying next round');
-    } finally {
-      running = false;
-    }
-  };
-  const timer = setInterval(() => void tick(), intervalMs);
-  timer.unref();
-  void tick();
-  return { stop: () => clearInterval(timer) };
+    },
+    (err) => logger.warn({ err, action: 'outbox_relay_failed' }, 'outbox relay round failed (Redis or Postgres away?); retrying next round'),
+  );
 }
