@@ -1,5 +1,5 @@
 import type { Sql } from './client.js';
-import type { TaskStatus } from './tasks.js';
+import type { TaskStatus } from '../domain/task-status.js';
 
 /**
  * Cancels a queued task outright, or marks a running one as cancel-requested (its worker stops it).

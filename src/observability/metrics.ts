@@ -1,8 +1,8 @@
 import { withTimeout } from '../util/with-timeout.js';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
-import { ERROR_CODES as TASK_ERROR_CODES } from '../tasks/error-codes.js';
-import { isTerminalStatus, type TerminalStatus } from '../db/tasks.js';
+import { ERROR_CODES as TASK_ERROR_CODES } from '../domain/error-codes.js';
+import { isTerminalStatus, type TerminalStatus } from '../domain/task-status.js';
 import { HttpRequestMetrics } from './http-metrics.js';
 import { QUEUE_STATES, readQueueStats, type QueueStats } from './queue-stats.js';
 

@@ -1,6 +1,6 @@
 import type { Sql } from '../db/client.js';
 import { loadResumeSource } from '../db/task-artifacts.js';
-import { isTerminalStatus } from '../db/tasks.js';
+import { isTerminalStatus } from '../domain/task-status.js';
 import { conflict, notFound, unprocessable } from '../api/errors.js';
 
 /** A follow-up resumes a finished task of the same owner and workspace that has a Claude session to resume. */
