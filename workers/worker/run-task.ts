@@ -10,7 +10,7 @@ import type { RunningSandbox } from '../sandbox/runner.js';
 import { SandboxError, toSandboxError } from '../sandbox/errors.js';
 import { workspaceDiff } from '../workspace/diff.js';
 import { prepareWorkspace, WorkspaceError, type PreparedWorkspace } from '../workspace/prepare.js';
-import { gitSourcePolicy } from '../workspace/source-policy.js';
+import { gitSourcePolicy } from '../../src/domain/git-source-policy.js';
 import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
 import { describeDataException, isDataException, withTransientRetry } from '../../src/db/retry.js';
 import { recordSandboxStart, recordTaskFinished, recordTaskOutcome, recordTaskPickedUp } from '../../src/observability/metrics.js';

@@ -4,7 +4,7 @@ import type { Resolver } from '../../src/net/address-guard.js';
 import { applyPatch, createBaseline, type GitStepOptions } from './diff.js';
 import { GitError, runGit } from './git.js';
 import { guardGitSource, type GuardedGitSource } from './git-host-guard.js';
-import { isCommitSha, type GitSourcePolicy } from './source-policy.js';
+import { isCommitSha, type GitSourcePolicy } from '../../src/domain/git-source-policy.js';
 
 export type WorkspaceSource = { type: 'empty' } | { type: 'git'; url: string; ref?: string };
 
