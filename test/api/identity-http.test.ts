@@ -105,7 +105,7 @@ describe('security headers', () => {
 });
 
 describe('response headers over HTTP', () => {
-  // Over a socket these headers go straight onto Node's response (setResponseHeader in src/api/node-http.ts), not through
+  // Over a socket these headers go straight onto Node's response (setResponseHeader in src/net/node-http.ts), not through
   // the route's Response as they do in process; both paths must give every response the same headers.
   let server: Server;
   let base = '';

@@ -4,7 +4,7 @@ import type { Identity } from '../../auth/identity.js';
 import type { RateDecision, RateRule } from '../../auth/rate-limiter.js';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from './auth.js';
-import { setResponseHeader } from '../node-http.js';
+import { setResponseHeader } from '../../net/node-http.js';
 import { rateLimitAddress } from '../../auth/ip-bucket.js';
 
 /** A rule's headers that only change with the limit (a `user_limit:<id>` multiplier makes another limit). */

@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory';
 import type { Config } from '../../config/index.js';
-import { nodeResponse } from '../node-http.js';
+import { nodeResponse } from '../../net/node-http.js';
 
 /**
  * The seed's security headers on every response, errors and 404s included. Each value comes from
