@@ -9,7 +9,8 @@ import { classifyOutcome, createStreamFacts, type RunOutcome } from '../claude/o
 import type { RunningSandbox } from '../sandbox/runner.js';
 import { SandboxError, toSandboxError } from '../sandbox/errors.js';
 import { workspaceDiff } from '../workspace/diff.js';
-import { prepareWorkspace, WorkspaceError, type PreparedWorkspace } from '../workspace/prepare.js';
+import { prepareWorkspace, WorkspaceError } from '../workspace/prepare.js';
+import type { PreparedWorkspace } from '../workspace/prepared-workspace.js';
 import { gitSourcePolicy } from '../../src/domain/git-source-policy.js';
 import { roleLimits } from '../../src/config/sections/sandbox-policy.js';
 import { describeDataException, isDataException, withTransientRetry } from '../../src/db/retry.js';

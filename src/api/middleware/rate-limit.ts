@@ -3,7 +3,6 @@ import { createMiddleware } from 'hono/factory';
 import type { Identity } from '../../auth/identity.js';
 import type { RateDecision, RateRule } from '../../auth/rate-limiter.js';
 import { ApiError } from '../errors.js';
-import type { AuthEnv } from './auth.js';
 import { setResponseHeader } from '../../net/node-http.js';
 import { rateLimitAddress } from '../../auth/ip-bucket.js';
 
@@ -32,6 +31,14 @@ export interface ShownLimit {
   decision: RateDecision;
   texts: LimitTexts;
 }
+
+/** The variable this middleware keeps on the request; the auth middleware's own type includes it. */
+export type RateLimitEnv = {
+  Variables: {
+    /** The strictest rate-limit decision so far, for the RateLimit-* headers. */
+    rateLimit: ShownLimit | undefined;
+  };
+};
 
 /**
  * Shows the strictest limit that applies (the one with the fewest requests left) as RateLimit-Limit,
@@ -72,7 +79,7 @@ export function limitByIp(identity: Identity) {
   const cfg = identity.config.rate_limit;
   const refuse = (d: RateDecision) => tooMany(d, 'IP rate limit exceeded');
   // Not an async function: a request covered by this process's lease passes without a promise of its own.
-  return createMiddleware<AuthEnv>((c, next) => {
+  return createMiddleware<RateLimitEnv>((c, next) => {
     if (!cfg.enabled) return next();
     const ip = identity.clientIp(c);
     if (!ip) return next();
