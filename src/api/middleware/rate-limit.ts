@@ -59,7 +59,7 @@ function showDecision(c: Context, d: RateDecision, rule: RateRule): void {
   if (shown?.decision.resetSeconds !== d.resetSeconds) setResponseHeader(c, 'RateLimit-Reset', String(d.resetSeconds));
 }
 
-/** The seed's body, `{error, message, retry_after}` (Korean with Accept-Language: ko, via src/api/i18n.ts). */
+/** The body docs/troubleshooting.ko.md shows, `{error, message, retry_after}` (Korean with Accept-Language: ko, via src/api/i18n.ts). */
 function tooMany(d: RateDecision, message: string): ApiError {
   return new ApiError(429, 'Rate limit exceeded', message, { retry_after: d.resetSeconds }, { 'Retry-After': String(d.resetSeconds) });
 }
