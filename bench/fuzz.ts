@@ -1,4 +1,4 @@
-// bench/fuzz: the full OpenAPI-driven fuzz (issue 12). Starts the real API on loopback over a fresh,
+// bench/fuzz: the full OpenAPI-driven fuzz. Starts the real API on loopback over a fresh,
 // migrated database and Redis (no worker: submitted tasks stay queued), sends FUZZ_RUNS (default 10000)
 // requests generated from the OpenAPI document with fast-check, seeded by FUZZ_SEED (printed), and
 // prints the counts: requests, statuses, 5xx and schema violations with one example of each kind.

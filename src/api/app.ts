@@ -34,7 +34,7 @@ export function createApp(r: ApiResources) {
   if (notice) r.logger.warn({ action: 'metrics_anonymous' }, notice);
   const app = new Hono<AuthEnv>();
   const identity = createIdentity(r);
-  // Identity and access (issue 5): security headers and CORS on everything, per-IP limits on /api and /auth.
+  // Identity and access: security headers and CORS on everything, per-IP limits on /api and /auth.
   app.use('*', closeIfBodyUnread());
   app.use('*', securityHeaders(r.config.security.headers));
   app.use('*', cors(r.config.security.cors));

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
+import { DomainError, type DomainErrorKind } from '../domain/errors.js';
 import { localizeMessage, localizeTitle, preferredLocale } from './i18n.js';
 
 /** Every error a client sees: a status, a short title (`error`) and one sentence (`message`). */
@@ -29,8 +30,19 @@ export const permissionEscalation = (permission: string) =>
 export const unavailable = (message: string, extra: Record<string, unknown> = {}) =>
   new ApiError(503, 'Service unavailable', message, extra, { 'Retry-After': '5' });
 
+/** The one place a domain refusal gets its HTTP status and title. */
+export function fromDomainError(err: DomainError): ApiError {
+  const toApiError: Record<DomainErrorKind, (message: string) => ApiError> = {
+    not_found: (message) => new ApiError(404, 'Not found', message),
+    conflict,
+    unprocessable,
+  };
+  return toApiError[err.kind](err.message);
+}
+
 /** The one place that renders errors; unknown errors become a 500 without a stack trace or internals. */
-export function renderError(err: Error, c: Context, logger: Logger): Response {
+export function renderError(thrown: Error, c: Context, logger: Logger): Response {
+  const err = thrown instanceof DomainError ? fromDomainError(thrown) : thrown;
   // English by default, Korean when Accept-Language prefers it (src/api/i18n.ts).
   const locale = preferredLocale(c.req.header('accept-language'));
   c.header('Content-Language', locale);

@@ -1,5 +1,5 @@
 /**
- * User-facing error text in English (the default) and Korean, the language of the seed guide. Titles are
+ * User-facing error text in English (the default) and Korean, the language of docs/troubleshooting.ko.md. Titles are
  * keyed by their English text; messages are translated when they are one of the known sentences or
  * patterns, and otherwise stay English (they name fields and config keys, which are English anyway).
  */

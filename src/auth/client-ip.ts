@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Context } from 'hono';
 import { addToBlockList } from './rate-limiter.js';
-import { nodeIncoming, requestHeader } from '../api/node-http.js';
+import { nodeIncoming, requestHeader } from '../net/node-http.js';
 
 const normalise = (ip: string): string => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
 

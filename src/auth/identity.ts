@@ -29,7 +29,7 @@ export interface Identity {
 
 export function createIdentity(r: ApiResources): Identity {
   const cfg = r.config;
-  // Every Redis key of this layer lives under redis.key_prefix, except the seed's bare whitelist:ip:<ip>.
+  // Every Redis key of this layer lives under redis.key_prefix, except the bare whitelist:ip:<ip> of docs/troubleshooting.ko.md.
   const prefix = `${cfg.redis.key_prefix}:`;
   const audit = new Audit(r.sql, r.logger);
   const cache = { ttlMs: cfg.auth.cache.ttl, maxEntries: cfg.auth.cache.max_entries };
@@ -37,7 +37,7 @@ export function createIdentity(r: ApiResources): Identity {
   const state = new SessionState(r.sql, r.redis, prefix, cfg.rbac.cache_ttl, revocationTtl, r.logger, r.invalidation, cache);
   const rbac = new Rbac(cfg.rbac, r.sql, r.redis, prefix, r.logger, r.invalidation, cache);
   const resolveIp = clientIpResolver(cfg.security.trusted_proxies);
-  // Mirror rbac.roles into user_roles/role_permissions now, so the seed's SQL sees them; retried on first use.
+  // Mirror rbac.roles into user_roles/role_permissions now, so the SQL in docs/troubleshooting.ko.md sees them; retried on first use.
   rbac.ensureSynced().catch((err: unknown) => r.logger.warn({ err }, 'could not write the configured roles to Postgres yet'));
   return {
     config: cfg,

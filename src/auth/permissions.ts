@@ -1,5 +1,5 @@
 /**
- * Permission strings in the seed's form: `resource:action[:scope]` (`workspace:create`, `task:cancel:own`,
+ * Permission strings in the form docs/troubleshooting.ko.md uses: `resource:action[:scope]` (`workspace:create`, `task:cancel:own`,
  * `admin:queues`). A granted `*` segment matches any one segment, a trailing `*` matches the rest, and a
  * grant ending in `:any` also covers the same permission ending in `:own` (reading anyone's includes your own).
  */

@@ -18,8 +18,8 @@ export interface RateDecision {
   resetSeconds: number;
 }
 
-// One round trip: whitelist check (the seed's bare key and the prefixed one), the optional per-user
-// multiplier (`user_limit:<id>`, the seed's remedy for raising one user's limit), then a fixed-window count
+// One round trip: whitelist check (the bare key docs/troubleshooting.ko.md sets, and the prefixed one), the optional per-user
+// multiplier (`user_limit:<id>`, the remedy docs/troubleshooting.ko.md gives for raising one user's limit), then a fixed-window count
 // that reserves up to ARGV[3] requests at once (a lease), never more than an eighth of what is left and
 // never past the limit: the limit + 1st request is refused whichever process it reaches.
 // KEYS: counter, whitelist, whitelist (prefixed), multiplier, multiplier (prefixed). ARGV: limit, window ms, want.
@@ -74,7 +74,7 @@ const MAX_BUCKETS = 20_000;
 /**
  * Fixed-window counters in Redis, shared by every API process. Keys are `<prefix>ip:<ip>`,
  * `<prefix>user:<id>`, `<prefix>apikey:<id>` and `<prefix>login:<ip>`; `whitelist:ip:<ip>` exempts an
- * address (bare, as the seed's `redis-cli SET` shows, or under the prefix). Redis trouble lets requests through.
+ * address (bare, as the `redis-cli SET` in docs/troubleshooting.ko.md shows, or under the prefix). Redis trouble lets requests through.
  *
  * A quiet client is counted in Redis on every request. A busy one (a rate of HOT_DEMAND requests per
  * rate_limit.sync_interval or more in this process) is counted in leases: this process reserves about one interval's

@@ -8,8 +8,8 @@ import { LocalCache, type LocalCacheOptions } from './local-cache.js';
 
 /**
  * Roles and their permissions. Roles named in the config (rbac.roles) are answered from memory; roles made
- * through the admin API live in Postgres and are cached in Redis (`<prefix>:rbac:role:<name>`, the seed's
- * RBAC cache) and in this process (auth.cache); a change through the admin API reaches every process at once.
+ * through the admin API live in Postgres and are cached in Redis (`<prefix>:rbac:role:<name>`, the RBAC
+ * cache of docs/troubleshooting.ko.md) and in this process (auth.cache); a change through the admin API reaches every process at once.
  */
 export class Rbac {
   readonly #configRoles: ReadonlyMap<string, readonly string[]>;
@@ -75,7 +75,7 @@ export class Rbac {
   }
 
   /**
-   * Mirrors the config's roles into user_roles/role_permissions (the seed's SQL reads them there). Runs once
+   * Mirrors the config's roles into user_roles/role_permissions (the SQL in docs/troubleshooting.ko.md reads them there). Runs once
    * per process (started with the app); after a failure, the next caller tries again.
    */
   ensureSynced(): Promise<void> {

@@ -18,7 +18,7 @@ export interface AccessState {
 /**
  * What an access token cannot carry: whether its user is still enabled and still has the role it names,
  * and whether its session was revoked. Answered from this process's cache (auth.cache) when it can be; else
- * one Redis round trip (`<prefix>:rbac:user:<id>` is the seed's RBAC cache, filled from Postgres on a miss),
+ * one Redis round trip (`<prefix>:rbac:user:<id>` is the RBAC cache docs/troubleshooting.ko.md clears, filled from Postgres on a miss),
  * or Postgres alone when Redis is away. Changes made through the API reach every process's cache at once
  * through AuthInvalidation.
  */

@@ -34,7 +34,7 @@ function dbWhere(cfg: Config): string {
   }
 }
 
-/** Connects and pings Postgres; a refusal becomes the seed's one-line message. */
+/** Connects and pings Postgres; a refusal becomes the one-line message docs/troubleshooting.ko.md shows. */
 export async function connectDatabase(cfg: Config, logger?: Logger): Promise<Sql> {
   // Queries slower than database.slow_query_ms are logged with their duration and text, never their parameters.
   const sql = createSql(cfg.database, {

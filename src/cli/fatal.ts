@@ -1,7 +1,7 @@
 import { ListenError } from '../net/listen.js';
 import { ConfigError } from '../config/index.js';
 import { MigrationError } from '../db/migrate.js';
-import { SandboxError } from '../../workers/sandbox/errors.js';
+import { UserFacingError } from '../domain/errors.js';
 
 /** Errors whose message is already the one line a user should read. */
 export class StartupError extends Error {
@@ -21,7 +21,7 @@ export function describeFatal(err: unknown, target?: Target): string {
   if (err instanceof ConfigError || err instanceof StartupError || err instanceof ListenError || err instanceof MigrationError) {
     return err.message;
   }
-  if (err instanceof SandboxError) return `${err.message}${err.fix && !err.message.includes(err.fix) ? `: ${err.fix}` : ''}`;
+  if (err instanceof UserFacingError) return `${err.message}${err.fix && !err.message.includes(err.fix) ? `: ${err.fix}` : ''}`;
   const e = err as { code?: string; message?: string; address?: string; port?: number };
   if (target?.kind === 'database') return describeDatabaseError(e, target.where);
   if (target?.kind === 'redis') {

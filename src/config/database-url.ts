@@ -1,6 +1,6 @@
 import type { Config } from './schema.js';
 
-/** database.url wins; otherwise the seed's host/port/user/password/database/ssl_mode keys build one. */
+/** database.url wins; otherwise the host/port/user/password/database/ssl_mode keys build one. */
 export function databaseUrl(db: Config['database']): string {
   if (db.url) return db.url;
   const auth = db.password ? `${encodeURIComponent(db.user)}:${encodeURIComponent(db.password)}` : encodeURIComponent(db.user);

@@ -17,7 +17,7 @@ export function parseDurationMs(input: string | number): number | null {
   return consumed === text.length && consumed > 0 ? total : null;
 }
 
-/** A zod type for durations written like the seed guide's config ("30s", "1h"); the parsed value is milliseconds. */
+/** A zod type for durations written like the config in docs/troubleshooting.ko.md ("30s", "1h"); the parsed value is milliseconds. */
 export const duration = (fallback: string) =>
   z
     .union([z.string(), z.number()])

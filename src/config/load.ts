@@ -7,7 +7,7 @@ import { configSchema, type Config } from './schema.js';
 
 export const CONFIG_SEARCH_PATHS = ['./config.yml', './configs/config.yml', '/etc/aicli/config.yml'];
 
-/** Environment variables the seed guide documents, each mapped to its config key. */
+/** Environment variables docs/troubleshooting.ko.md documents, each mapped to its config key. */
 const ENV_KEYS: Record<string, string> = {
   PORT: 'server.port',
   HOST: 'server.host',

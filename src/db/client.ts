@@ -12,7 +12,7 @@ export interface CreateSqlOptions {
   onSlowQuery?: (q: SlowQuery) => void;
 }
 
-/** One pool per process, sized by database.max_open_conns; lifetimes from the seed's keys. */
+/** One pool per process, sized by database.max_open_conns; lifetimes from the database.* keys. */
 export function createSql(db: Config['database'], opts: CreateSqlOptions = {}): Sql {
   const sql = postgres(databaseUrl(db), {
     max: db.max_open_conns,

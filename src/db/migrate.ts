@@ -101,7 +101,7 @@ async function readRows(sql: postgres.Sql): Promise<MigrationRow[]> {
 }
 
 function isApplied(row: MigrationRow | undefined): boolean {
-  // A row whose dirty flag was cleared by hand (the seed's remedy) counts as applied.
+  // A row whose dirty flag was cleared by hand (the remedy in docs/troubleshooting.ko.md) counts as applied.
   return row !== undefined && (row.appliedAt !== null || !row.dirty);
 }
 

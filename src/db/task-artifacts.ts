@@ -1,6 +1,6 @@
 import type { Sql } from './client.js';
 import { pgSafeText } from './pg-safe.js';
-import type { TaskStatus } from './tasks.js';
+import type { TaskStatus } from '../domain/task-status.js';
 
 export type ArtifactKind = 'transcript';
 

@@ -1,11 +1,5 @@
 import type { Sql } from './client.js';
-
-export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const satisfies readonly TaskStatus[];
-export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
-export const isTerminalStatus = (status: unknown): status is TerminalStatus =>
-  typeof status === 'string' && (TERMINAL_STATUSES as readonly string[]).includes(status);
+import type { TaskStatus } from '../domain/task-status.js';
 
 export interface TaskOptions {
   model?: string;

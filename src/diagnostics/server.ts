@@ -32,8 +32,8 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
 }
 
 /**
- * The admin-only diagnostics listener (off unless diagnostics.enabled): the paths of the seed's pprof
- * endpoints, answering with V8 formats. GET /debug/pprof/heap → a .heapsnapshot; GET
+ * The admin-only diagnostics listener (off unless diagnostics.enabled): the paths of the pprof endpoints in
+ * docs/troubleshooting.ko.md, answering with V8 formats. GET /debug/pprof/heap → a .heapsnapshot; GET
  * /debug/pprof/profile?seconds=N → a .cpuprofile. Every request needs `Authorization: Bearer
  * <diagnostics.token>`; it listens on loopback unless told otherwise.
  */

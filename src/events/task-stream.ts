@@ -1,5 +1,5 @@
 import type { Sql } from '../db/client.js';
-import { isTerminalStatus, type TaskStatus } from '../db/tasks.js';
+import { isTerminalStatus, type TaskStatus } from '../domain/task-status.js';
 import { listTaskEvents } from '../db/task-events.js';
 import type { Logger } from '../observability/logger.js';
 import type { PublishedEvent } from './channels.js';

@@ -5,7 +5,7 @@ export class ListenError extends Error {
   override readonly name = 'ListenError';
 }
 
-/** The OS reason in the words the seed guide shows (`bind: address already in use`). */
+/** The OS reason in the words docs/troubleshooting.ko.md shows (`bind: address already in use`). */
 function listenCause(err: NodeJS.ErrnoException): string {
   switch (err.code) {
     case 'EADDRINUSE':

@@ -29,7 +29,7 @@ export const REDACT_PATHS = [
   '*.secret_key',
 ];
 
-/** Level from config, else LOG_LEVEL (folded into config), else by environment as the seed guide lists. */
+/** Level from config, else LOG_LEVEL (folded into config), else by environment as docs/troubleshooting.ko.md lists. */
 function levelFor(cfg: Config): string {
   if (cfg.logging.level) return cfg.logging.level;
   switch (cfg.environment) {

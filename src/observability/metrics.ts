@@ -1,12 +1,12 @@
 import { withTimeout } from '../util/with-timeout.js';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
-import { ERROR_CODES as TASK_ERROR_CODES } from '../tasks/error-codes.js';
-import { isTerminalStatus, type TerminalStatus } from '../db/tasks.js';
+import { ERROR_CODES as TASK_ERROR_CODES } from '../domain/error-codes.js';
+import { isTerminalStatus, type TerminalStatus } from '../domain/task-status.js';
 import { HttpRequestMetrics } from './http-metrics.js';
 import { QUEUE_STATES, readQueueStats, type QueueStats } from './queue-stats.js';
 
-// Metric names are DESIGN.md's. Labels never carry a task, user, workspace or worker id: Prometheus
+// Metric names are part of the product's interface (dashboards and alerts use them). Labels never carry a task, user, workspace or worker id: Prometheus
 // keeps one series per label combination, and ids would make that unbounded (the instance label
 // Prometheus adds already tells processes apart).
 

@@ -53,7 +53,7 @@ describe('API keys', () => {
       .toBeInstanceOf(Date);
   });
 
-  it('a key with a narrower scope cannot do what its scope lacks (the seed\'s 403)', async () => {
+  it('a key with a narrower scope cannot do what its scope lacks (the 403 of docs/troubleshooting.ko.md)', async () => {
     const key = (await createKey(alice, { name: 'read only', scopes: ['workspace:read:own', 'task:read:own'] })).json;
     expect((await call(env.t, 'GET', '/api/v1/workspaces', { apiKey: key.key })).status).toBe(200);
     const before = await env.db.sql`select count(*)::int as n from workspaces`;

@@ -123,8 +123,8 @@ describe('identity caches across two API processes', () => {
 
 describe('auth.cache.ttl', () => {
   /**
-   * In an app of its own with `ttl`: a user seen once, then demoted behind the API's back as the seed's
-   * remedy does it (change the row, clear the Redis RBAC cache). Answers how `me` sees the role right after.
+   * In an app of its own with `ttl`: a user seen once, then demoted behind the API's back as the remedy in
+   * docs/troubleshooting.ko.md does it (change the row, clear the Redis RBAC cache). Answers how `me` sees the role right after.
    */
   async function demoteBehindTheApi(label: string, ttl: string | number, then: (seen: () => Promise<string>, ttlMs: number) => Promise<void>) {
     const own = await identityEnv(label, { auth: { cache: { ttl } } });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, identityEnv, type IdentityEnv } from './identity-support.js';
 
 /**
- * Issue 12, finding 6: an administrator who may manage users and roles must not grant what they do not
+ * An administrator who may manage users and roles must not grant what they do not
  * hold. `useradmin` holds user:manage and role:manage but not admin:queues, task:read:any or `*`.
  */
 let env: IdentityEnv;
@@ -62,7 +62,7 @@ describe('no privilege escalation through roles', () => {
   it('an API key cannot carry a scope its creator lacks (403)', async () => {
     const res = await call(env.t, 'POST', '/api/v1/api-keys', { token, body: { name: 'k', scopes: ['admin:queues'] } });
     expect(res.status).toBe(403);
-    // The key route keeps the seed's wording for a scope beyond the caller's own.
+    // The key route keeps the wording of docs/troubleshooting.ko.md for a scope beyond the caller's own.
     expect(res.json).toEqual({ error: 'Insufficient permissions', message: 'User does not have required permission: admin:queues' });
   });
 });

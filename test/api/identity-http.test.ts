@@ -12,7 +12,7 @@ let env: IdentityEnv;
 let token = '';
 const ALLOWED = 'http://localhost:3000';
 
-/** The seed's list, with the values it shows. */
+/** The list in docs/troubleshooting.ko.md, with the values it shows. */
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
@@ -105,7 +105,7 @@ describe('security headers', () => {
 });
 
 describe('response headers over HTTP', () => {
-  // Over a socket these headers go straight onto Node's response (setResponseHeader in src/api/node-http.ts), not through
+  // Over a socket these headers go straight onto Node's response (setResponseHeader in src/net/node-http.ts), not through
   // the route's Response as they do in process; both paths must give every response the same headers.
   let server: Server;
   let base = '';
@@ -168,7 +168,7 @@ describe('response headers over HTTP', () => {
 });
 
 describe('per-user rate limit (in process; the per-IP limit is tested over sockets in identity-rate-limit)', () => {
-  it('counts per user, shows RateLimit-* headers, answers the seed\'s 429 body with Retry-After, and user_limit:<id> scales it', async () => {
+  it('counts per user, shows RateLimit-* headers, answers the 429 body of docs/troubleshooting.ko.md with Retry-After, and user_limit:<id> scales it', async () => {
     const limited = await identityEnv('idhttprl', { rate_limit: { per_user: { requests: 3, window: '1m' } } });
     try {
       const id = await limited.user('limited@example.com');
@@ -188,7 +188,7 @@ describe('per-user rate limit (in process; the per-IP limit is tested over socke
       const ko = await call(limited.t, 'GET', '/api/v1/workspaces', { token: t, headers: { 'accept-language': 'ko-KR' } });
       expect(ko.json).toEqual({ error: '요청 한도 초과', message: '사용자 요청 한도를 초과했습니다', retry_after: expect.any(Number) });
 
-      // The seed's remedy for one user: user_limit:<id> multiplies the limit (here under the Redis prefix).
+      // The remedy in docs/troubleshooting.ko.md for one user: user_limit:<id> multiplies the limit (here under the Redis prefix).
       const r = limited.t.resources.redis;
       await r.set(`${limited.config.redis.key_prefix}:user_limit:${id}`, '10', 'EX', 60);
       const raised = await call(limited.t, 'GET', '/api/v1/workspaces', { token: t });

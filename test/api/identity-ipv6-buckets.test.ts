@@ -4,7 +4,7 @@ import { listen } from '../../src/api/server.js';
 import { identityEnv, type IdentityEnv } from './identity-support.js';
 
 /**
- * Issue 12, finding 6: an IPv6 client rotating addresses inside its /64 shares one per-IP bucket, and an
+ * An IPv6 client rotating addresses inside its /64 shares one per-IP bucket, and an
  * IPv4-mapped address counts as the IPv4 one. Driven over a real loopback socket through the trusted-proxy
  * path: the test is the proxy (127.0.0.1) and names the client in X-Forwarded-For.
  */

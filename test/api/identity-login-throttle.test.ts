@@ -4,7 +4,7 @@ import { listen } from '../../src/api/server.js';
 import { identityEnv, PASSWORD, type IdentityEnv } from './identity-support.js';
 
 /**
- * Issue 12, finding 6: failed logins are throttled per account as well as per address. The attacker speaks
+ * Failed logins are throttled per account as well as per address. The attacker speaks
  * from a new client address on every guess (X-Forwarded-For through the trusted loopback proxy, over a real
  * socket), so the per-IP login limit (3) never trips; the per-account one (4 in 2 s) must.
  */

@@ -147,7 +147,7 @@ describe('OAuth2 login against a loopback provider', () => {
   }
 
   for (const provider of ['github', 'google'] as const) {
-    it(`a bad client secret gives the seed's oauth2: invalid_client (${provider})`, async () => {
+    it(`a bad client secret gives the oauth2: invalid_client of docs/troubleshooting.ko.md (${provider})`, async () => {
       const p = provider === 'github' ? github : google;
       const app = buildTestApp(testConfig(env.id, env.db.url, { oauth2: { [provider]: { ...p.config(), client_secret: 'not-the-secret' } } }), env.db.sql);
       try {

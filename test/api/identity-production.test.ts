@@ -5,7 +5,7 @@ import { identityEnv, type IdentityEnv } from './identity-support.js';
 import { startWorker } from '../../workers/worker/task-worker.js';
 
 /**
- * Issue 12, finding 6: in ENVIRONMENT=production /metrics needs metrics.bearer_token (or the explicit
+ * In ENVIRONMENT=production /metrics needs metrics.bearer_token (or the explicit
  * metrics.allow_anonymous), and an enabled OAuth2 provider needs its redirect_url, so a forged Host header
  * never ends up in redirect_uri. The app is built from the real resources with the production config.
  */

@@ -103,14 +103,14 @@ describe('rate limits shared by two API processes through Redis', () => {
       expect(res.headers['ratelimit-remaining']).toBe('0');
       expect(res.headers['x-content-type-options']).toBe('nosniff');
     }
-    // The seed's remedy, under the Redis prefix: delete the address's counter and it may call again.
+    // The remedy in docs/troubleshooting.ko.md, under the Redis prefix: delete the address's counter and it may call again.
     expect(await redis.del(`${prefix}:ip:${ip}`)).toBe(1);
     expect((await send(a, ip, 'GET', '/api/v1/workspaces')).status).toBe(401);
     // Health probes are never limited.
     expect((await send(a, ip, 'GET', '/healthz')).status).toBe(200);
   });
 
-  it('a whitelisted address is not limited: the seed\'s whitelist:ip:<ip> key, and rate_limit.whitelist', async () => {
+  it('a whitelisted address is not limited: the whitelist:ip:<ip> key of docs/troubleshooting.ko.md, and rate_limit.whitelist', async () => {
     const ip = sourceIp();
     seedKeys.push(`whitelist:ip:${ip}`);
     await redis.set(`whitelist:ip:${ip}`, '1', 'EX', 3600);

@@ -13,7 +13,7 @@ let adminId = '';
 const SEED_403 = (permission: string) => ({ error: 'Insufficient permissions', message: `User does not have required permission: ${permission}` });
 
 beforeAll(async () => {
-  // A role added in the config (next to the built-in ones), as the seed's rbac.roles.<role>.permissions shows.
+  // A role added in the config (next to the built-in ones), as rbac.roles.<role>.permissions in docs/troubleshooting.ko.md shows.
   env = await identityEnv('idrbac', { rbac: { roles: { auditor: { permissions: ['audit:read', 'workspace:read:any'] } } } });
   adminId = await env.user('admin@example.com', 'admin');
   userId = await env.user('user@example.com');
@@ -42,7 +42,7 @@ describe('permission strings', () => {
 });
 
 describe('one middleware enforces the permission table', () => {
-  it('a viewer creating a workspace gets exactly the seed\'s 403 and nothing is written', async () => {
+  it('a viewer creating a workspace gets exactly the 403 of docs/troubleshooting.ko.md and nothing is written', async () => {
     const res = await call(env.t, 'POST', '/api/v1/workspaces', { token: viewer, body: { name: 'x' } });
     expect(res.status).toBe(403);
     expect(res.json).toEqual(SEED_403('workspace:create'));
@@ -143,7 +143,7 @@ describe('admin endpoints', () => {
     expect((await call(env.t, 'DELETE', '/api/v1/admin/roles/admin', { token: admin })).status).toBe(409);
   });
 
-  it('the seed\'s SQL shows roles and permissions, and the audit log records role and login events', async () => {
+  it('the SQL in docs/troubleshooting.ko.md shows roles and permissions, and the audit log records role and login events', async () => {
     await call(env.t, 'GET', '/api/v1/admin/roles', { token: admin });
     const rows = await env.db.sql`
       SELECT u.email, u.role, ur.role_name, rp.permission

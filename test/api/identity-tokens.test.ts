@@ -62,7 +62,7 @@ describe('login', () => {
   });
 });
 
-describe('forged and unusable access tokens are refused with the seed body', () => {
+describe('forged and unusable access tokens are refused with the body of docs/troubleshooting.ko.md', () => {
   const cases: Array<[string, () => Promise<string>, RegExp]> = [
     ['alg: none', async () => new UnsecuredJWT({ role: 'admin' }).setSubject(aliceId).setIssuer('aicli-web').setAudience('aicli-api').setExpirationTime('10m').encode(), /^token algorithm is not allowed$/],
     ['HS256 signed with another secret', () => forge({ secret: 'another-secret-another-secret-another-secret' }), /^token signature is invalid$/],
@@ -136,7 +136,7 @@ describe('refresh rotation', () => {
     expect((await me(await env.token('alice@example.com'))).status).toBe(200);
   });
 
-  it('takes the refresh token from Authorization: Bearer (the seed form) and from the cookie', async () => {
+  it('takes the refresh token from Authorization: Bearer (the form docs/troubleshooting.ko.md uses) and from the cookie', async () => {
     const pair = (await env.login('alice@example.com')).json;
     const viaHeader = await call(env.t, 'POST', '/api/v1/auth/refresh', { token: pair.refresh_token, headers: { 'content-type': 'application/json' } });
     expect(viaHeader.status).toBe(200);

@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { formatReport, runFuzz } from '../support/fuzz/run.js';
 import { startFuzzTarget, type FuzzTarget } from '../support/fuzz/target.js';
 
-// Property-based fuzz driven by the OpenAPI document (issue 12): every operation, with tokens of each
+// Property-based fuzz driven by the OpenAPI document: every operation, with tokens of each
 // role, an API key and none, fuzzed parameters and bodies, over a real socket to the real app. The
 // full run (>= 10,000 requests) is `npm run fuzz`; FUZZ_RUNS and FUZZ_SEED apply to both.
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);

@@ -56,7 +56,7 @@ describe('deploy/', () => {
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(60);
   });
 
-  it('the Prometheus config scrapes the API as the seed shows, and the workers', () => {
+  it('the Prometheus config scrapes the API as docs/troubleshooting.ko.md shows, and the workers', () => {
     const prom = parse(read('prometheus.yml'));
     const api = prom.scrape_configs.find((j: any) => j.job_name === 'aicli-web');
     expect(api).toMatchObject({ metrics_path: '/metrics', scrape_interval: '15s', static_configs: [{ targets: ['localhost:8080'] }] });

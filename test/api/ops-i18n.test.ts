@@ -47,7 +47,7 @@ describe('Accept-Language', () => {
     expect(preferredLocale('garbage;;;,,')).toBe('en');
   });
 
-  it('translates the seed guide sentences and keeps unknown text as it is', () => {
+  it('translates the sentences of docs/troubleshooting.ko.md and keeps unknown text as it is', () => {
     expect(localizeTitle('Rate limit exceeded', 'ko')).toBe('요청 한도 초과');
     expect(localizeMessage('IP rate limit exceeded', 'ko')).toBe('IP 요청 한도를 초과했습니다');
     expect(localizeTitle('Insufficient permissions', 'ko')).toBe('권한 부족');
@@ -58,7 +58,7 @@ describe('Accept-Language', () => {
     expect(localizeMessage('token signature is invalid', 'ko')).toBe('토큰 서명이 유효하지 않습니다');
   });
 
-  it("renders the seed's rate-limit body exactly", async () => {
+  it("renders the rate-limit body of docs/troubleshooting.ko.md exactly", async () => {
     const app = new Hono().get('/limited', () => {
       throw new ApiError(429, 'Rate limit exceeded', 'IP rate limit exceeded', { retry_after: 60 }, { 'Retry-After': '60' });
     });

@@ -119,7 +119,7 @@ afterAll(async () => {
 });
 
 describe('/metrics', () => {
-  it('exposes every DESIGN.md metric with its type', async () => {
+  it('exposes every metric of the product with its type', async () => {
     const exp = await scrape();
     const expected: Record<string, string> = {
       http_requests_total: 'counter',

@@ -46,7 +46,7 @@ describe('config', () => {
     expect(() => loadConfig({ cwd, env: {} })).toThrow(/claude\.api_key uses \$\{MY_KEY\} but MY_KEY is not set/);
   });
 
-  it('CONFIG_FILE is used, and a missing one is the seed error', () => {
+  it('CONFIG_FILE is used, and a missing one is the error docs/troubleshooting.ko.md shows', () => {
     const cwd = dir();
     writeFileSync(path.join(cwd, 'prod.yml'), 'environment: production\n');
     expect(loadConfig({ cwd, env: { CONFIG_FILE: 'prod.yml' } }).config.environment).toBe('production');
@@ -54,7 +54,7 @@ describe('config', () => {
     expect(() => loadConfig({ cwd, env: { CONFIG_FILE: 'nope.yml' } })).toThrow('failed to load configuration: config file not found: nope.yml');
   });
 
-  it('durations accept the seed forms', () => {
+  it('durations accept the forms docs/troubleshooting.ko.md uses', () => {
     expect(parseDurationMs('60s')).toBe(60_000);
     expect(parseDurationMs('1h30m')).toBe(5_400_000);
     expect(parseDurationMs('250ms')).toBe(250);

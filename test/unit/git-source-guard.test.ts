@@ -8,7 +8,7 @@ import type { ResolvedAddress, Resolver } from '../../src/net/address-guard.js';
 import { GitError } from '../../workers/workspace/git.js';
 import { pinSupportProblem } from '../../workers/workspace/git-host-guard.js';
 import { prepareWorkspace, WorkspaceError, type PrepareWorkspaceOptions, type WorkspaceSource } from '../../workers/workspace/prepare.js';
-import type { GitSourcePolicy } from '../../workers/workspace/source-policy.js';
+import type { GitSourcePolicy } from '../../src/domain/git-source-policy.js';
 import { gitHttpBackend, makeTestTls, startHttpsServer, type TestHttpsServer, type TestTls } from '../support/git-https-server.js';
 import { freePort } from '../support/private-services.js';
 

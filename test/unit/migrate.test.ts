@@ -232,7 +232,7 @@ describe('runMigrations', () => {
     await expect(assertSchemaCurrent(sql, dir)).resolves.toBeUndefined();
   });
 
-  it('counts a migration as applied when its dirty flag is cleared by hand (the troubleshooting guide remedy)', async () => {
+  it('counts a migration as applied when its dirty flag is cleared by hand (the remedy in docs/troubleshooting.ko.md)', async () => {
     const { sql } = await freshDatabase();
     const dir = await fixtureDir({ ...BASE, '0002_add_label.sql': '-- a typo on line 2\nalter table items add column label;\n' });
     await expect(runMigrations(sql, { dir })).rejects.toMatchObject({

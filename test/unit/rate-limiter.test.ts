@@ -106,7 +106,7 @@ describe('rate limits in leases', () => {
     expect(refused).toBe(0);
   });
 
-  it('a refusal is never answered from memory: deleting the counter (the seed\'s remedy) helps at once', async () => {
+  it('a refusal is never answered from memory: deleting the counter (the remedy in docs/troubleshooting.ko.md) helps at once', async () => {
     const rule: RateRule = { requests: 3, window: 60_000 };
     const p = limiter(250);
     const statuses: boolean[] = [];
@@ -135,7 +135,7 @@ describe('rate limits in leases', () => {
     expect(Number(await connections[0]?.get(`${prefix}user:strict`))).toBe(40);
   });
 
-  it('a whitelisted address is not counted, from config or from the seed\'s whitelist:ip:<ip> key', async () => {
+  it('a whitelisted address is not counted, from config or from the whitelist:ip:<ip> key of docs/troubleshooting.ko.md', async () => {
     const rule: RateRule = { requests: 1, window: 60_000 };
     const p = new RateLimiter(connect(), prefix, ['10.9.0.0/16'], 250, logger);
     for (let i = 0; i < 5; i++) expect(await settle(p.hit('ip:10.9.1.2', rule, { ip: '10.9.1.2' }))).toBeNull();

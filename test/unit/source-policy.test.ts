@@ -4,7 +4,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/index.js';
-import { checkGitSource, gitSourcePolicy, isCommitSha, isSafeRefName, resolveGitSource, type GitSourcePolicy } from '../../workers/workspace/source-policy.js';
+import { gitSourcePolicy, isCommitSha, isSafeRefName, type GitSourcePolicy } from '../../src/domain/git-source-policy.js';
+import { checkGitSource, resolveGitSource } from '../../src/workspaces/git-source.js';
 
 let base: string;
 let fileRoot: string;

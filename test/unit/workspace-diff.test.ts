@@ -5,7 +5,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workspaceDiff } from '../../workers/workspace/diff.js';
-import { prepareWorkspace, removeWorkspace, type PreparedWorkspace, type WorkspaceSource } from '../../workers/workspace/prepare.js';
+import { prepareWorkspace, removeWorkspace, type WorkspaceSource } from '../../workers/workspace/prepare.js';
+import type { PreparedWorkspace } from '../../workers/workspace/prepared-workspace.js';
 
 let base: string;
 let fileRoot: string;

@@ -5,11 +5,11 @@
 import { assistantText, isAssistantMessage, isResultMessage, isSystemInit } from './types.js';
 import type { ResultMessage, ResultSubtype, StreamRecord } from './types.js';
 
-import { ERROR_CODES, type ErrorCode } from '../../src/tasks/error-codes.js';
+import { ERROR_CODES, type ErrorCode } from '../../src/domain/error-codes.js';
 
 export { ERROR_CODES, type ErrorCode };
 
-import type { TerminalStatus } from '../../src/db/tasks.js';
+import type { TerminalStatus } from '../../src/domain/task-status.js';
 
 export interface RunFacts {
   /** The `result` line, or null when the CLI printed none. */

@@ -1,4 +1,5 @@
 import type Dockerode from 'dockerode';
+import { UserFacingError } from '../../src/domain/errors.js';
 
 // One place that turns whatever dockerode throws (socket errors, HTTP errors
 // from the engine) into a coded error whose message names the cause and the fix
@@ -13,11 +14,11 @@ export type SandboxErrorCode =
   | 'engine_error'
   | 'host_tool_unsafe';
 
-export class SandboxError extends Error {
+export class SandboxError extends UserFacingError {
   override readonly name = 'SandboxError';
   readonly code: SandboxErrorCode;
   /** What the operator should do, also appended to `message`. */
-  readonly fix: string;
+  override readonly fix: string;
 
   constructor(code: SandboxErrorCode, cause: string, fix: string, options?: { cause?: unknown }) {
     super(`${oneLine(cause)}; fix: ${fix}`, options);

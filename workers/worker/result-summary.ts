@@ -2,7 +2,7 @@ import type { ResultMessage } from '../claude/types.js';
 
 
 
-/** The task's `result` as the API shows it (DESIGN.md), picked from the CLI's final line. */
+/** The task's `result` as the API shows it, picked from the CLI's final line. */
 export function resultSummary(r: ResultMessage): Record<string, unknown> {
   const x = r as Record<string, unknown>;
   return {

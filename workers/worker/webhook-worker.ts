@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { taskJson } from '../../src/api/serialize.js';
+import { taskJson } from '../../src/domain/task-json.js';
 import type { Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
 import { findTaskById } from '../../src/db/tasks.js';

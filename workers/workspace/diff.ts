@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runGit, type GitResult } from './git.js';
-import type { PreparedWorkspace } from './prepare.js';
+import type { PreparedWorkspace } from './prepared-workspace.js';
 
 /**
  * The baseline is a separate git dir (`<root>/baseline.git`) whose work tree is

@@ -2,7 +2,8 @@ import { tmpdir } from 'node:os';
 import { resolveAndCheck, type ResolvedAddress, type Resolver } from '../../src/net/address-guard.js';
 import { isIpLiteral } from '../../src/net/ip.js';
 import { runGit } from './git.js';
-import { gitHostOf, privateCategoriesFor, resolveGitSource, type GitSourcePolicy } from './source-policy.js';
+import type { GitSourcePolicy } from '../../src/domain/git-source-policy.js';
+import { gitHostOf, privateCategoriesFor, resolveGitSource } from '../../src/workspaces/git-source.js';
 
 // The worker's last check of a git source, right before git connects. git
 // runs on the host network, so an https:// host name is resolved here and

@@ -4,22 +4,10 @@ import type { Resolver } from '../../src/net/address-guard.js';
 import { applyPatch, createBaseline, type GitStepOptions } from './diff.js';
 import { GitError, runGit } from './git.js';
 import { guardGitSource, type GuardedGitSource } from './git-host-guard.js';
-import { isCommitSha, type GitSourcePolicy } from './source-policy.js';
+import { isCommitSha, type GitSourcePolicy } from '../../src/domain/git-source-policy.js';
+import type { PreparedWorkspace } from './prepared-workspace.js';
 
 export type WorkspaceSource = { type: 'empty' } | { type: 'git'; url: string; ref?: string };
-
-export interface PreparedWorkspace {
-  /** Scratch dir of this attempt (root-owned, 0700): `<scratchRoot>/<taskId>-<attempt>`. */
-  root: string;
-  /** `<root>/workspace`, owned by the sandbox user, bind-mounted at /workspace. */
-  workspaceDir: string;
-  /** `<root>/claude`, owned by the sandbox user, for CLAUDE_CONFIG_DIR. */
-  claudeConfigDir: string;
-  /** `<root>/baseline.git`, root-owned and never mounted: the starting point of the diff. */
-  baselineGitDir: string;
-  /** The commit the workspace was cloned at (`null` for an empty source); clone a follow-up at this sha. */
-  sourceCommit: string | null;
-}
 
 export interface PrepareWorkspaceOptions {
   scratchRoot: string;

@@ -5,7 +5,7 @@ import { bearerMatches } from '../../auth/bearer.js';
 import { createMetrics, type Metrics } from '../../observability/metrics.js';
 import { webhookQueueName } from '../../queue/webhook-queue.js';
 import { unauthorized } from '../errors.js';
-import { requestHeader } from '../node-http.js';
+import { requestHeader } from '../../net/node-http.js';
 
 /** GET /metrics in Prometheus text format; behind metrics.bearer_token when one is set. */
 export function metricsRoutes(m: Metrics, bearerToken: string) {

@@ -8,7 +8,7 @@ import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { QUEUES_FULL_PERMISSION, queueAccess } from './queue-access.js';
 import { insufficientPermission } from '../middleware/access.js';
-import { requestHeader } from '../node-http.js';
+import { requestHeader } from '../../net/node-http.js';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 

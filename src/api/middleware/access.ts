@@ -5,7 +5,7 @@ import { ApiError } from '../errors.js';
 import { permissionLookup, PERMISSION_TABLE, type PermissionRule } from '../permissions.js';
 import { authenticate, type AuthEnv, type Principal } from './auth.js';
 
-/** The seed's 403, word for word. */
+/** The 403 of docs/troubleshooting.ko.md, word for word. */
 export const insufficientPermission = (permission: string) =>
   new ApiError(403, 'Insufficient permissions', `User does not have required permission: ${permission}`);
 

@@ -10,7 +10,7 @@ import type { RateDecision } from '../../auth/rate-limiter.js';
 import type { AccessState } from '../../auth/session-state.js';
 import { ApiError, invalidToken, unauthorized } from '../errors.js';
 import { countPrincipal, principalBucket, settlePrincipalLimit, type ShownLimit } from './rate-limit.js';
-import { requestHeader } from '../node-http.js';
+import { requestHeader } from '../../net/node-http.js';
 
 export interface Principal {
   userId: string;

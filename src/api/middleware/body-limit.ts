@@ -1,7 +1,7 @@
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { ApiError } from '../errors.js';
-import { nodeIncoming, requestHeader } from '../node-http.js';
+import { nodeIncoming, requestHeader } from '../../net/node-http.js';
 
 /**
  * 413 for a request body over `maxBytes`. A request over HTTP that announces no body (no Content-Length,

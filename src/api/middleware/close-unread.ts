@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { nodeIncoming, nodeResponse } from '../node-http.js';
+import { nodeIncoming, nodeResponse } from '../../net/node-http.js';
 
 // An answer given before the request body was read (a 401, 413 or 400 on the way in) leaves the rest of
 // the body on the connection. The Node adapter drains it for half a second and then destroys the socket;

@@ -1,7 +1,7 @@
 import { createMiddleware } from 'hono/factory';
 import type { Config } from '../../config/index.js';
 import { ApiError } from '../errors.js';
-import { requestHeader } from '../node-http.js';
+import { requestHeader } from '../../net/node-http.js';
 
 /**
  * CORS from security.cors. An allowed origin gets Access-Control-Allow-Origin (never `*` with

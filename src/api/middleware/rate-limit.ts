@@ -3,8 +3,7 @@ import { createMiddleware } from 'hono/factory';
 import type { Identity } from '../../auth/identity.js';
 import type { RateDecision, RateRule } from '../../auth/rate-limiter.js';
 import { ApiError } from '../errors.js';
-import type { AuthEnv } from './auth.js';
-import { setResponseHeader } from '../node-http.js';
+import { setResponseHeader } from '../../net/node-http.js';
 import { rateLimitAddress } from '../../auth/ip-bucket.js';
 
 /** A rule's headers that only change with the limit (a `user_limit:<id>` multiplier makes another limit). */
@@ -33,6 +32,14 @@ export interface ShownLimit {
   texts: LimitTexts;
 }
 
+/** The variable this middleware keeps on the request; the auth middleware's own type includes it. */
+export type RateLimitEnv = {
+  Variables: {
+    /** The strictest rate-limit decision so far, for the RateLimit-* headers. */
+    rateLimit: ShownLimit | undefined;
+  };
+};
+
 /**
  * Shows the strictest limit that applies (the one with the fewest requests left) as RateLimit-Limit,
  * RateLimit-Remaining and RateLimit-Reset (seconds), plus RateLimit-Policy. A stricter second decision
@@ -52,7 +59,7 @@ function showDecision(c: Context, d: RateDecision, rule: RateRule): void {
   if (shown?.decision.resetSeconds !== d.resetSeconds) setResponseHeader(c, 'RateLimit-Reset', String(d.resetSeconds));
 }
 
-/** The seed's body, `{error, message, retry_after}` (Korean with Accept-Language: ko, via src/api/i18n.ts). */
+/** The body docs/troubleshooting.ko.md shows, `{error, message, retry_after}` (Korean with Accept-Language: ko, via src/api/i18n.ts). */
 function tooMany(d: RateDecision, message: string): ApiError {
   return new ApiError(429, 'Rate limit exceeded', message, { retry_after: d.resetSeconds }, { 'Retry-After': String(d.resetSeconds) });
 }
@@ -72,7 +79,7 @@ export function limitByIp(identity: Identity) {
   const cfg = identity.config.rate_limit;
   const refuse = (d: RateDecision) => tooMany(d, 'IP rate limit exceeded');
   // Not an async function: a request covered by this process's lease passes without a promise of its own.
-  return createMiddleware<AuthEnv>((c, next) => {
+  return createMiddleware<RateLimitEnv>((c, next) => {
     if (!cfg.enabled) return next();
     const ip = identity.clientIp(c);
     if (!ip) return next();

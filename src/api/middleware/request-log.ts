@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import type { AuthEnv } from './auth.js';
-import { requestHeader, setResponseHeader } from '../node-http.js';
+import { requestHeader, setResponseHeader } from '../../net/node-http.js';
 
 /** A request id on every response and one log line per request (route pattern, never the raw path with ids). */
 export function requestLog(logger: Logger) {

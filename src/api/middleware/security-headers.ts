@@ -1,9 +1,9 @@
 import { createMiddleware } from 'hono/factory';
 import type { Config } from '../../config/index.js';
-import { nodeResponse } from '../node-http.js';
+import { nodeResponse } from '../../net/node-http.js';
 
 /**
- * The seed's security headers on every response, errors and 404s included. Each value comes from
+ * The security headers of docs/troubleshooting.ko.md on every response, errors and 404s included. Each value comes from
  * security.headers; an empty value leaves it out. A route's own value (e.g. the docs page's CSP) wins.
  *
  * Over HTTP they are set on Node's response before the route runs (see setResponseHeader: the route's own

@@ -18,7 +18,7 @@ import {
   tokenPairSchema,
   workspaceSchema,
 } from './schemas.js';
-import { TASK_STATUSES } from '../../db/tasks.js';
+import { TASK_STATUSES } from '../../domain/task-status.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

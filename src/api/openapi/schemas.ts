@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { TASK_STATUSES } from '../../db/tasks.js';
-import { ERROR_CODES } from '../../tasks/error-codes.js';
+import { ERROR_CODES } from '../../domain/error-codes.js';
+import { TASK_STATUSES } from '../../domain/task-status.js';
 
 // Response shapes for the OpenAPI description. They describe what serialize.ts and the route handlers
 // return; objects are open (`passthrough`) so a field added by a handler is not a contract break.

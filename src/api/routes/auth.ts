@@ -13,7 +13,7 @@ import { limitLogin } from '../middleware/rate-limit.js';
 import { parseWith, readJson } from '../validate.js';
 import { clearRefreshCookie, readRefreshCookie, setOAuthStateCookie, setRefreshCookie } from './session-cookies.js';
 import { bearerToken } from '../../auth/bearer.js';
-import { requestHeader } from '../node-http.js';
+import { requestHeader } from '../../net/node-http.js';
 
 const loginBody = z.object({ email: z.string().email().max(320), password: z.string().min(1).max(1024) }).strict();
 const refreshBody = z.object({ refresh_token: z.string().min(1).max(512).optional() }).strict();

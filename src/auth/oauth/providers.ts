@@ -25,7 +25,7 @@ export function tokenError(provider: ProviderName, error: string, description: s
   const code = ALIASES[error] ?? error;
   switch (code) {
     case 'invalid_client':
-      // The seed's symptom, word for word; the fix (client id/secret) is in the server log.
+      // The symptom docs/troubleshooting.ko.md shows, word for word; the fix (client id/secret) is in the server log.
       return new OAuthError(401, 'invalid_client', 'Invalid client credentials');
     case 'invalid_grant':
       return new OAuthError(400, 'invalid_grant', 'the authorization code is invalid, expired or already used: start the login again');

@@ -25,9 +25,9 @@ export class ClientError extends Error {
 
 export { toError } from '../../util/to-error.js';
 
-// One list of statuses for the server and this client (src/db/tasks.ts has no runtime imports).
-export { isTerminalStatus } from '../../db/tasks.js';
-import type { TerminalStatus } from '../../db/tasks.js';
+// One list of statuses for the server and this client (the domain layer imports nothing else).
+export { isTerminalStatus } from '../../domain/task-status.js';
+import type { TerminalStatus } from '../../domain/task-status.js';
 
 /** `submit --follow` and `tasks follow`: 0 succeeded, 2 failed, 3 cancelled or timed out. */
 export function exitCodeForStatus(status: TerminalStatus): number {

@@ -7,7 +7,7 @@ import { clientContext, type ClientContext } from './context.js';
 import { processIo, type ClientIo } from './io.js';
 import { runClientCommand } from './run.js';
 import type { ClientFlags } from './settings.js';
-import { TASK_STATUSES } from '../../db/tasks.js';
+import { TASK_STATUSES } from '../../domain/task-status.js';
 
 const EXIT_CODES_HELP = `
 Exit codes with --follow:

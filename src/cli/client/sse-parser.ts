@@ -1,6 +1,6 @@
 /** One dispatched Server-Sent Event. */
 export interface SseMessage {
-  /** The last event id seen so far in the stream (ids persist across events, as the spec says). */
+  /** The last event id seen so far in the stream (ids persist across events, as EventSource keeps them). */
   id: string;
   /** `message` when the event had no `event:` field. */
   event: string;

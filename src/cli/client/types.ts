@@ -1,4 +1,4 @@
-/** The API's JSON shapes, as far as the client reads them (DESIGN.md, "HTTP API v1"). */
+/** The API's JSON shapes, as far as the client reads them. */
 export interface TaskJson {
   id: string;
   workspace_id: string;

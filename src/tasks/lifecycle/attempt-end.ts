@@ -3,7 +3,7 @@ import { pgSafeJson, pgSafeNullableText, pgSafeText } from '../../db/pg-safe.js'
 import { appendTaskEvents } from '../../db/task-events.js';
 import { leaseHeld, type TaskLease } from '../../db/task-lease.js';
 import { insertOutbox } from '../../db/task-outbox.js';
-import type { TaskStatus } from '../../db/tasks.js';
+import type { TaskStatus } from '../../domain/task-status.js';
 import { taskFinishedOf } from '../../observability/metrics.js';
 import type { OutboxEffects, TransitionName } from './effects.js';
 

@@ -1,7 +1,7 @@
 import type { Sql } from '../../db/client.js';
 import { appendTaskEvents } from '../../db/task-events.js';
 import { insertOutbox } from '../../db/task-outbox.js';
-import { isTerminalStatus, type TaskStatus } from '../../db/tasks.js';
+import { isTerminalStatus, type TaskStatus } from '../../domain/task-status.js';
 import type { OutboxEffects } from './effects.js';
 import { terminalOutbox } from './attempt-end.js';
 
