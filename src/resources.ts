@@ -28,4 +28,6 @@ export interface ApiResources {
   invalidation: AuthInvalidation;
   /** Open SSE streams, ended with a retry hint on shutdown. */
   streams: StreamTracker;
+  /** True once the process is shutting down: /readyz answers 503 so that no new traffic is routed here. */
+  isDraining?: () => boolean;
 }

@@ -11,7 +11,9 @@ import { createWebhookQueue } from '../queue/webhook-queue.js';
 import type { ApiResources } from '../resources.js';
 
 export interface OwnedApiResources extends ApiResources {
-  /** Ends SSE streams with a retry hint, then closes the queues and Redis connections (not Postgres). */
+  /** From now on /readyz answers 503 (the shutdown has begun). */
+  startDraining(): void;
+  /** Ends SSE streams with a retry hint (if still open), then closes the queues and Redis connections (not Postgres). */
   close(): Promise<void>;
   /** Drops the connections without waiting (a start-up that failed). */
   disconnect(): void;
@@ -27,6 +29,7 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
   const hub = new EventHub(subscriber, config.redis.key_prefix, logger);
   const invalidation = new AuthInvalidation(subscriber, redis, `${config.redis.key_prefix}:`, logger);
   const streams = new StreamTracker();
+  let draining = false;
   return {
     config,
     sql,
@@ -38,6 +41,10 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
     hub,
     invalidation,
     streams,
+    isDraining: () => draining,
+    startDraining: () => {
+      draining = true;
+    },
     close: async () => {
       invalidation.close();
       streams.closeAll(1000);

@@ -2,15 +2,28 @@ import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Config } from '../config/index.js';
 import { listenOrExplain } from '../net/listen.js';
+import type { Logger } from '../observability/logger.js';
 import type { App } from './app.js';
 import { answerClientErrors } from './client-error.js';
+import { trackRequests, type HttpDrain } from './drain.js';
+import { enforceWriteTimeout } from './write-timeout.js';
+
+/** The API's HTTP server, with the drain its shutdown uses. */
+export type ApiServer = Server & { readonly inFlight: HttpDrain };
 
 /** Listens with the configured timeouts; a port in use is a ListenError naming the fix. */
-export async function listen(app: App, server: Config['server']): Promise<Server> {
+export async function listen(app: App, server: Config['server'], opts: { logger?: Logger } = {}): Promise<ApiServer> {
   const http = createAdaptorServer({ fetch: app.fetch }) as Server;
   http.requestTimeout = server.read_timeout;
   http.headersTimeout = Math.min(server.read_timeout, 60_000);
   http.keepAliveTimeout = server.idle_timeout;
+  enforceWriteTimeout(http, server.write_timeout, (res) =>
+    opts.logger?.warn(
+      { action: 'write_timeout', status: res.statusCode, pending_bytes: res.writableLength, write_timeout_ms: server.write_timeout },
+      'the client did not read the response within server.write_timeout; connection closed',
+    ),
+  );
+  const drainable = Object.assign(http, { inFlight: trackRequests(http) });
   answerClientErrors(http);
   await listenOrExplain(http, server.host, server.port, {
     what: 'failed to initialize server',
@@ -19,5 +32,5 @@ export async function listen(app: App, server: Config['server']): Promise<Server
         ? 'use a port above 1024 or run with the needed privilege'
         : `stop the other process (lsof -i :${server.port}) or set server.port / PORT`,
   });
-  return http;
+  return drainable;
 }

@@ -39,6 +39,7 @@ export async function connectDatabase(cfg: Config, logger?: Logger): Promise<Sql
   // Queries slower than database.slow_query_ms are logged with their duration and text, never their parameters.
   const sql = createSql(cfg.database, {
     onSlowQuery: logger ? (q) => logger.warn({ action: 'slow_query', duration_ms: q.durationMs, query: q.query }, 'slow query') : undefined,
+    onIdleTrimError: (err) => logger?.warn({ err, action: 'idle_trim_failed' }, 'closing idle connections past database.max_idle_conns failed; will retry'),
   });
   try {
     await pingDatabase(sql);

@@ -111,7 +111,12 @@ const sandbox = z
 
 const claude = z
   .object({
-    version: z.string().default('2.1.332'),
+    // Gone: the CLI is pinned once, by the npm package the image build copies (package-lock.json), and the
+    // default image tag carries its version; a second pin here could only disagree with the binary shipped.
+    version: z
+      .unknown()
+      .refine((v) => v === undefined, 'was removed: the claude CLI is the version pinned in package-lock.json (the sandbox image tag carries it); delete the key')
+      .optional(),
     model: z.string().default('claude-sonnet-4-5'),
     max_turns: z.coerce.number().int().min(1).default(30),
     max_turns_cap: z.coerce.number().int().min(1).default(200),

@@ -1,19 +1,20 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
+import { JOB_CATALOG, type JobData, type JobName } from './job-catalog.js';
+
+/** The queue that holds one catalog job, typed by it: only that job's name and data can be added. */
+export type CatalogQueue<Name extends JobName> = Queue<JobData<Name>, void, Name>;
 
 /**
- * A BullMQ queue under the configured key prefix, with retries by exponential backoff with jitter and
- * finished jobs kept a bounded time. Connection errors surface on each call (an add answers 503); the
- * listener keeps them from crashing the process.
+ * The BullMQ queue of a catalog job under the configured key prefix, with the job's retries (exponential
+ * backoff with jitter) and finished jobs kept a bounded time. Connection errors surface on each call (an
+ * add answers 503); the listener keeps them from crashing the process.
  */
-export function createQueue<Data, Name extends string>(
-  name: string,
-  connection: Redis,
-  cfg: Config,
-  retry: { attempts: number; backoffDelayMs: number; jitter: number },
-): Queue<Data, void, Name> {
-  const queue = new Queue<Data, void, Name>(name, {
+export function createCatalogQueue<Name extends JobName>(name: Name, connection: Redis, cfg: Config): CatalogQueue<Name> {
+  const job = JOB_CATALOG[name];
+  const retry = job.retry(cfg);
+  const queue = new Queue<JobData<Name>, void, Name>(job.queueName(cfg), {
     connection,
     prefix: cfg.redis.key_prefix,
     defaultJobOptions: {

@@ -1,24 +1,17 @@
 import { withTimeout } from '../util/with-timeout.js';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
-import { createQueue } from './queue-factory.js';
+import type { JobData } from './job-catalog.js';
+import { createCatalogQueue, type CatalogQueue } from './queue-factory.js';
 
 export const TASK_JOB_NAME = 'run-task';
 
-/** Job data is cleartext in Redis: the task id only, never the prompt or any secret. */
-export interface TaskJobData {
-  taskId: string;
-}
+export type TaskJobData = JobData<typeof TASK_JOB_NAME>;
 
-export type TaskQueue = Queue<TaskJobData, void, typeof TASK_JOB_NAME>;
+export type TaskQueue = CatalogQueue<typeof TASK_JOB_NAME>;
 
 export function createTaskQueue(connection: Redis, cfg: Config): TaskQueue {
-  return createQueue<TaskJobData, typeof TASK_JOB_NAME>(cfg.queue.name, connection, cfg, {
-    attempts: cfg.queue.attempts,
-    backoffDelayMs: cfg.queue.backoff_delay,
-    jitter: 0.5,
-  });
+  return createCatalogQueue(TASK_JOB_NAME, connection, cfg);
 }
 
 /** Request priority 0-100 (higher runs sooner) to BullMQ's 1 (first) .. 101 (last); every job gets one. */

@@ -26,6 +26,8 @@ export async function deliverWebhook(o: {
   guard: AddressGuard;
   timeoutMs: number;
   headers?: Record<string, string>;
+  /** Aborting it destroys the request (the job ran past its timeout). */
+  signal?: AbortSignal;
 }): Promise<DeliveryResult> {
   const url = new URL(o.url);
   const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -43,6 +45,7 @@ export async function deliverWebhook(o: {
         method: 'POST',
         lookup,
         timeout: o.timeoutMs,
+        signal: o.signal,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'aicli-web-webhooks/1',

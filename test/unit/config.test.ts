@@ -70,4 +70,13 @@ describe('config', () => {
     const cfg = configSchema.parse({ database: { host: 'db', port: 6543, user: 'aicli_user', password: 'p@ss', database: 'aicli', ssl_mode: 'require' } });
     expect(databaseUrl(cfg.database)).toBe('postgres://aicli_user:p%40ss@db:6543/aicli?sslmode=require');
   });
+
+  it('claude.version is refused with the fix: the CLI version is the one package-lock.json pins', () => {
+    const cwd = dir();
+    writeFileSync(path.join(cwd, 'config.yml'), 'claude:\n  version: 2.1.332\n');
+    expect(() => loadConfig({ cwd, env: {} })).toThrow(ConfigError);
+    expect(() => loadConfig({ cwd, env: {} })).toThrow(/claude\.version: was removed: .*package-lock\.json.*delete the key/);
+    expect(() => loadConfig({ cwd: dir(), env: { AICLI__CLAUDE__VERSION: '2.1.332' } })).toThrow(/claude\.version: was removed/);
+    expect(loadConfig({ cwd: dir(), env: {} }).config.claude.model).toBe('claude-sonnet-4-5');
+  });
 });

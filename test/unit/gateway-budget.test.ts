@@ -222,9 +222,9 @@ describe('gateway budgets', () => {
     expect(session.costUsd, 'spend on a $1 budget').toBeLessThanOrEqual(1);
     expect((await call(gateway.socketPath, session.token)).status).toBe(400);
     expect(upstreamCalls).toBe(2);
-    const logged = logLines.filter((line) => line.includes('"task_id":"task-clamp"') && line.includes('maxTokensRequested'));
+    const logged = logLines.filter((line) => line.includes('"task_id":"task-clamp"') && line.includes('max_tokens_requested'));
     expect(logged).toHaveLength(1);
-    expect(JSON.parse(logged[0] ?? '{}')).toMatchObject({ maxTokensRequested: COSTLY_MAX_TOKENS, maxTokensSent: sent });
+    expect(JSON.parse(logged[0] ?? '{}')).toMatchObject({ max_tokens_requested: COSTLY_MAX_TOKENS, max_tokens_sent: sent });
   });
 
   it('keeps a clamped call with extended thinking valid: max_tokens above the thinking floor, the thinking budget below it', async () => {

@@ -584,4 +584,16 @@ describe('model gateway', () => {
     expect(logs).not.toContain(REAL_KEY);
     for (const token of issuedTokens) expect(logs).not.toContain(token);
   });
+
+  it('names the task as task_id on its lines, and every field in snake_case', async () => {
+    const session = openSession('task-spelling');
+    expect((await callGateway(gateway.socketPath, { headers: { authorization: `Bearer ${session.token}` }, body: messagesBody() })).status).toBe(200);
+    const lines = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const ofTask = lines.filter((line) => JSON.stringify(line).includes('task-spelling'));
+    expect(ofTask.map((line) => line.msg)).toContain('model request');
+    for (const line of ofTask) expect(line.task_id).toBe('task-spelling');
+    // Every line logged by the gateway in this file, whatever its level: one spelling for every field.
+    const camel = lines.flatMap((line) => Object.keys(line).filter((key) => /[a-z][A-Z]/.test(key)));
+    expect(camel).toEqual([]);
+  });
 });

@@ -269,7 +269,7 @@ class UnixSocketModelGateway implements ModelGateway {
     // Anyone who reaches the socket still needs a live task token; its directory is private to the worker
     // and its containers.
     await this.#socket.listen();
-    this.#log.info({ socketPath: this.socketPath }, 'model gateway listening');
+    this.#log.info({ socket_path: this.socketPath }, 'model gateway listening');
   }
 
   close(): Promise<void> {
@@ -309,7 +309,7 @@ class UnixSocketModelGateway implements ModelGateway {
     const session = entry.session;
     // Taken before the body is read, so one task never holds more than this many bodies in memory.
     if (session.inFlightRequests >= this.#maxConcurrentPerTask) {
-      this.#log.debug({ task_id: session.taskId, path: pathname, inFlight: session.inFlightRequests }, 'model gateway: task has too many calls in flight');
+      this.#log.debug({ task_id: session.taskId, path: pathname, in_flight: session.inFlightRequests }, 'model gateway: task has too many calls in flight');
       const message = `aicli gateway: this task already has ${session.inFlightRequests} model calls in flight (worker.gateway_max_concurrent_requests_per_task); retry when one is done`;
       sendAnthropicError(res, 429, 'rate_limit_error', message, { 'retry-after': '1' });
       return;
@@ -430,10 +430,10 @@ class UnixSocketModelGateway implements ModelGateway {
         {
           task_id: session.taskId,
           limit: reached.limit,
-          costUsd: session.costUsd,
-          budgetUsd: session.budgetUsd,
-          outputTokens: session.usage.output_tokens,
-          maxOutputTokens: session.maxOutputTokens,
+          cost_usd: session.costUsd,
+          budget_usd: session.budgetUsd,
+          output_tokens: session.usage.output_tokens,
+          max_output_tokens: session.maxOutputTokens,
         },
         'model gateway: task cap reached; refusing further model calls',
       );
@@ -555,10 +555,10 @@ class UnixSocketModelGateway implements ModelGateway {
         method: exchange.req.method,
         path: exchange.pathname,
         status: exchange.res.statusCode,
-        durationMs: Math.round(performance.now() - exchange.startedAt),
-        bytesOut: exchange.bytesOut,
+        duration_ms: Math.round(performance.now() - exchange.startedAt),
+        bytes_out: exchange.bytesOut,
         outcome: upstreamBroke ? 'upstream_aborted' : exchange.clientGone ? 'client_aborted' : 'completed',
-        ...(exchange.maxTokensClamp === null ? {} : { maxTokensRequested: exchange.maxTokensClamp.requested, maxTokensSent: exchange.maxTokensClamp.sent }),
+        ...(exchange.maxTokensClamp === null ? {} : { max_tokens_requested: exchange.maxTokensClamp.requested, max_tokens_sent: exchange.maxTokensClamp.sent }),
       },
       'model request',
     );

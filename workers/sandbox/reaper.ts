@@ -41,11 +41,14 @@ export async function reapSandboxes(docker: Dockerode, opts: ReapOptions): Promi
     try {
       await docker.getContainer(info.Id).remove({ force: true, v: true });
       removed.push(info.Id);
-      opts.logger?.info({ containerId: info.Id, ...identity, state: info.State }, 'reaped orphaned sandbox');
+      opts.logger?.info(
+        { container_id: info.Id, task_id: identity?.taskId, attempt: identity?.attempt, worker_id: identity?.workerId, state: info.State },
+        'reaped orphaned sandbox',
+      );
     } catch (err) {
       // Another reaper (or the runner) may have removed it meanwhile: that is the goal anyway.
       if (isGoneOrStopped(err)) continue;
-      opts.logger?.warn({ containerId: info.Id, err: toSandboxError(err, {}) }, 'could not reap sandbox');
+      opts.logger?.warn({ container_id: info.Id, task_id: identity?.taskId, err: toSandboxError(err, {}) }, 'could not reap sandbox');
     }
   }
   return { removed };

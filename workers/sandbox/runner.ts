@@ -55,6 +55,8 @@ export class SandboxRunner {
     const createOptions = { ...buildCreateOptions(spec), name: containerName(spec) };
     const ctx = { image: spec.image, runtime: spec.runtime };
     const t0 = performance.now();
+    // Every line about this sandbox names its task, in the log's one spelling.
+    const logFields = { task_id: spec.taskId, attempt: spec.attempt };
 
     let container: Dockerode.Container;
     try {
@@ -70,16 +72,16 @@ export class SandboxRunner {
       const outputEnded = pipeline(attached, demuxer).catch((err: unknown) => {
         // A broken attach connection must still end the outputs so readers finish.
         demuxer.endOutputs();
-        this.#logger?.warn({ containerId: container.id, err }, 'sandbox output stream broke');
+        this.#logger?.warn({ ...logFields, container_id: container.id, err }, 'sandbox output stream broke');
       });
       await container.start();
       const startMs = performance.now() - t0;
-      this.#logger?.debug({ containerId: container.id, taskId: spec.taskId, attempt: spec.attempt, startMs }, 'sandbox started');
-      return new DockerSandbox(container, demuxer, attached, outputEnded, Date.now(), startMs, this.#logger);
+      this.#logger?.debug({ ...logFields, container_id: container.id, start_ms: startMs }, 'sandbox started');
+      return new DockerSandbox(container, demuxer, attached, outputEnded, Date.now(), startMs, this.#logger, logFields);
     } catch (err) {
       const mapped = toSandboxError(err, { ...ctx, phase: 'start' });
       await container.remove({ force: true }).catch((removeErr: unknown) => {
-        this.#logger?.warn({ containerId: container.id, err: removeErr }, 'could not remove a sandbox that failed to start');
+        this.#logger?.warn({ ...logFields, container_id: container.id, err: removeErr }, 'could not remove a sandbox that failed to start');
       });
       throw mapped;
     }
@@ -96,6 +98,7 @@ class DockerSandbox implements RunningSandbox {
   readonly #attached: Readable;
   readonly #outputEnded: Promise<void>;
   readonly #logger: SandboxLogger | undefined;
+  readonly #logFields: { task_id: string; attempt: number };
   /** Resolves with the engine's wait() status code. */
   readonly #exited: Promise<number>;
   #exitedNow = false;
@@ -111,6 +114,7 @@ class DockerSandbox implements RunningSandbox {
     startedAt: number,
     startMs: number,
     logger: SandboxLogger | undefined,
+    logFields: { task_id: string; attempt: number },
   ) {
     this.id = container.id;
     this.#container = container;
@@ -121,6 +125,7 @@ class DockerSandbox implements RunningSandbox {
     this.startedAt = startedAt;
     this.startMs = startMs;
     this.#logger = logger;
+    this.#logFields = logFields;
     // Waiting starts at once (condition "not-running" also answers for a
     // container that has already exited), so no exit can be missed.
     this.#exited = Promise.resolve(container.wait()).then((result: { StatusCode?: number }) => {
@@ -173,7 +178,7 @@ class DockerSandbox implements RunningSandbox {
     const drained = await Promise.race([this.#outputEnded.then(() => false), timedOut]);
     clearTimeout(timer);
     if (drained) {
-      this.#logger?.warn({ containerId: this.id }, 'sandbox output did not end after exit; closing it');
+      this.#logger?.warn({ ...this.#logFields, container_id: this.id }, 'sandbox output did not end after exit; closing it');
       this.#attached.destroy();
     }
   }
@@ -194,7 +199,7 @@ class DockerSandbox implements RunningSandbox {
     const exitedInGrace = await Promise.race([this.#exited.then(() => true, () => true), graceOver.then(() => false)]);
     clearTimeout(timer);
     if (!exitedInGrace) {
-      this.#logger?.debug({ containerId: this.id, graceMs }, 'sandbox ignored SIGINT; sending SIGKILL');
+      this.#logger?.debug({ ...this.#logFields, container_id: this.id, grace_ms: graceMs }, 'sandbox ignored SIGINT; sending SIGKILL');
       await this.#signal('SIGKILL');
     }
     await this.#exited.catch((err: unknown) => {

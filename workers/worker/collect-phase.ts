@@ -37,7 +37,8 @@ export async function collectOutcome(
     result: facts.result,
     exitCode: run.exit.exitCode,
     oomKilled: run.exit.oomKilled,
-    timedOut: run.timedOut,
+    // The catalog's job timeout is a task timeout that the task's own timer should have caught first.
+    timedOut: run.timedOut || run.aborted === 'job_timeout',
     diskFull: run.diskFull,
     cancelled: run.aborted === 'cancel',
     authFailed: facts.authFailed,

@@ -30,7 +30,7 @@ export interface TaskRunPlan {
 export type PlanResult = { ok: true; plan: TaskRunPlan } | { ok: false; failure: TaskOutcomeWrite };
 
 /** The terminal write of an attempt that ends before any sandbox ran: no result, diff or usage. */
-export function endedBeforeStart(status: 'cancelled' | 'failed', errorCode: string, errorMessage: string): TaskOutcomeWrite {
+export function endedBeforeStart(status: 'cancelled' | 'failed' | 'timed_out', errorCode: string, errorMessage: string): TaskOutcomeWrite {
   return { status, result: null, errorCode, errorMessage, exitCode: null, usage: null, diff: null, diffTruncated: false };
 }
 

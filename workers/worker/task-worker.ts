@@ -1,13 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Dockerode from 'dockerode';
-import { Worker, type Job } from 'bullmq';
+import { Worker } from 'bullmq';
 import { anonymousMetricsNotice, ConfigError, productionProblem, type Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { startReconciler } from '../../src/queue/reconciler.js';
-import { createTaskQueue, type TaskJobData } from '../../src/queue/task-queue.js';
+import { catalogProcessor } from '../../src/queue/job-processor.js';
+import { createTaskQueue, TASK_JOB_NAME, type TaskJobData } from '../../src/queue/task-queue.js';
 import { createWebhookQueue } from '../../src/queue/webhook-queue.js';
 import { createOutboxRelay, createTaskLifecycle, startOutboxRelay } from '../../src/tasks/lifecycle/index.js';
 import { createModelGateway } from '../gateway/server.js';
@@ -163,14 +164,15 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const createWorker = () => {
     const w = new Worker<TaskJobData>(
       config.queue.name,
-      async (job: Job<TaskJobData>, token?: string) => {
+      // Cancel and shutdown come through the attempt's own controller, the job timeout through the catalog's.
+      catalogProcessor(TASK_JOB_NAME, { config, logger }, async (job, token, { signal: timeout }) => {
         const controller = active.start(job.data.taskId);
         try {
-          await runTaskJob(res, job, token, { signal: controller.signal });
+          await runTaskJob(res, job, token, { signal: AbortSignal.any([controller.signal, timeout]) });
         } finally {
           active.end(job.data.taskId, controller);
         }
-      },
+      }),
       {
         connection: createRedis(config.redis.url, 'worker', `aicli-worker-${workerId}`),
         prefix,

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { taskJson } from '../../src/domain/task-json.js';
 import type { Config } from '../../src/config/index.js';
@@ -6,7 +6,8 @@ import type { Sql } from '../../src/db/client.js';
 import { findTaskById } from '../../src/db/tasks.js';
 import { recordDelivery, webhookSecret } from '../../src/db/webhook-secrets.js';
 import type { Logger } from '../../src/observability/logger.js';
-import { webhookQueueName, type WebhookJobData } from '../../src/queue/webhook-queue.js';
+import { catalogProcessor } from '../../src/queue/job-processor.js';
+import { WEBHOOK_JOB_NAME, webhookQueueName, type WebhookJobData } from '../../src/queue/webhook-queue.js';
 import { deliverWebhook, WebhookRefused } from '../../src/webhooks/deliver.js';
 import { createWebhookGuard } from '../../src/webhooks/guard.js';
 
@@ -18,7 +19,7 @@ export function startWebhookWorker(o: { config: Config; sql: Sql; logger: Logger
   const guard = createWebhookGuard(o.config.webhooks);
   const worker = new Worker<WebhookJobData>(
     webhookQueueName(o.config),
-    async (job: Job<WebhookJobData>) => {
+    catalogProcessor(WEBHOOK_JOB_NAME, { config: o.config, logger: o.logger }, async (job, _token, { signal }) => {
       const task = await findTaskById(o.sql, job.data.taskId);
       if (!task?.webhook_url) return;
       const tryNo = job.attemptsMade + 1;
@@ -33,6 +34,7 @@ export function startWebhookWorker(o: { config: Config; sql: Sql; logger: Logger
           guard,
           timeoutMs: o.config.webhooks.timeout,
           headers: { 'x-aicli-event': 'task.finished', 'x-aicli-delivery': `${task.id}.${tryNo}` },
+          signal,
         });
         await recordDelivery(o.sql, { taskId: task.id, tryNo, statusCode: status, error: null });
         if (status < 200 || status >= 300) throw new Error(`receiver answered HTTP ${status}`);
@@ -48,7 +50,7 @@ export function startWebhookWorker(o: { config: Config; sql: Sql; logger: Logger
         log.info({ reason: message }, 'webhook delivery failed; will retry');
         throw err;
       }
-    },
+    }),
     { connection: o.connection, prefix: o.config.redis.key_prefix, concurrency: 4 },
   );
   worker.on('error', (err) => o.logger.warn({ err }, 'webhook worker error'));

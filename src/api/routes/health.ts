@@ -7,6 +7,7 @@ export function healthRoutes(r: ApiResources) {
   return new Hono()
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {
+      if (r.isDraining?.()) return c.json({ status: 'unavailable', draining: true, checks: {} }, 503);
       const { ready, checks } = await runChecks({ postgres: () => r.sql`select 1`, redis: () => r.redis.ping() }, 2000);
       return c.json({ status: ready ? 'ready' : 'unavailable', checks }, ready ? 200 : 503);
     });

@@ -1,7 +1,6 @@
-import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../../api/app.js';
-import { listen } from '../../api/server.js';
+import { listen, type ApiServer } from '../../api/server.js';
 import { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/index.js';
 import type { Sql } from '../../db/client.js';
@@ -26,14 +25,18 @@ function jwtConfig(cfg: Config, logger: Logger): Config['auth']['jwt'] {
 }
 
 export interface RunningApi {
-  server: Server;
-  close(): Promise<void>;
+  server: ApiServer;
+  /**
+   * /readyz turns 503, SSE streams end (with a retry hint), the listener closes, and the requests in flight
+   * may finish until the deadline (server.shutdown_timeout); then the rest are cut and Redis is closed.
+   */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 export async function startApi(cfg: Config, sql: Sql, logger: Logger): Promise<RunningApi> {
   const resources = createApiResources(cfg, sql, logger, new AccessTokens(jwtConfig(cfg, logger)));
   const app = createApp(resources);
-  const server = await listen(app, cfg.server).catch((err: unknown) => {
+  const server = await listen(app, cfg.server, { logger }).catch((err: unknown) => {
     resources.disconnect();
     throw err;
   });
@@ -42,12 +45,13 @@ export async function startApi(cfg: Config, sql: Sql, logger: Logger): Promise<R
   logger.info({ action: 'api_started', host: cfg.server.host, port }, `API listening on http://${cfg.server.host}:${port}`);
   return {
     server,
-    close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // SSE streams end first (with a retry hint), so the server can finish its in-flight requests.
+    close: async (deadlineMs = cfg.server.shutdown_timeout) => {
+      resources.startDraining();
+      // A stream never ends by itself: held open it would hold the drain to its deadline.
+      resources.streams.closeAll(1000);
+      const { cut } = await server.inFlight.drain(deadlineMs);
+      if (cut > 0) logger.warn({ action: 'drain_deadline', cut, shutdown_timeout_ms: deadlineMs }, 'shutdown deadline passed; unfinished requests cut');
       await resources.close();
-      server.closeIdleConnections?.();
-      await closed;
     },
   };
 }
