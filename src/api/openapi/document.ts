@@ -82,6 +82,9 @@ function commonResponses(route: RouteDef): ResponseDoc[] {
   return common;
 }
 
+/** Error bodies name the one shared schema rather than repeating it for every status of every route. */
+const ERROR_REF = { $ref: '#/components/schemas/Error' };
+
 function responses(route: RouteDef): JsonObject {
   const out: Record<string, { description: string; content?: Record<string, JsonObject> }> = {};
   for (const r of [...route.responses, ...commonResponses(route)]) {
@@ -93,7 +96,7 @@ function responses(route: RouteDef): JsonObject {
       entry.content ??= {};
       const type = r.contentType ?? 'application/json';
       // Two bodies for one status and type (e.g. 200 created vs replayed) share the first's schema.
-      entry.content[type] ??= { schema: jsonSchema(r.schema) };
+      entry.content[type] ??= { schema: r.schema === errorSchema ? ERROR_REF : jsonSchema(r.schema) };
     }
     out[key] = entry;
   }
