@@ -10,7 +10,7 @@ import { QUEUES_FULL_PERMISSION, QUEUES_READ_PERMISSION, queueAccess } from './q
 import { insufficientPermission } from '../middleware/access.js';
 import { requestHeader } from '../node-http.js';
 import { anyJson, errorSchema } from '../openapi/schemas.js';
-import { defineRoute, type HttpMethod, type RouteDef } from '../route.js';
+import { defineRoute, type HttpMethod, type ResponseDoc, type RouteDef } from '../route.js';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
@@ -75,6 +75,21 @@ async function withErrorShape(res: Response): Promise<Response> {
 const BOARD_METHODS: HttpMethod[] = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'];
 
 /**
+ * What bull-board answers: its page at the base path; below it pages, assets and a JSON API that reads with
+ * GET and acts with PUT, POST and PATCH. It has no DELETE endpoint and nothing but the page at the base
+ * path: those are routed only so that they are refused like the rest.
+ */
+function boardResponses(method: HttpMethod, below: boolean): ResponseDoc[] {
+  const page: ResponseDoc = { status: 200, description: 'HTML page or static asset', contentType: 'text/html', schema: anyJson };
+  const api: ResponseDoc = { status: 200, description: 'JSON API answer', contentType: 'application/json', schema: anyJson };
+  // bull-board's own refusals may carry fields of its own beside error and message.
+  const missing: ResponseDoc = { status: 404, description: 'No such board page, queue or job', schema: errorSchema.passthrough() };
+  if (!below) return method === 'GET' ? [page] : [missing];
+  if (method === 'GET') return [page, api, missing];
+  return method === 'DELETE' ? [missing] : [api, missing];
+}
+
+/**
  * bull-board at /admin/queues: `admin:queues` gets full control, `admin:queues:read` a read-only board,
  * anyone else 403. Authentication (401 without credentials) is the app's middleware on this path, since
  * the board judges the permission itself. Both boards share the base path; each request is handed to the
@@ -111,13 +126,7 @@ export function queueBoardRoutes(queues: readonly Queue[], title = 'AICode Manag
           description:
             'The bull-board UI and its JSON API (owned by bull-board). admin:queues has full control, admin:queues:read a ' +
             'read-only board; a state-changing request needs a token header or a same-origin page, and a POST a JSON body.',
-          responses: [
-            ...(method === 'GET' ? [{ status: 200, description: 'HTML page or static asset', contentType: 'text/html', schema: anyJson }] : []),
-            // bull-board's API has no DELETE endpoint: the method is routed only so it is refused like the others.
-            ...(method === 'DELETE' ? [] : [{ status: 200, description: 'JSON API answer', contentType: 'application/json', schema: anyJson }]),
-            // bull-board's own refusals may carry fields of its own beside error and message.
-            { status: 404, description: 'No such board page, queue or job', schema: errorSchema.passthrough() },
-          ],
+          responses: boardResponses(method, path.endsWith('*')),
         },
         handle,
       ),
