@@ -232,7 +232,7 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
         query: eventsQuery,
         headers: [{ name: 'Last-Event-ID', description: 'Resume an SSE stream after this seq' }],
         responses: [
-          text('text/event-stream', 'Server-sent events: id: <seq>, event: status | claude | stderr | end'),
+          text('text/event-stream', 'Server-sent events: id: <seq>, event: status, end, or a Claude Code stream-json type'),
           ok(eventPageSchema, 'A page of stored events (format=json)'),
         ],
       },
