@@ -20,10 +20,10 @@
 // Run: npm run bench:auth   (needs Postgres and Redis as for the tests)
 import type { MiddlewareHandler } from 'hono';
 import type { AddressInfo } from 'node:net';
-import { createApp } from '../src/api/app.js';
+import { buildApi } from '../src/api/app.js';
 import { accessControl } from '../src/api/middleware/access.js';
 import { limitByIp } from '../src/api/middleware/rate-limit.js';
-import { PERMISSION_TABLE } from '../src/api/permissions.js';
+import { permissionTable } from '../src/api/permissions.js';
 import { createIdentity } from '../src/auth/identity.js';
 import { createApiResources } from '../src/api/resources-factory.js';
 import { listen } from '../src/api/server.js';
@@ -118,11 +118,11 @@ async function main() {
   const client = loadClient();
   let server: Awaited<ReturnType<typeof listen>> | null = null;
   try {
-    const app = createApp(resources);
+    const { app, routes } = buildApi(resources);
     // The twin of /healthz behind the auth chain every /api request passes, with a line of its own in the real
     // permission table.
     const identity = createIdentity(resources);
-    const table = [...PERMISSION_TABLE, { method: 'GET', path: '/bench/authed', access: { permission: 'task:read:own' } } as const];
+    const table = [...permissionTable(routes), { method: 'GET', path: '/bench/authed', access: { permission: 'task:read:own' } } as const];
     const ipLimit = limitByIp(identity);
     app.get('/bench/open', ipLimit, (c) => c.json({ status: 'ok' }));
     app.get('/bench/authed', ipLimit, timed(accessControl(identity, table)), (c) => c.json({ status: 'ok' }));

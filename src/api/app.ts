@@ -1,7 +1,8 @@
 import { Hono } from 'hono';
-import { createIdentity } from '../auth/identity.js';
+import { createIdentity, type Identity } from '../auth/identity.js';
 import type { ApiResources } from '../resources.js';
 import { anonymousMetricsNotice, ConfigError, productionProblem } from '../config/index.js';
+import type { Metrics } from '../observability/metrics.js';
 import { createApiMetrics, metricsRoutes } from './admin/metrics-route.js';
 import { QUEUE_BOARD_PATH, queueBoardRoutes } from './admin/queue-board.js';
 import { ApiError, renderError } from './errors.js';
@@ -15,6 +16,8 @@ import { limitByIp } from './middleware/rate-limit.js';
 import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { openApiRoutes } from './openapi/routes.js';
+import { permissionTable } from './permissions.js';
+import { mountRoutes, type RouteDef } from './route.js';
 import { adminRoleRoutes } from './routes/admin-roles.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -26,7 +29,28 @@ import { taskRoutes } from './routes/tasks.js';
 import { webhookSecretRoutes } from './routes/webhook-secret.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
-export function createApp(r: ApiResources) {
+/** Every route the app serves, in the order they are registered; the document and access control read the same list. */
+function declaredRoutes(r: ApiResources, identity: Identity, metrics: Metrics | null): RouteDef[] {
+  const routes: RouteDef[] = [
+    ...healthRoutes(r),
+    ...jwksRoutes(r.tokens),
+    ...(metrics ? metricsRoutes(metrics, r.config.metrics.bearer_token) : []),
+    ...openApiRoutes(() => routes),
+    ...authRoutes(identity),
+    ...oauthCallbackRoutes(identity),
+    ...apiKeyRoutes(identity),
+    ...adminUserRoutes(identity),
+    ...adminRoleRoutes(identity),
+    ...workspaceRoutes(r),
+    ...taskRoutes(r),
+    ...webhookSecretRoutes(r),
+    ...queueBoardRoutes([r.queue, r.webhooks]),
+  ];
+  return routes;
+}
+
+/** The app and the route declarations it was built from. */
+export function buildApi(r: ApiResources): { app: Hono<AuthEnv>; routes: readonly RouteDef[] } {
   // Production refuses an open /metrics and a Host-derived OAuth2 redirect_uri (src/config/production.ts).
   const problem = productionProblem(r.config, 'api');
   if (problem) throw new ConfigError(problem);
@@ -34,35 +58,29 @@ export function createApp(r: ApiResources) {
   if (notice) r.logger.warn({ action: 'metrics_anonymous' }, notice);
   const app = new Hono<AuthEnv>();
   const identity = createIdentity(r);
-  // Identity and access: security headers and CORS on everything, per-IP limits on /api and /auth.
+  const metrics = r.config.metrics.enabled ? (r.metrics ?? createApiMetrics(r.config, r.redis)) : null;
+  const routes = declaredRoutes(r, identity, metrics);
+  // Security headers and CORS on everything, per-IP limits on /api and /auth.
   app.use('*', closeIfBodyUnread());
   app.use('*', securityHeaders(r.config.security.headers));
   app.use('*', cors(r.config.security.cors));
-  const metrics = r.config.metrics.enabled ? (r.metrics ?? createApiMetrics(r.config, r.redis)) : null;
   if (metrics) app.use('*', httpMetrics(metrics));
   app.use('*', requestLog(r.logger));
   app.use('/api/*', limitByIp(identity));
   app.use('/auth/*', limitByIp(identity));
   app.use('/api/*', bodyLimit(r.config.server.body_limit_bytes));
-  // Every /api route is judged by src/api/permissions.ts (public, authenticated, or a permission; unlisted: 403).
-  app.use('/api/*', accessControl(identity));
-  app.route('/', healthRoutes(r));
-  app.route('/', jwksRoutes(r.tokens));
-  if (metrics) app.route('/', metricsRoutes(metrics, r.config.metrics.bearer_token));
-  app.route('/', openApiRoutes(r.config));
-  app.route('/api/v1/auth', authRoutes(identity));
-  app.route('/auth/callback', oauthCallbackRoutes(identity));
-  app.route('/api/v1/api-keys', apiKeyRoutes(identity));
-  app.route('/api/v1/admin/users', adminUserRoutes(identity));
-  app.route('/api/v1/admin', adminRoleRoutes(identity));
-  const auth = requireAuth(identity);
-  app.route('/api/v1/workspaces', workspaceRoutes(r));
-  app.route('/api/v1/tasks', taskRoutes(r));
-  app.route('/api/v1/webhook-secret', webhookSecretRoutes(r));
-  app.route(QUEUE_BOARD_PATH, queueBoardRoutes([r.queue, r.webhooks], auth));
+  // Every /api request is judged by the access its route declares (public, authenticated, or a permission; undeclared: 403).
+  app.use('/api/*', accessControl(identity, permissionTable(routes)));
+  // The queue board judges admin:queues itself; it needs a principal first.
+  app.use(`${QUEUE_BOARD_PATH}/*`, requireAuth(identity));
+  mountRoutes(app, routes);
   app.notFound((c) => renderError(new ApiError(404, 'Not found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), c, r.logger));
   app.onError((err, c) => renderError(err, c, r.logger));
-  return app;
+  return { app, routes };
+}
+
+export function createApp(r: ApiResources): Hono<AuthEnv> {
+  return buildApi(r).app;
 }
 
 export type App = ReturnType<typeof createApp>;

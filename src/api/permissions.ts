@@ -1,61 +1,29 @@
+import type { Access, HttpMethod, RouteDef } from './route.js';
+
 /**
- * Who may call which API route: the one table the access-control middleware reads. A route under /api
- * that is not listed here is refused (403) even when its handler exists, so a new route is closed until
- * it gets a line. `:id`-style segments match one path segment.
- *
- *   public         no credentials (login, refresh, logout, OAuth2 start)
- *   authenticated  any valid access token or API key
- *   <permission>   the principal's role (narrowed by an API key's scopes) must grant it
+ * Who may call which API route, derived from the route declarations: the access-control middleware reads
+ * it. A path under /api that no route declares is refused (403) even to an admin, so nothing under /api is
+ * open by accident. `:id`-style segments match one path segment.
  */
-export type Access = 'public' | 'authenticated' | { permission: string };
+export type ApiAccess = Exclude<Access, 'metrics'>;
 
 export interface PermissionRule {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  method: HttpMethod;
   path: string;
-  access: Access;
+  access: ApiAccess;
 }
 
-const need = (permission: string): Access => ({ permission });
-
-export const PERMISSION_TABLE: readonly PermissionRule[] = [
-  { method: 'POST', path: '/api/v1/auth/login', access: 'public' },
-  { method: 'POST', path: '/api/v1/auth/refresh', access: 'public' },
-  { method: 'POST', path: '/api/v1/auth/logout', access: 'public' },
-  { method: 'GET', path: '/api/v1/auth/oauth/:provider', access: 'public' },
-  { method: 'GET', path: '/api/v1/auth/me', access: 'authenticated' },
-
-  { method: 'POST', path: '/api/v1/workspaces', access: need('workspace:create') },
-  { method: 'GET', path: '/api/v1/workspaces', access: need('workspace:read:own') },
-  { method: 'GET', path: '/api/v1/workspaces/:id', access: need('workspace:read:own') },
-  { method: 'PUT', path: '/api/v1/workspaces/:id', access: need('workspace:update:own') },
-  { method: 'DELETE', path: '/api/v1/workspaces/:id', access: need('workspace:delete:own') },
-  { method: 'PUT', path: '/api/v1/workspaces/:id/anthropic-key', access: need('workspace:update:own') },
-  { method: 'DELETE', path: '/api/v1/workspaces/:id/anthropic-key', access: need('workspace:update:own') },
-
-  { method: 'POST', path: '/api/v1/tasks', access: need('task:create') },
-  { method: 'GET', path: '/api/v1/tasks', access: need('task:read:own') },
-  { method: 'GET', path: '/api/v1/tasks/:id', access: need('task:read:own') },
-  { method: 'GET', path: '/api/v1/tasks/:id/diff', access: need('task:read:own') },
-  { method: 'GET', path: '/api/v1/tasks/:id/events', access: need('task:read:own') },
-  { method: 'GET', path: '/api/v1/tasks/:id/transcript', access: need('task:read:own') },
-  { method: 'POST', path: '/api/v1/tasks/:id/cancel', access: need('task:cancel:own') },
-
-  { method: 'GET', path: '/api/v1/webhook-secret', access: need('webhook:manage:own') },
-  { method: 'POST', path: '/api/v1/webhook-secret/rotate', access: need('webhook:manage:own') },
-
-  { method: 'POST', path: '/api/v1/api-keys', access: need('api_key:create') },
-  { method: 'GET', path: '/api/v1/api-keys', access: need('api_key:read:own') },
-  { method: 'DELETE', path: '/api/v1/api-keys/:id', access: need('api_key:delete:own') },
-
-  { method: 'GET', path: '/api/v1/admin/users', access: need('user:manage') },
-  { method: 'POST', path: '/api/v1/admin/users', access: need('user:manage') },
-  { method: 'GET', path: '/api/v1/admin/users/:id', access: need('user:manage') },
-  { method: 'PATCH', path: '/api/v1/admin/users/:id', access: need('user:manage') },
-  { method: 'GET', path: '/api/v1/admin/roles', access: need('role:manage') },
-  { method: 'PUT', path: '/api/v1/admin/roles/:name', access: need('role:manage') },
-  { method: 'DELETE', path: '/api/v1/admin/roles/:name', access: need('role:manage') },
-  { method: 'GET', path: '/api/v1/admin/audit', access: need('audit:read') },
-];
+/** The access rule of every declared route under /api. */
+export function permissionTable(routes: readonly Pick<RouteDef, 'method' | 'path' | 'access'>[]): PermissionRule[] {
+  const rules: PermissionRule[] = [];
+  for (const { method, path, access } of routes) {
+    if (!path.startsWith('/api/')) continue;
+    // The metrics token guards /metrics only; a route under /api cannot be opened with it.
+    if (access === 'metrics') throw new Error(`${method} ${path}: the metrics token is not an access rule under /api`);
+    rules.push({ method, path, access });
+  }
+  return rules;
+}
 
 interface CompiledRule {
   rule: PermissionRule;
@@ -63,7 +31,7 @@ interface CompiledRule {
 }
 
 /** Finds a request's rule by method and path; HEAD is judged as GET. */
-export function permissionLookup(table: readonly PermissionRule[] = PERMISSION_TABLE): (method: string, path: string) => PermissionRule | undefined {
+export function permissionLookup(table: readonly PermissionRule[]): (method: string, path: string) => PermissionRule | undefined {
   // Paths without parameters are answered from a map; only the others are matched segment by segment.
   const exact = new Map<string, Map<string, PermissionRule>>();
   const byMethod = new Map<string, CompiledRule[]>();

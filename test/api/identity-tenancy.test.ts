@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PERMISSION_TABLE } from '../../src/api/permissions.js';
+import { permissionTable } from '../../src/api/permissions.js';
 import { call, identityEnv, type IdentityEnv } from './identity-support.js';
 
 /**
  * The tenancy matrix: every route of the permission table that takes an id (admin routes aside, which are
  * cross-tenant by design), called with tenant A's credentials (access token and API key) on tenant B's
- * resources, answers 404 and changes nothing of B's. New routes join the matrix by joining the table.
+ * resources, answers 404 and changes nothing of B's. New routes join the matrix by being declared.
  */
-let env: IdentityEnv;
+// Built at collection time: the matrix below is read from the routes this app declares.
+const env: IdentityEnv = await identityEnv('idtenancy', { secrets: { master_key: randomBytes(32).toString('base64') } });
 const A = { id: '', token: '', apiKey: '', workspace: '', task: '', key: '' };
 const B = { id: '', token: '', apiKey: '', workspace: '', task: '', key: '' };
 
@@ -28,7 +29,7 @@ function idFor(path: string, who: typeof A): string {
   throw new Error(`the tenancy matrix does not know which resource ${path} names: add it to idFor`);
 }
 
-const matrix = PERMISSION_TABLE.filter((r) => r.path.includes('/:') && !r.path.startsWith('/api/v1/admin/') && r.access !== 'public' && !r.path.startsWith('/api/v1/auth/'));
+const matrix = permissionTable(env.t.routes).filter((r) => r.path.includes('/:') && !r.path.startsWith('/api/v1/admin/') && r.access !== 'public' && !r.path.startsWith('/api/v1/auth/'));
 
 async function tenantB() {
   const sql = env.db.sql;
@@ -43,7 +44,6 @@ async function tenantB() {
 }
 
 beforeAll(async () => {
-  env = await identityEnv('idtenancy', { secrets: { master_key: randomBytes(32).toString('base64') } });
   for (const [who, email] of [[A, 'a@example.com'], [B, 'b@example.com']] as const) {
     who.id = await env.user(email);
     who.token = await env.token(email);

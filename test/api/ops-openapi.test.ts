@@ -123,7 +123,7 @@ describe('OpenAPI 3.1 description', () => {
     const documented = new Set<string>();
     for (const [path, item] of Object.entries<any>(doc.paths)) for (const method of Object.keys(item)) documented.add(`${method} ${path}`);
     const undocumented = [...registered].filter((r) => !documented.has(r));
-    expect(undocumented, 'add these routes to src/api/openapi/route-table.ts').toEqual([]);
+    expect(undocumented, 'declare these routes with defineRoute (src/api/route.ts) instead of registering them on the app directly').toEqual([]);
     const stale = [...documented].filter((d) => !registered.has(d));
     expect(stale, 'these documented routes are not registered on the app').toEqual([]);
   });

@@ -1,4 +1,4 @@
-import { createApp } from '../../src/api/app.js';
+import { buildApi, type createApp } from '../../src/api/app.js';
 import { AccessTokens } from '../../src/auth/jwt.js';
 import { hashPassword } from '../../src/auth/password.js';
 import type { Config } from '../../src/config/index.js';
@@ -6,10 +6,13 @@ import type { Sql } from '../../src/db/client.js';
 import { insertUser } from '../../src/db/users.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createApiResources, type OwnedApiResources } from '../../src/api/resources-factory.js';
+import type { RouteDef } from '../../src/api/route.js';
 import type { TaskQueue } from '../../src/queue/task-queue.js';
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;
+  /** The route declarations the app was built from. */
+  routes: readonly RouteDef[];
   queue: TaskQueue;
   tokens: AccessTokens;
   resources: OwnedApiResources;
@@ -21,9 +24,10 @@ export function buildTestApp(config: Config, sql: Sql): TestApp {
   const logger = createLogger(config, 'test-api');
   const tokens = new AccessTokens(config.auth.jwt);
   const resources = createApiResources(config, sql, logger, tokens);
-  const app = createApp(resources);
+  const { app, routes } = buildApi(resources);
   return {
     app,
+    routes,
     queue: resources.queue,
     tokens,
     resources,

@@ -1,4 +1,3 @@
-import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/index.js';
 import { bearerMatches } from '../../auth/bearer.js';
@@ -6,16 +5,31 @@ import { createMetrics, type Metrics } from '../../observability/metrics.js';
 import { webhookQueueName } from '../../queue/webhook-queue.js';
 import { unauthorized } from '../errors.js';
 import { requestHeader } from '../../net/node-http.js';
+import { text } from '../openapi/response-docs.js';
+import { defineRoute, type RouteDef } from '../route.js';
 
 /** GET /metrics in Prometheus text format; behind metrics.bearer_token when one is set. */
-export function metricsRoutes(m: Metrics, bearerToken: string) {
-  return new Hono().get('/metrics', async (c) => {
-    if (bearerToken && !bearerMatches(requestHeader(c, 'authorization'), bearerToken)) {
-      throw unauthorized('/metrics needs Authorization: Bearer <metrics.bearer_token>');
-    }
-    const body = await m.registry.metrics();
-    return c.body(body, 200, { 'Content-Type': m.registry.contentType });
-  });
+export function metricsRoutes(m: Metrics, bearerToken: string): RouteDef[] {
+  return [
+    defineRoute(
+      {
+        method: 'GET',
+        path: '/metrics',
+        summary: 'Prometheus metrics (text exposition format)',
+        tag: 'operations',
+        access: 'metrics',
+        description: 'Needs Authorization: Bearer <metrics.bearer_token> when that key is set.',
+        responses: [text('text/plain', 'Prometheus text format 0.0.4')],
+      },
+      async (c) => {
+        if (bearerToken && !bearerMatches(requestHeader(c, 'authorization'), bearerToken)) {
+          throw unauthorized('/metrics needs Authorization: Bearer <metrics.bearer_token>');
+        }
+        const body = await m.registry.metrics();
+        return c.body(body, 200, { 'Content-Type': m.registry.contentType });
+      },
+    ),
+  ];
 }
 
 /** The API's registry: HTTP metrics, the queue gauges (task and webhook queues) and, by default, process metrics. */

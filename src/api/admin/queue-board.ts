@@ -3,12 +3,14 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Queue } from 'bullmq';
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type Context } from 'hono';
 import { ApiError } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
-import { QUEUES_FULL_PERMISSION, queueAccess } from './queue-access.js';
+import { QUEUES_FULL_PERMISSION, QUEUES_READ_PERMISSION, queueAccess } from './queue-access.js';
 import { insufficientPermission } from '../middleware/access.js';
 import { requestHeader } from '../../net/node-http.js';
+import { anyJson, errorSchema } from '../openapi/schemas.js';
+import { defineRoute, type HttpMethod, type ResponseDoc, type RouteDef } from '../route.js';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
@@ -70,12 +72,30 @@ async function withErrorShape(res: Response): Promise<Response> {
   return new Response(JSON.stringify({ ...given, error, message }), { status: res.status, headers });
 }
 
+const BOARD_METHODS: HttpMethod[] = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'];
+
 /**
- * bull-board at /admin/queues behind authentication: `admin:queues` gets full control, `admin:queues:read`
- * a read-only board, anyone else 403 (401 without credentials, from `auth`). Both boards share the base
- * path; each request is handed to the one its principal may use.
+ * What bull-board answers: its page at the base path; below it pages, assets and a JSON API that reads with
+ * GET and acts with PUT, POST and PATCH. It has no DELETE endpoint and nothing but the page at the base
+ * path: those are routed only so that they are refused like the rest.
  */
-export function queueBoardRoutes(queues: readonly Queue[], auth: MiddlewareHandler<AuthEnv>, title = 'AICode Manager queues') {
+function boardResponses(method: HttpMethod, below: boolean): ResponseDoc[] {
+  const page: ResponseDoc = { status: 200, description: 'HTML page or static asset', contentType: 'text/html', schema: anyJson };
+  const api: ResponseDoc = { status: 200, description: 'JSON API answer', contentType: 'application/json', schema: anyJson };
+  // bull-board's own refusals may carry fields of its own beside error and message.
+  const missing: ResponseDoc = { status: 404, description: 'No such board page, queue or job', schema: errorSchema.passthrough() };
+  if (!below) return method === 'GET' ? [page] : [missing];
+  if (method === 'GET') return [page, api, missing];
+  return method === 'DELETE' ? [missing] : [api, missing];
+}
+
+/**
+ * bull-board at /admin/queues: `admin:queues` gets full control, `admin:queues:read` a read-only board,
+ * anyone else 403. Authentication (401 without credentials) is the app's middleware on this path, since
+ * the board judges the permission itself. Both boards share the base path; each request is handed to the
+ * one its principal may use.
+ */
+export function queueBoardRoutes(queues: readonly Queue[], title = 'AICode Manager queues'): RouteDef[] {
   const boards = { full: board(queues, false, title), read: board(queues, true, title) };
   const handle = async (c: Context<AuthEnv>) => {
     const access = queueAccess(c.get('principal'));
@@ -94,9 +114,22 @@ export function queueBoardRoutes(queues: readonly Queue[], auth: MiddlewareHandl
     page.headers.set('Content-Security-Policy', BOARD_CSP);
     return page;
   };
-  const methods = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'];
-  return new Hono<AuthEnv>()
-    .use('*', auth)
-    .on(methods, '/', handle)
-    .on(methods, '/*', handle);
+  return BOARD_METHODS.flatMap((method) =>
+    [QUEUE_BOARD_PATH, `${QUEUE_BOARD_PATH}/*`].map((path) =>
+      defineRoute(
+        {
+          method,
+          path,
+          summary: path.endsWith('*') ? `bull-board: ${method === 'GET' ? 'pages, assets and JSON API' : 'queue and job actions'}` : 'bull-board dashboard',
+          tag: 'admin',
+          access: { permission: method === 'GET' ? `${QUEUES_READ_PERMISSION} (read-only board) or ${QUEUES_FULL_PERMISSION}` : QUEUES_FULL_PERMISSION },
+          description:
+            'The bull-board UI and its JSON API (owned by bull-board). admin:queues has full control, admin:queues:read a ' +
+            'read-only board; a state-changing request needs a token header or a same-origin page, and a POST a JSON body.',
+          responses: boardResponses(method, path.endsWith('*')),
+        },
+        handle,
+      ),
+    ),
+  );
 }

@@ -2,7 +2,7 @@ import type { Context, Next } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Identity } from '../../auth/identity.js';
 import { ApiError } from '../errors.js';
-import { permissionLookup, PERMISSION_TABLE, type PermissionRule } from '../permissions.js';
+import { permissionLookup, type PermissionRule } from '../permissions.js';
 import { authenticate, type AuthEnv, type Principal } from './auth.js';
 
 /** The 403 of docs/troubleshooting.ko.md, word for word. */
@@ -11,10 +11,10 @@ export const insufficientPermission = (permission: string) =>
 
 /**
  * The one place API permissions are enforced (mounted on /api/*): public routes pass; every other route
- * needs a principal (counted against its rate limit), and must hold the permission its table line names.
- * A route without a line is refused, so forgetting one closes a route instead of opening it.
+ * needs a principal (counted against its rate limit), and must hold the permission its declaration names.
+ * A path no route declares is refused, so a handler added around the declarations stays closed.
  */
-export function accessControl(identity: Identity, table: readonly PermissionRule[] = PERMISSION_TABLE) {
+export function accessControl(identity: Identity, table: readonly PermissionRule[]) {
   const lookup = permissionLookup(table);
   // Not an async function: a request whose credentials are all cached passes without a promise of its own.
   return createMiddleware<AuthEnv>((c, next) => {

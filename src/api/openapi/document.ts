@@ -1,15 +1,13 @@
 import type { z } from 'zod';
 import { zodToJsonSchema } from 'zod-to-json-schema';
-import type { Config } from '../../config/index.js';
-import { PERMISSION_TABLE, permissionLookup, type PermissionRule } from '../permissions.js';
+import type { ResponseDoc, RouteDef } from '../route.js';
 import { errorSchema } from './schemas.js';
-import { routeTable, type RouteDoc } from './route-table.js';
 
 type JsonObject = Record<string, unknown>;
 
 export interface OpenApiDocument {
   openapi: '3.1.0';
-  info: { title: string; version: string; description: string };
+  info: { title: string; version: string; description: string; license: { name: string; identifier: string } };
   servers: Array<{ url: string }>;
   tags: Array<{ name: string; description: string }>;
   paths: Record<string, Record<string, JsonObject>>;
@@ -24,9 +22,13 @@ export function toOpenApiPath(honoPath: string): string {
   return honoPath.replace(/:([A-Za-z_]\w*)(\{[^}]*\})?/g, '{$1}').replace(/\/\*$/, `/{${WILDCARD_PARAM}}`);
 }
 
-/** OpenAPI 3.1 schemas are JSON Schema 2020-12; 2019-09 output is a subset of it once `$schema` is dropped. */
+/**
+ * OpenAPI 3.1 schemas are JSON Schema 2020-12. Draft-07 output is its subset here once `$schema` is
+ * dropped (no tuples, no definitions); the 2019-09 target of zod-to-json-schema writes the draft-04
+ * boolean `exclusiveMinimum`, which 2020-12 does not have.
+ */
 function jsonSchema(schema: z.ZodTypeAny): JsonObject {
-  const out = zodToJsonSchema(schema, { target: 'jsonSchema2019-09', $refStrategy: 'none', effectStrategy: 'input', pipeStrategy: 'input' }) as JsonObject;
+  const out = zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'none', effectStrategy: 'input', pipeStrategy: 'input' }) as JsonObject;
   delete out.$schema;
   return out;
 }
@@ -42,33 +44,13 @@ const TAGS = [
   { name: 'docs', description: 'This description and its UI' },
 ];
 
-/** Who may call a route: what the route table says outside /api, the access-control table under it. */
-type Access = { kind: 'none' | 'metrics' | 'authenticated' } | { kind: 'permission'; permission: string };
-
-function accessOf(route: RouteDoc, lookup: (method: string, path: string) => PermissionRule | undefined): Access {
-  if (route.auth === 'none' || route.auth === 'metrics') return { kind: route.auth };
-  if (route.auth === 'permission') return { kind: 'permission', permission: route.permission ?? '' };
-  const rule = lookup(route.method, route.path);
-  // An /api route without a rule is refused by access control; document it as such rather than as open.
-  if (!rule) return { kind: 'permission', permission: '(none defined: every request is refused)' };
-  if (rule.access === 'public') return { kind: 'none' };
-  if (rule.access === 'authenticated') return { kind: 'authenticated' };
-  return { kind: 'permission', permission: rule.access.permission };
+function security(route: RouteDef): Array<Record<string, string[]>> {
+  if (route.access === 'public') return [];
+  if (route.access === 'metrics') return [{ metricsToken: [] }, {}];
+  return [{ bearerAuth: [] }, { apiKey: [] }];
 }
 
-function security(access: Access): Array<Record<string, string[]>> {
-  switch (access.kind) {
-    case 'authenticated':
-    case 'permission':
-      return [{ bearerAuth: [] }, { apiKey: [] }];
-    case 'metrics':
-      return [{ metricsToken: [] }, {}];
-    case 'none':
-      return [];
-  }
-}
-
-function parameters(route: RouteDoc): JsonObject[] {
+function parameters(route: RouteDef): JsonObject[] {
   const params: JsonObject[] = [];
   for (const [, name] of route.path.matchAll(/:([A-Za-z_]\w*)/g)) {
     params.push({ name, in: 'path', required: true, schema: name === 'id' ? { type: 'string', format: 'uuid' } : { type: 'string' } });
@@ -85,24 +67,27 @@ function parameters(route: RouteDoc): JsonObject[] {
   return params;
 }
 
-/** Responses every route of a kind can give, so the table lists only what is particular to a route. */
-function commonResponses(route: RouteDoc, access: Access): RouteDoc['responses'] {
-  const common: RouteDoc['responses'] = [];
+/** Responses every route of a kind can give, so a declaration lists only what is particular to it. */
+function commonResponses(route: RouteDef): ResponseDoc[] {
+  const common: ResponseDoc[] = [];
   const err = (status: number, description: string) => common.push({ status, description, schema: errorSchema });
   if (route.body || route.query) err(400, 'Invalid request: not JSON, a field or query parameter fails validation, or an unknown one');
   if (route.body) err(413, 'Payload too large (server.body_limit_bytes)');
   err(431, 'Request line or headers too large');
-  if (access.kind !== 'none') err(401, 'Missing or invalid token');
-  if (access.kind === 'permission') err(403, 'Insufficient permissions');
+  if (route.access !== 'public') err(401, 'Missing or invalid token');
+  if (typeof route.access === 'object') err(403, 'Insufficient permissions');
   if (route.path.startsWith('/api/') || route.path.startsWith('/auth/')) err(429, 'Rate limit exceeded (Retry-After, retry_after)');
-  if (route.path.includes('/:')) err(404, 'Not found (also for another tenant\'s id)');
+  if (route.path.includes('/:')) err(404, "Not found (also for another tenant's id)");
   err(500, 'Internal server error');
   return common;
 }
 
-function responses(route: RouteDoc, access: Access): JsonObject {
+/** Error bodies name the one shared schema rather than repeating it for every status of every route. */
+const ERROR_REF = { $ref: '#/components/schemas/Error' };
+
+function responses(route: RouteDef): JsonObject {
   const out: Record<string, { description: string; content?: Record<string, JsonObject> }> = {};
-  for (const r of [...route.responses, ...commonResponses(route, access)]) {
+  for (const r of [...route.responses, ...commonResponses(route)]) {
     const key = String(r.status);
     const existing = out[key];
     const entry = existing ?? { description: r.description };
@@ -111,14 +96,14 @@ function responses(route: RouteDoc, access: Access): JsonObject {
       entry.content ??= {};
       const type = r.contentType ?? 'application/json';
       // Two bodies for one status and type (e.g. 200 created vs replayed) share the first's schema.
-      entry.content[type] ??= { schema: jsonSchema(r.schema) };
+      entry.content[type] ??= { schema: r.schema === errorSchema ? ERROR_REF : jsonSchema(r.schema) };
     }
     out[key] = entry;
   }
   return out;
 }
 
-function operationId(route: RouteDoc): string {
+function operationId(route: RouteDef): string {
   const words = route.path
     .replace(/\/\*$/, '/any')
     .split('/')
@@ -127,25 +112,24 @@ function operationId(route: RouteDoc): string {
   return [route.method.toLowerCase(), ...words].join('_');
 }
 
-/** The OpenAPI 3.1 description of every route in the table, generated from the same zod schemas the routes validate with. */
-export function buildOpenApiDocument(cfg: Config, routes: RouteDoc[] = routeTable(cfg), permissions: readonly PermissionRule[] = PERMISSION_TABLE): OpenApiDocument {
-  const lookup = permissionLookup(permissions);
+/** The OpenAPI 3.1 description of the declared routes, from the same zod schemas the routes validate with. */
+export function buildOpenApiDocument(routes: readonly RouteDef[]): OpenApiDocument {
   const paths: OpenApiDocument['paths'] = {};
   for (const route of routes) {
-    const access = accessOf(route, lookup);
+    const permission = typeof route.access === 'object' ? route.access.permission : undefined;
     const operation: JsonObject = {
       operationId: operationId(route),
       summary: route.summary,
       tags: [route.tag],
-      security: security(access),
+      security: security(route),
       parameters: parameters(route),
-      responses: responses(route, access),
+      responses: responses(route),
     };
-    if (access.kind === 'permission') operation['x-permission'] = access.permission;
-    const needs = access.kind === 'permission' ? `Requires permission \`${access.permission}\`.` : undefined;
+    if (permission !== undefined) operation['x-permission'] = permission;
+    const needs = permission !== undefined ? `Requires permission \`${permission}\`.` : undefined;
     const description = [route.description, needs].filter(Boolean).join(' ');
     if (description) operation.description = description;
-    if (route.body) operation.requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(route.body) } } };
+    if (route.body) operation.requestBody = { required: route.bodyOptional !== true, content: { 'application/json': { schema: jsonSchema(route.body) } } };
     (paths[toOpenApiPath(route.path)] ??= {})[route.method.toLowerCase()] = operation;
   }
   return {
@@ -155,6 +139,7 @@ export function buildOpenApiDocument(cfg: Config, routes: RouteDoc[] = routeTabl
       version: '1.0.0',
       description:
         'Runs Claude Code tasks as jobs in hardened sandboxes. Errors are {"error", "message"}; send Accept-Language: ko for Korean.',
+      license: { name: 'MIT', identifier: 'MIT' },
     },
     servers: [{ url: '/' }],
     tags: TAGS,

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { SwaggerUI } from '@hono/swagger-ui';
-import { Hono } from 'hono';
-import type { Config } from '../../config/index.js';
-import { buildOpenApiDocument } from './document.js';
+import { defineRoute, type RouteDef } from '../route.js';
+import { buildOpenApiDocument, type OpenApiDocument } from './document.js';
+import { ok, text } from './response-docs.js';
+import { anyJson } from './schemas.js';
 
 const SPEC_URL = '/openapi.json';
 
@@ -38,15 +39,19 @@ export function docsPage(): { html: string; csp: string } {
   return { html, csp };
 }
 
-/** GET /openapi.json (built once per app) and GET /docs (Swagger UI). */
-export function openApiRoutes(cfg: Config) {
-  let document: ReturnType<typeof buildOpenApiDocument> | undefined;
+/** GET /openapi.json (built once per app, from `routes()`: every route the app declares) and GET /docs (Swagger UI). */
+export function openApiRoutes(routes: () => readonly RouteDef[]): RouteDef[] {
+  let document: OpenApiDocument | undefined;
   let page: ReturnType<typeof docsPage> | undefined;
-  return new Hono()
-    .get(SPEC_URL, (c) => c.json((document ??= buildOpenApiDocument(cfg))))
-    .get('/docs', (c) => {
+  return [
+    defineRoute(
+      { method: 'GET', path: SPEC_URL, summary: 'This OpenAPI 3.1 description', tag: 'docs', access: 'public', responses: [ok(anyJson, 'OpenAPI document')] },
+      (c) => c.json((document ??= buildOpenApiDocument(routes()))),
+    ),
+    defineRoute({ method: 'GET', path: '/docs', summary: 'Swagger UI for /openapi.json', tag: 'docs', access: 'public', responses: [text('text/html', 'HTML page')] }, (c) => {
       page ??= docsPage();
       c.header('Content-Security-Policy', page.csp);
       return c.html(page.html);
-    });
+    }),
+  ];
 }

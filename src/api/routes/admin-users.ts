@@ -1,4 +1,4 @@
-import { Hono, type Context } from 'hono';
+import type { Context } from 'hono';
 import { z } from 'zod';
 import type { Identity } from '../../auth/identity.js';
 import { hashPassword } from '../../auth/password.js';
@@ -6,8 +6,10 @@ import { findAdminUser, insertUserWithOptionalPassword, listUsers, updateUserAcc
 import { roleExists } from '../../db/roles.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
+import { err, ok } from '../openapi/response-docs.js';
+import { adminUserSchema, listOf } from '../openapi/schemas.js';
+import { defineRoute, need, type RouteDef } from '../route.js';
 import { uuidParam } from './params.js';
-import { parseWith, readJson } from '../validate.js';
 import { auditRequest } from '../audit-request.js';
 import { requireRoleWithinOwn } from './grant-guard.js';
 
@@ -25,8 +27,7 @@ const listQuery = z
 const createBody = z
   .object({
     email: z.string().email().max(320),
-    /** Absent: the user logs in only through OAuth2. */
-    password: z.string().min(8).max(1024).optional(),
+    password: z.string().min(8).max(1024).optional().describe('Absent: OAuth2 login only'),
     role: z.string().min(1).max(64).default('user'),
   })
   .strict();
@@ -34,7 +35,8 @@ const createBody = z
 const patchBody = z
   .object({ role: z.string().min(1).max(64).optional(), disabled: z.boolean().optional() })
   .strict()
-  .refine((b) => b.role !== undefined || b.disabled !== undefined, 'send role and/or disabled');
+  .refine((b) => b.role !== undefined || b.disabled !== undefined, 'send role and/or disabled')
+  .describe('role and/or disabled');
 
 export const adminUserJson = (u: AdminUserRow) => ({
   id: u.id,
@@ -47,56 +49,85 @@ export const adminUserJson = (u: AdminUserRow) => ({
 });
 
 /** /api/v1/admin/users (user:manage): list, create, read, and change a user's role or disabled state. */
-export function adminUserRoutes(identity: Identity) {
+export function adminUserRoutes(identity: Identity): RouteDef[] {
   const { sql, logger } = identity.resources;
   const knownRole = async (role: string) => identity.rbac.isConfigRole(role) || (await roleExists(sql, role));
   const audit = (c: Context<AuthEnv>, action: string, targetId: string, details: Record<string, unknown>) =>
     auditRequest(c, identity, { action, targetType: 'user', targetId, details });
 
-  return new Hono<AuthEnv>()
-    .get('/', async (c) => {
-      const q = parseWith(listQuery, c.req.query(), 'query');
+  const PATH = '/api/v1/admin/users';
+  const tag = 'admin';
+  const access = need('user:manage');
+  const escalation = err(403, 'Permission escalation refused: the role grants a permission the caller does not hold');
+  const unknownRole = err(422, 'Unknown role');
+
+  return [
+    defineRoute({ method: 'GET', path: PATH, summary: 'List users', tag, access, query: listQuery, responses: [ok(listOf(adminUserSchema))] }, async (c, input) => {
+      const q = input.query();
       return c.json({ items: (await listUsers(sql, q)).map(adminUserJson) });
-    })
-    .post('/', async (c) => {
-      const body = await readJson(c, createBody);
-      if (!(await knownRole(body.role))) throw unprocessable(`role ${body.role} does not exist (rbac.roles or PUT /api/v1/admin/roles/${body.role})`);
-      await requireRoleWithinOwn(identity, c.get('principal'), body.role);
-      const user = await insertUserWithOptionalPassword(sql, {
-        email: body.email,
-        passwordHash: body.password ? await hashPassword(body.password) : null,
-        role: body.role,
-      }).catch((err: { code?: string }) => {
-        if (err.code === '23505') throw conflict(`a user with email ${body.email} already exists`);
-        throw err;
-      });
-      await audit(c, 'user_created', user.id, { email: user.email, role: user.role });
-      logger.info({ action: 'user_created', user_id: user.id, role: user.role }, 'user created by an admin');
-      const row = await findAdminUser(sql, user.id);
-      return c.json(adminUserJson(row as AdminUserRow), 201);
-    })
-    .get('/:id', async (c) => {
+    }),
+    defineRoute(
+      {
+        method: 'POST',
+        path: PATH,
+        summary: 'Create a user',
+        tag,
+        access,
+        body: createBody,
+        responses: [ok(adminUserSchema, 'Created', 201), escalation, err(409, 'Email already used'), unknownRole],
+      },
+      async (c, input) => {
+        const body = await input.body();
+        if (!(await knownRole(body.role))) throw unprocessable(`role ${body.role} does not exist (rbac.roles or PUT /api/v1/admin/roles/${body.role})`);
+        await requireRoleWithinOwn(identity, c.get('principal'), body.role);
+        const user = await insertUserWithOptionalPassword(sql, {
+          email: body.email,
+          passwordHash: body.password ? await hashPassword(body.password) : null,
+          role: body.role,
+        }).catch((err: { code?: string }) => {
+          if (err.code === '23505') throw conflict(`a user with email ${body.email} already exists`);
+          throw err;
+        });
+        await audit(c, 'user_created', user.id, { email: user.email, role: user.role });
+        logger.info({ action: 'user_created', user_id: user.id, role: user.role }, 'user created by an admin');
+        const row = await findAdminUser(sql, user.id);
+        return c.json(adminUserJson(row as AdminUserRow), 201);
+      },
+    ),
+    defineRoute({ method: 'GET', path: `${PATH}/:id`, summary: 'Get a user', tag, access, responses: [ok(adminUserSchema)] }, async (c) => {
       const row = await findAdminUser(sql, uuidParam(c, 'user'));
       if (!row) throw notFound('user');
       return c.json(adminUserJson(row));
-    })
-    .patch('/:id', async (c) => {
-      const id = uuidParam(c, 'user');
-      const body = await readJson(c, patchBody);
-      if (body.role !== undefined && !(await knownRole(body.role))) {
-        throw unprocessable(`role ${body.role} does not exist (rbac.roles or PUT /api/v1/admin/roles/${body.role})`);
-      }
-      if (body.role !== undefined) await requireRoleWithinOwn(identity, c.get('principal'), body.role);
-      const outcome = await updateUserAccess(sql, id, body, ADMIN_ROLE);
-      if (outcome.kind === 'missing') throw notFound('user');
-      if (outcome.kind === 'last_admin') throw conflict('this is the last enabled admin: make another user admin first');
-      const { before, after } = outcome;
-      // Disabling ends every login and invalidates the user; any other change only invalidates.
-      if (after.disabled && !before.disabled) await identity.sessions.revokeUser(id, 'disabled');
-      else await identity.state.invalidateUser(id);
-      if (before.role !== after.role) await audit(c, 'user_role_changed', id, { from: before.role, to: after.role });
-      if (before.disabled !== after.disabled) await audit(c, after.disabled ? 'user_disabled' : 'user_enabled', id, {});
-      logger.info({ action: 'user_access_changed', user_id: id, role: after.role, disabled: after.disabled }, 'user access changed');
-      return c.json(adminUserJson(after));
-    });
+    }),
+    defineRoute(
+      {
+        method: 'PATCH',
+        path: `${PATH}/:id`,
+        summary: "Change a user's role or disable them (disabling ends their sessions)",
+        tag,
+        access,
+        body: patchBody,
+        responses: [ok(adminUserSchema), escalation, err(409, 'Would leave no enabled admin'), unknownRole],
+      },
+      async (c, input) => {
+        const id = uuidParam(c, 'user');
+        const body = await input.body();
+        if (body.role !== undefined && !(await knownRole(body.role))) {
+          throw unprocessable(`role ${body.role} does not exist (rbac.roles or PUT /api/v1/admin/roles/${body.role})`);
+        }
+        if (body.role !== undefined) await requireRoleWithinOwn(identity, c.get('principal'), body.role);
+        const outcome = await updateUserAccess(sql, id, body, ADMIN_ROLE);
+        if (outcome.kind === 'missing') throw notFound('user');
+        if (outcome.kind === 'last_admin') throw conflict('this is the last enabled admin: make another user admin first');
+        const { before, after } = outcome;
+        // Disabling ends every login and invalidates the user; any other change only invalidates.
+        if (after.disabled && !before.disabled) await identity.sessions.revokeUser(id, 'disabled');
+        else await identity.state.invalidateUser(id);
+        if (before.role !== after.role) await audit(c, 'user_role_changed', id, { from: before.role, to: after.role });
+        if (before.disabled !== after.disabled) await audit(c, after.disabled ? 'user_disabled' : 'user_enabled', id, {});
+        logger.info({ action: 'user_access_changed', user_id: id, role: after.role, disabled: after.disabled }, 'user access changed');
+        return c.json(adminUserJson(after));
+      },
+    ),
+  ];
 }

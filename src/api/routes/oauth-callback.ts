@@ -1,20 +1,46 @@
-import { Hono } from 'hono';
+import { z } from 'zod';
 import type { Identity } from '../../auth/identity.js';
 import { resolveOAuthAccount } from '../../auth/oauth/accounts.js';
 import { OAuthError } from '../../auth/oauth/errors.js';
-import type { AuthEnv } from '../middleware/auth.js';
+import { err, ok, redirect } from '../openapi/response-docs.js';
+import { tokenPairSchema } from '../openapi/schemas.js';
+import { defineRoute, type RouteDef, type RouteSpec } from '../route.js';
 import { clientMeta, oauthApiError } from './auth.js';
 import { setRefreshCookie, takeOAuthStateCookie } from './session-cookies.js';
+
+// Documented, and open: providers add parameters of their own (scope, authuser, ...). The handler hands the
+// raw values to the OAuth2 flow, which judges them, so a bad one is an audited oauth2 error like any other.
+const callbackQuery = z
+  .object({ code: z.string().optional(), state: z.string().optional(), error: z.string().optional(), error_description: z.string().optional() })
+  .passthrough();
 
 /**
  * GET /auth/callback/:provider: where the provider sends the browser back. The state is checked and
  * spent, the code exchanged (with the PKCE verifier), the user found, linked or created, and a session
  * started: the token pair as JSON, or a redirect to oauth2.success_redirect_url with the refresh cookie.
  */
-export function oauthCallbackRoutes(identity: Identity) {
+export function oauthCallbackRoutes(identity: Identity): RouteDef[] {
   const { sql, logger } = identity.resources;
-  return new Hono<AuthEnv>().get('/:provider', async (c) => {
-    const provider = c.req.param('provider');
+  const route: RouteSpec<z.infer<typeof callbackQuery>> = {
+    method: 'GET',
+    path: '/auth/callback/:provider',
+    summary: 'OAuth2 redirect target: checks state, exchanges the code, starts a session',
+    tag: 'auth',
+    access: 'public',
+    query: callbackQuery,
+    responses: [
+      ok(tokenPairSchema),
+      redirect('Redirect to oauth2.success_redirect_url with the refresh cookie'),
+      err(400, 'oauth2 error (state, code or provider)'),
+      err(401, 'The provider refused our client credentials'),
+      err(403, 'The account is disabled or has no verified email'),
+      err(404, 'Unknown or unconfigured provider'),
+      err(502, 'The provider did not answer or refused'),
+      err(503, 'The login state store (Redis) does not answer'),
+    ],
+  };
+  return [defineRoute(route, async (c) => {
+    const provider = c.req.param('provider') ?? '';
     const meta = clientMeta(c, identity);
     try {
       const { name } = identity.oauth.provider(provider);
@@ -55,5 +81,5 @@ export function oauthCallbackRoutes(identity: Identity) {
       });
       throw oauthApiError(err);
     }
-  });
+  })];
 }

@@ -1,4 +1,3 @@
-import { Hono } from 'hono';
 import { z } from 'zod';
 import { createOnce } from '../../db/idempotency.js';
 import { loadArtifact } from '../../db/task-artifacts.js';
@@ -15,8 +14,9 @@ import { requestHash } from '../../tasks/request-hash.js';
 import { checkResumable } from '../../tasks/resume.js';
 import { checkWebhookUrl } from '../../tasks/webhook-url.js';
 import { ApiError, badRequest, conflict, notFound, unavailable, unprocessable } from '../errors.js';
-import type { AuthEnv } from '../middleware/auth.js';
-import { parseWith, readJson } from '../validate.js';
+import { err, ok, text } from '../openapi/response-docs.js';
+import { diffSchema, eventPageSchema, taskPageSchema, taskSchema } from '../openapi/schemas.js';
+import { defineRoute, need, type RouteDef } from '../route.js';
 import { uuidParam } from './params.js';
 import { checkCaps, checkConcurrentTasks, taskOptions, taskRequestSchema } from './task-request.js';
 
@@ -24,7 +24,7 @@ const listQuery = z
   .object({
     workspace_id: z.string().uuid().optional(),
     status: z.enum(TASK_STATUSES).optional(),
-    cursor: z.string().max(200).optional(),
+    cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
     limit: z.coerce.number().int().min(1).max(100).default(20),
   })
   .strict();
@@ -34,11 +34,13 @@ const MAX_SEQ = 2_147_483_647;
 
 const eventsQuery = z
   .object({
-    after: z.coerce.number().int().min(0).max(MAX_SEQ).optional(),
+    after: z.coerce.number().int().min(0).max(MAX_SEQ).optional().describe('Only events with a larger seq (like Last-Event-ID)'),
     limit: z.coerce.number().int().min(1).max(5000).optional(),
-    format: z.enum(['json', 'sse']).optional(),
+    format: z.enum(['json', 'sse']).optional().describe('json: a page of stored events; sse (the default): a live stream'),
   })
   .strict();
+
+const PATH = '/api/v1/tasks';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -57,7 +59,7 @@ function decodeCursor(text: string): TaskCursor {
   }
 }
 
-export function taskRoutes(r: ApiResources) {
+export function taskRoutes(r: ApiResources): RouteDef[] {
   const requestSchema = taskRequestSchema(r.config);
   // Cancel is the API's one task transition; its outbox row is delivered here right after commit.
   const lifecycle = createTaskLifecycle({
@@ -72,139 +74,202 @@ export function taskRoutes(r: ApiResources) {
     return task;
   };
 
-  return new Hono<AuthEnv>()
-    .post('/', async (c) => {
-      const principal = c.get('principal');
-      const key = c.req.header('idempotency-key');
-      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw badRequest('Idempotency-Key must be 1-255 printable ASCII characters');
-      const body = await readJson(c, requestSchema);
-      checkCaps(body, r.config, principal.role);
-      const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
-      if (!workspace) throw notFound('workspace');
-      if (body.resume_from) await checkResumable(r.sql, principal.userId, workspace.id, body.resume_from);
-      let webhookUrl: string | null = null;
-      if (body.webhook_url) {
-        const verdict = checkWebhookUrl(body.webhook_url, r.config.webhooks);
-        if (!verdict.ok) throw unprocessable(verdict.message);
-        webhookUrl = verdict.url;
-      }
-      // The concurrency cap is checked only when a task is really created (an idempotent replay is not new work).
-      const create = async (sql: typeof r.sql) => {
-        await checkConcurrentTasks(sql, principal.userId, principal.role, r.config);
-        return insertTask(sql, {
-          ownerId: principal.userId,
-          workspaceId: workspace.id,
-          prompt: body.prompt,
-          options: taskOptions(body),
-          metadata: body.metadata ?? null,
-          webhookUrl,
-        });
-      };
+  const tag = 'tasks';
+  const read = need('task:read:own');
 
-      // The row first: if Redis is away the reconciler enqueues it later, so an accepted task is never lost.
-      let task: TaskRow;
-      if (key === undefined) {
-        task = await create(r.sql);
-      } else {
-        const res = await createOnce(r.sql, { ownerId: principal.userId, key, requestHash: requestHash(body), ttlMs: r.config.idempotency.ttl }, create);
-        if (res.kind === 'mismatch') {
-          throw new ApiError(422, 'Idempotency key reused', 'this Idempotency-Key was already used with a different request body');
+  return [
+    defineRoute(
+      {
+        method: 'POST',
+        path: PATH,
+        summary: 'Submit a task',
+        tag,
+        access: need('task:create'),
+        body: requestSchema,
+        headers: [{ name: 'Idempotency-Key', description: 'Repeating a request with the same key returns the first task' }],
+        responses: [
+          ok(taskSchema, 'Accepted: stored and queued', 202),
+          ok(taskSchema, 'Replayed: the task of an earlier request with this Idempotency-Key (Idempotent-Replayed: true)'),
+          err(404, "The workspace does not exist or is another tenant's"),
+          err(422, 'A value above a configured cap, or an Idempotency-Key reused with another body'),
+          err(429, 'Too many queued or running tasks for this user (Retry-After)'),
+          err(503, 'Redis unavailable: the task is stored (task_id) and queued later'),
+        ],
+      },
+      async (c, input) => {
+        const principal = c.get('principal');
+        const key = c.req.header('idempotency-key');
+        if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw badRequest('Idempotency-Key must be 1-255 printable ASCII characters');
+        const body = await input.body();
+        checkCaps(body, r.config, principal.role);
+        const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
+        if (!workspace) throw notFound('workspace');
+        if (body.resume_from) await checkResumable(r.sql, principal.userId, workspace.id, body.resume_from);
+        let webhookUrl: string | null = null;
+        if (body.webhook_url) {
+          const verdict = checkWebhookUrl(body.webhook_url, r.config.webhooks);
+          if (!verdict.ok) throw unprocessable(verdict.message);
+          webhookUrl = verdict.url;
         }
-        if (res.kind === 'replayed') {
-          c.header('Idempotent-Replayed', 'true');
-          return c.json(taskJson(await ownedTask(principal.userId, res.taskId)), 200);
+        // The concurrency cap is checked only when a task is really created (an idempotent replay is not new work).
+        const create = async (sql: typeof r.sql) => {
+          await checkConcurrentTasks(sql, principal.userId, principal.role, r.config);
+          return insertTask(sql, {
+            ownerId: principal.userId,
+            workspaceId: workspace.id,
+            prompt: body.prompt,
+            options: taskOptions(body),
+            metadata: body.metadata ?? null,
+            webhookUrl,
+          });
+        };
+
+        // The row first: if Redis is away the reconciler enqueues it later, so an accepted task is never lost.
+        let task: TaskRow;
+        if (key === undefined) {
+          task = await create(r.sql);
+        } else {
+          const res = await createOnce(r.sql, { ownerId: principal.userId, key, requestHash: requestHash(body), ttlMs: r.config.idempotency.ttl }, create);
+          if (res.kind === 'mismatch') {
+            throw new ApiError(422, 'Idempotency key reused', 'this Idempotency-Key was already used with a different request body');
+          }
+          if (res.kind === 'replayed') {
+            c.header('Idempotent-Replayed', 'true');
+            return c.json(taskJson(await ownedTask(principal.userId, res.taskId)), 200);
+          }
+          task = res.task;
         }
-        task = res.task;
-      }
-      try {
-        await enqueueTask(r.queue, task.id, { priority: task.options.priority });
-      } catch (err) {
-        r.logger.warn({ err, task_id: task.id, action: 'enqueue_failed' }, 'queue unavailable; task left for the reconciler');
-        throw unavailable('the task queue (Redis) is unavailable; the task was stored and will be queued when Redis is back', {
-          task_id: task.id,
+        try {
+          await enqueueTask(r.queue, task.id, { priority: task.options.priority });
+        } catch (err) {
+          r.logger.warn({ err, task_id: task.id, action: 'enqueue_failed' }, 'queue unavailable; task left for the reconciler');
+          throw unavailable('the task queue (Redis) is unavailable; the task was stored and will be queued when Redis is back', {
+            task_id: task.id,
+          });
+        }
+        await markEnqueued(r.sql, task.id);
+        r.logger.info({ action: 'task_created', task_id: task.id, workspace_id: workspace.id, user_id: principal.userId }, 'task queued');
+        return c.json(taskJson(task), 202);
+      },
+    ),
+    defineRoute(
+      { method: 'GET', path: PATH, summary: 'List own tasks, newest first', tag, access: read, query: listQuery, responses: [ok(taskPageSchema)] },
+      async (c, input) => {
+        const q = input.query();
+        const rows = await listTasks(r.sql, c.get('principal').userId, {
+          workspaceId: q.workspace_id,
+          status: q.status,
+          cursor: q.cursor ? decodeCursor(q.cursor) : undefined,
+          limit: q.limit + 1,
         });
-      }
-      await markEnqueued(r.sql, task.id);
-      r.logger.info({ action: 'task_created', task_id: task.id, workspace_id: workspace.id, user_id: principal.userId }, 'task queued');
-      return c.json(taskJson(task), 202);
-    })
-    .get('/', async (c) => {
-      const q = parseWith(listQuery, c.req.query(), 'query');
-      const rows = await listTasks(r.sql, c.get('principal').userId, {
-        workspaceId: q.workspace_id,
-        status: q.status,
-        cursor: q.cursor ? decodeCursor(q.cursor) : undefined,
-        limit: q.limit + 1,
-      });
-      const page = rows.slice(0, q.limit);
-      const last = page[page.length - 1];
-      const next = rows.length > q.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null;
-      return c.json({ items: page.map(taskJson), next_cursor: next });
-    })
-    .get('/:id', async (c) => c.json(taskJson(await ownedTask(c.get('principal').userId, uuidParam(c, 'task')))))
-    .get('/:id/diff', async (c) => {
-      const id = uuidParam(c, 'task');
-      const row = await findTaskDiff(r.sql, c.get('principal').userId, id);
-      if (!row) throw notFound('task');
-      return c.json({ task_id: id, status: row.status, diff: row.diff ?? '', truncated: row.diff_truncated });
-    })
-    .get('/:id/transcript', async (c) => {
-      const id = uuidParam(c, 'task');
-      await ownedTask(c.get('principal').userId, id);
-      const transcript = await loadArtifact(r.sql, id, 'transcript');
-      if (!transcript) throw notFound('transcript');
-      return c.body(transcript.body, 200, {
-        'content-type': 'application/x-ndjson; charset=utf-8',
-        'x-transcript-truncated': String(transcript.truncated),
-      });
-    })
-    .post('/:id/cancel', async (c) => {
-      const principal = c.get('principal');
-      const id = uuidParam(c, 'task');
-      const outcome = await lifecycle.cancel(principal.userId, id);
-      if (outcome === 'missing') throw notFound('task');
-      const task = await ownedTask(principal.userId, id);
-      if (outcome === 'already_finished') throw conflict(`task already finished with status ${task.status}; there is nothing to cancel`);
-      r.logger.info({ action: 'task_cancel', task_id: id, user_id: principal.userId, outcome }, 'cancel requested');
-      return c.json(taskJson(task), outcome === 'cancelled' ? 200 : 202);
-    })
-    .get('/:id/events', async (c) => {
-      const id = uuidParam(c, 'task');
-      const q = parseWith(eventsQuery, c.req.query(), 'query');
-      const ownerId = c.get('principal').userId;
-      await ownedTask(ownerId, id);
-      const pageSize = r.config.events.page_size;
-      if (q.format === 'json') {
-        const after = q.after ?? 0;
-        const events = await listTaskEvents(r.sql, id, after, Math.min(q.limit ?? pageSize, pageSize));
-        const last = events[events.length - 1];
-        return c.json({ items: events, next_after: last ? last.seq : after });
-      }
-      const header = c.req.header('last-event-id');
-      const fromHeader = header !== undefined && /^\d{1,10}$/.test(header) && Number(header) <= MAX_SEQ ? Number(header) : undefined;
-      const after = fromHeader ?? q.after ?? 0;
-      const stream = taskEventStream(
-        {
-          sql: r.sql,
-          hub: r.hub,
-          tracker: r.streams,
-          logger: r.logger,
-          heartbeatMs: r.config.events.heartbeat,
-          pageSize,
-          maxBacklog: r.config.events.max_client_backlog,
-        },
-        id,
-        after,
-        async () => (await findTask(r.sql, ownerId, id))?.status,
-        c.req.raw.signal,
-      );
-      return new Response(stream, {
-        headers: {
-          'content-type': 'text/event-stream; charset=utf-8',
-          'cache-control': 'no-cache, no-transform',
-          connection: 'keep-alive',
-          'x-accel-buffering': 'no',
-        },
-      });
-    });
+        const page = rows.slice(0, q.limit);
+        const last = page[page.length - 1];
+        const next = rows.length > q.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null;
+        return c.json({ items: page.map(taskJson), next_cursor: next });
+      },
+    ),
+    defineRoute({ method: 'GET', path: `${PATH}/:id`, summary: 'Get a task', tag, access: read, responses: [ok(taskSchema)] }, async (c) =>
+      c.json(taskJson(await ownedTask(c.get('principal').userId, uuidParam(c, 'task')))),
+    ),
+    defineRoute({ method: 'GET', path: `${PATH}/:id/diff`, summary: 'The workspace change as a git patch', tag, access: read, responses: [ok(diffSchema)] }, async (c) => {
+        const id = uuidParam(c, 'task');
+        const row = await findTaskDiff(r.sql, c.get('principal').userId, id);
+        if (!row) throw notFound('task');
+        return c.json({ task_id: id, status: row.status, diff: row.diff ?? '', truncated: row.diff_truncated });
+    }),
+    defineRoute(
+      {
+        method: 'GET',
+        path: `${PATH}/:id/transcript`,
+        summary: 'The Claude Code session transcript (JSON lines)',
+        tag,
+        access: read,
+        responses: [text('application/x-ndjson', 'NDJSON; X-Transcript-Truncated tells whether it was cut')],
+      },
+      async (c) => {
+        const id = uuidParam(c, 'task');
+        await ownedTask(c.get('principal').userId, id);
+        const transcript = await loadArtifact(r.sql, id, 'transcript');
+        if (!transcript) throw notFound('transcript');
+        return c.body(transcript.body, 200, {
+          'content-type': 'application/x-ndjson; charset=utf-8',
+          'x-transcript-truncated': String(transcript.truncated),
+        });
+      },
+    ),
+    defineRoute(
+      {
+        method: 'POST',
+        path: `${PATH}/:id/cancel`,
+        summary: 'Cancel a queued or running task',
+        tag,
+        access: need('task:cancel:own'),
+        responses: [ok(taskSchema, 'Cancelled (it was still waiting)'), ok(taskSchema, 'Cancel requested: the worker running it stops the sandbox', 202), err(409, 'Already finished')],
+      },
+      async (c) => {
+        const principal = c.get('principal');
+        const id = uuidParam(c, 'task');
+        const outcome = await lifecycle.cancel(principal.userId, id);
+        if (outcome === 'missing') throw notFound('task');
+        const task = await ownedTask(principal.userId, id);
+        if (outcome === 'already_finished') throw conflict(`task already finished with status ${task.status}; there is nothing to cancel`);
+        r.logger.info({ action: 'task_cancel', task_id: id, user_id: principal.userId, outcome }, 'cancel requested');
+        return c.json(taskJson(task), outcome === 'cancelled' ? 200 : 202);
+      },
+    ),
+    defineRoute(
+      {
+        method: 'GET',
+        path: `${PATH}/:id/events`,
+        summary: 'Task events: a live SSE stream, or a JSON page with format=json',
+        tag,
+        access: read,
+        query: eventsQuery,
+        headers: [{ name: 'Last-Event-ID', description: 'Resume an SSE stream after this seq' }],
+        responses: [
+          text('text/event-stream', 'Server-sent events: id: <seq>, event: status, end, or a Claude Code stream-json type'),
+          ok(eventPageSchema, 'A page of stored events (format=json)'),
+        ],
+      },
+      async (c, input) => {
+        const id = uuidParam(c, 'task');
+        const q = input.query();
+        const ownerId = c.get('principal').userId;
+        await ownedTask(ownerId, id);
+        const pageSize = r.config.events.page_size;
+        if (q.format === 'json') {
+          const after = q.after ?? 0;
+          const events = await listTaskEvents(r.sql, id, after, Math.min(q.limit ?? pageSize, pageSize));
+          const last = events[events.length - 1];
+          return c.json({ items: events, next_after: last ? last.seq : after });
+        }
+        const header = c.req.header('last-event-id');
+        const fromHeader = header !== undefined && /^\d{1,10}$/.test(header) && Number(header) <= MAX_SEQ ? Number(header) : undefined;
+        const after = fromHeader ?? q.after ?? 0;
+        const stream = taskEventStream(
+          {
+            sql: r.sql,
+            hub: r.hub,
+            tracker: r.streams,
+            logger: r.logger,
+            heartbeatMs: r.config.events.heartbeat,
+            pageSize,
+            maxBacklog: r.config.events.max_client_backlog,
+          },
+          id,
+          after,
+          async () => (await findTask(r.sql, ownerId, id))?.status,
+          c.req.raw.signal,
+        );
+        return new Response(stream, {
+          headers: {
+            'content-type': 'text/event-stream; charset=utf-8',
+            'cache-control': 'no-cache, no-transform',
+            connection: 'keep-alive',
+            'x-accel-buffering': 'no',
+          },
+        });
+      },
+    ),
+  ];
 }

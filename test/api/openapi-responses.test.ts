@@ -1,0 +1,324 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toOpenApiPath } from '../../src/api/openapi/document.js';
+import { CLOSED_PORT_URL, fillUnknown, METRICS_TOKEN, responseEnv, type ResponseEnv } from './openapi-responses-support.js';
+
+// Every documented route, driven over the real app (real Postgres and Redis), with each answer validated
+// against the schema the served document gives for its method, path, status and content type. Response
+// objects are closed in the document, so a field a handler returns without documenting it fails here.
+// The last test fails when a documented route, or a status a route documents, was never produced.
+
+let env: ResponseEnv;
+const who = { admin: '', alice: '', aliceKey: '', bob: '', bobKey: '', nobody: '', userManager: '', roleManager: '' };
+let workspace = '';
+
+beforeAll(async () => {
+  env = await responseEnv();
+  await env.user('admin@example.com', 'admin');
+  await env.user('alice@example.com');
+  await env.user('bob@example.com');
+  await env.user('locked@example.com');
+  who.admin = await env.token('admin@example.com');
+  who.alice = await env.token('alice@example.com');
+  who.bob = await env.token('bob@example.com');
+  for (const [role, permissions] of [
+    ['nobody', []],
+    ['usermgr', ['user:manage']],
+    ['rolemgr', ['role:manage']],
+  ] as const) {
+    const res = await env.hit('PUT /api/v1/admin/roles/{name}', `/api/v1/admin/roles/${role}`, { token: who.admin, body: { description: role, permissions } });
+    expect(res.status, res.text).toBe(201);
+    await env.user(`${role}@example.com`, role);
+  }
+  who.nobody = await env.token('nobody@example.com');
+  who.userManager = await env.token('usermgr@example.com');
+  who.roleManager = await env.token('rolemgr@example.com');
+});
+
+afterAll(async () => {
+  await env?.close();
+});
+
+describe('operations and docs', () => {
+  it('health, readiness, metrics, the document and its UI, JWKS', async () => {
+    expect((await env.hit('GET /healthz', '/healthz')).status).toBe(200);
+    expect((await env.hit('GET /readyz', '/readyz')).status).toBe(200);
+    expect((await env.hit('GET /readyz', '/readyz', {}, env.down)).status).toBe(503);
+    expect((await env.hit('GET /metrics', '/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(200);
+    expect((await env.hit('GET /openapi.json', '/openapi.json')).status).toBe(200);
+    expect((await env.hit('GET /docs', '/docs')).status).toBe(200);
+    expect((await env.hit('GET /.well-known/jwks.json', '/.well-known/jwks.json', {}, env.eddsa)).status).toBe(200);
+    expect((await env.hit('GET /.well-known/jwks.json', '/.well-known/jwks.json')).status).toBe(404);
+  });
+});
+
+describe('auth', () => {
+  it('login, refresh, logout and me', async () => {
+    const login = await env.hit('POST /api/v1/auth/login', '/api/v1/auth/login', { body: { email: 'alice@example.com', password: 'correct horse battery' } });
+    expect(login.status).toBe(200);
+    expect((await env.hit('POST /api/v1/auth/login', '/api/v1/auth/login', { body: { email: 'alice@example.com', password: 'wrong' } })).status).toBe(401);
+    const wrong = { body: { email: 'locked@example.com', password: 'wrong' } };
+    for (let i = 0; i < 3; i++) await env.hit('POST /api/v1/auth/login', '/api/v1/auth/login', wrong);
+    expect((await env.hit('POST /api/v1/auth/login', '/api/v1/auth/login', wrong)).status).toBe(429);
+
+    const refreshed = await env.hit('POST /api/v1/auth/refresh', '/api/v1/auth/refresh', { body: { refresh_token: login.json.refresh_token } });
+    expect(refreshed.status).toBe(200);
+    expect((await env.hit('POST /api/v1/auth/refresh', '/api/v1/auth/refresh', { body: {} })).status).toBe(401);
+    expect((await env.hit('POST /api/v1/auth/logout', '/api/v1/auth/logout', { body: { refresh_token: refreshed.json.refresh_token } })).status).toBe(204);
+    expect((await env.hit('POST /api/v1/auth/logout', '/api/v1/auth/logout', { body: {} })).status).toBe(401);
+    expect((await env.hit('GET /api/v1/auth/me', '/api/v1/auth/me', { token: who.alice })).status).toBe(200);
+  });
+
+  it('OAuth2: the redirect to the provider and every way back', async () => {
+    const start = async (provider: string, app = env.main) => {
+      const res = await env.hit('GET /api/v1/auth/oauth/{provider}', `/api/v1/auth/oauth/${provider}`, {}, app);
+      expect(res.status, res.text).toBe(302);
+      const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] as string;
+      // The browser at the provider: it logs the account in and is sent back with a code.
+      const atProvider = await fetch(res.headers.get('location') as string, { redirect: 'manual' });
+      const back = new URL(atProvider.headers.get('location') as string);
+      return env.hit('GET /auth/callback/{provider}', back.pathname + back.search, { headers: { cookie } }, app);
+    };
+    expect((await start('github')).status).toBe(200);
+    expect((await start('github', env.redirecting)).status).toBe(302);
+    expect((await start('google')).status, 'an unverified email is refused').toBe(403);
+    expect((await start('google', env.redirecting)).status, 'the provider refuses the client secret').toBe(401);
+    expect((await start('google', env.unreachable)).status, `the token endpoint ${CLOSED_PORT_URL} does not answer`).toBe(502);
+    expect((await env.hit('GET /auth/callback/{provider}', '/auth/callback/github?code=x')).status).toBe(400);
+    const state = { headers: { cookie: 'aicli_oauth_state=s1' } };
+    expect((await env.hit('GET /auth/callback/{provider}', '/auth/callback/github?code=x&state=s1', state, env.down)).status).toBe(503);
+    expect((await env.hit('GET /api/v1/auth/oauth/{provider}', '/api/v1/auth/oauth/github', {}, env.down)).status).toBe(503);
+  });
+});
+
+describe('API keys', () => {
+  it('create, list, revoke, and each refusal', async () => {
+    const created = await env.hit('POST /api/v1/api-keys', '/api/v1/api-keys', { token: who.alice, body: { name: 'alice key' } });
+    expect(created.status).toBe(201);
+    who.aliceKey = created.json.key;
+    expect((await env.hit('POST /api/v1/api-keys', '/api/v1/api-keys', { token: who.alice, body: { name: 'x', scopes: ['user:manage'] } })).status).toBe(403);
+    expect((await env.hit('POST /api/v1/api-keys', '/api/v1/api-keys', { token: who.alice, body: { name: 'x', expires_at: '2001-01-01T00:00:00Z' } })).status).toBe(422);
+    for (let i = 0; i < 3; i++) {
+      const made = await env.hit('POST /api/v1/api-keys', '/api/v1/api-keys', { token: who.bob, body: { name: `bob ${i}` } });
+      expect(made.status).toBe(201);
+      who.bobKey = made.json.key;
+    }
+    expect((await env.hit('POST /api/v1/api-keys', '/api/v1/api-keys', { token: who.bob, body: { name: 'one too many' } })).status).toBe(409);
+    const spare = await env.hit('POST /api/v1/api-keys', '/api/v1/api-keys', { token: who.alice, body: { name: 'spare', expires_at: '2999-01-01T00:00:00+02:00' } });
+    expect((await env.hit('DELETE /api/v1/api-keys/{id}', `/api/v1/api-keys/${spare.json.id}`, { token: who.alice })).status).toBe(204);
+    const listed = await env.hit('GET /api/v1/api-keys', '/api/v1/api-keys?include_revoked=true', { token: who.alice });
+    expect(listed.status).toBe(200);
+    expect(listed.json.items.some((k: { revoked_at: string | null }) => k.revoked_at !== null)).toBe(true);
+    // The key authenticates, and the caller it shows is the key's.
+    const me = await env.hit('GET /api/v1/auth/me', '/api/v1/auth/me', { apiKey: who.aliceKey });
+    expect(me.json.auth).toBe('api_key');
+  });
+});
+
+describe('admin', () => {
+  it('users: list, create, read, change, and each refusal', async () => {
+    expect((await env.hit('GET /api/v1/admin/users', '/api/v1/admin/users?limit=50', { token: who.admin })).status).toBe(200);
+    const made = await env.hit('POST /api/v1/admin/users', '/api/v1/admin/users', { token: who.admin, body: { email: 'made@example.com', role: 'user' } });
+    expect(made.status).toBe(201);
+    const users = '/api/v1/admin/users';
+    expect((await env.hit('POST /api/v1/admin/users', users, { token: who.admin, body: { email: 'made@example.com' } })).status).toBe(409);
+    expect((await env.hit('POST /api/v1/admin/users', users, { token: who.admin, body: { email: 'x@example.com', role: 'no_such_role' } })).status).toBe(422);
+    expect((await env.hit('POST /api/v1/admin/users', users, { token: who.userManager, body: { email: 'y@example.com', role: 'admin' } })).status).toBe(403);
+    const one = `${users}/${made.json.id}`;
+    expect((await env.hit('GET /api/v1/admin/users/{id}', one, { token: who.admin })).status).toBe(200);
+    expect((await env.hit('PATCH /api/v1/admin/users/{id}', one, { token: who.admin, body: { disabled: true } })).status).toBe(200);
+    expect((await env.hit('PATCH /api/v1/admin/users/{id}', one, { token: who.admin, body: { role: 'no_such_role' } })).status).toBe(422);
+    expect((await env.hit('PATCH /api/v1/admin/users/{id}', one, { token: who.userManager, body: { role: 'admin' } })).status).toBe(403);
+    expect((await env.hit('PATCH /api/v1/admin/users/{id}', `${users}/${randomUUID()}`, { token: who.admin, body: { disabled: false } })).status).toBe(404);
+    const [admin] = await env.db.sql`select id from users where email = 'admin@example.com'`;
+    expect((await env.hit('PATCH /api/v1/admin/users/{id}', `${users}/${admin?.id}`, { token: who.admin, body: { role: 'user' } })).status, 'the last admin').toBe(409);
+  });
+
+  it('roles and the audit log', async () => {
+    expect((await env.hit('GET /api/v1/admin/roles', '/api/v1/admin/roles', { token: who.admin })).status).toBe(200);
+    const role = '/api/v1/admin/roles/scratch';
+    expect((await env.hit('PUT /api/v1/admin/roles/{name}', role, { token: who.admin, body: { permissions: ['task:read:own'] } })).status).toBe(201);
+    expect((await env.hit('PUT /api/v1/admin/roles/{name}', role, { token: who.admin, body: { permissions: ['task:read:own', 'task:create'] } })).status).toBe(200);
+    expect((await env.hit('PUT /api/v1/admin/roles/{name}', role, { token: who.roleManager, body: { permissions: ['*'] } })).status).toBe(403);
+    expect((await env.hit('PUT /api/v1/admin/roles/{name}', '/api/v1/admin/roles/user', { token: who.admin, body: { permissions: [] } })).status).toBe(409);
+    expect((await env.hit('PUT /api/v1/admin/roles/{name}', '/api/v1/admin/roles/Not%20a%20Name', { token: who.admin, body: { permissions: [] } })).status).toBe(404);
+    expect((await env.hit('DELETE /api/v1/admin/roles/{name}', '/api/v1/admin/roles/nobody', { token: who.admin })).status, 'still held').toBe(409);
+    expect((await env.hit('DELETE /api/v1/admin/roles/{name}', role, { token: who.admin })).status).toBe(204);
+    const audit = await env.hit('GET /api/v1/admin/audit', '/api/v1/admin/audit?limit=2', { token: who.admin });
+    expect(audit.status).toBe(200);
+    expect(typeof audit.json.next_before).toBe('number');
+  });
+});
+
+describe('workspaces', () => {
+  it('create, list, read, change, keys, delete, and each refusal', async () => {
+    const base = '/api/v1/workspaces';
+    const made = await env.hit('POST /api/v1/workspaces', base, { token: who.alice, body: { name: 'w', egress: { mode: 'allowlist', domains: ['example.com'] } } });
+    expect(made.status).toBe(201);
+    workspace = made.json.id;
+    const badEgress = { egress: { mode: 'allowlist', domains: ['10.0.0.1'] } };
+    expect((await env.hit('POST /api/v1/workspaces', base, { token: who.alice, body: { name: 'w', ...badEgress } })).status).toBe(422);
+    expect((await env.hit('GET /api/v1/workspaces', base, { token: who.alice })).status).toBe(200);
+    const one = `${base}/${workspace}`;
+    expect((await env.hit('GET /api/v1/workspaces/{id}', one, { token: who.alice })).status).toBe(200);
+    expect((await env.hit('PUT /api/v1/workspaces/{id}', one, { token: who.alice, body: { name: 'renamed' } })).status).toBe(200);
+    expect((await env.hit('PUT /api/v1/workspaces/{id}', one, { token: who.alice, body: badEgress })).status).toBe(422);
+    expect((await env.hit('PUT /api/v1/workspaces/{id}', `${base}/${randomUUID()}`, { token: who.alice, body: { name: 'x' } })).status).toBe(404);
+
+    const key = `${one}/anthropic-key`;
+    expect((await env.hit('PUT /api/v1/workspaces/{id}/anthropic-key', key, { token: who.alice, body: { api_key: 'sk-ant-api03-0123456789abcdef' } })).status).toBe(204);
+    const withKey = await env.hit('GET /api/v1/workspaces/{id}', one, { token: who.alice });
+    expect(withKey.json.anthropic_key).toMatchObject({ set: true });
+    expect((await env.hit('PUT /api/v1/workspaces/{id}/anthropic-key', key, { token: who.alice, body: { api_key: 'not a key' } })).status).toBe(422);
+    const elsewhere = `${base}/${randomUUID()}/anthropic-key`;
+    expect((await env.hit('PUT /api/v1/workspaces/{id}/anthropic-key', elsewhere, { token: who.alice, body: { api_key: 'sk-ant-api03-0123456789abcdef' } })).status).toBe(404);
+    const noMasterKey = await env.hit('PUT /api/v1/workspaces/{id}/anthropic-key', key, { token: who.alice, body: { api_key: 'sk-ant-api03-0123456789abcdef' } }, env.down);
+    expect(noMasterKey.status).toBe(503);
+    expect((await env.hit('DELETE /api/v1/workspaces/{id}/anthropic-key', key, { token: who.alice })).status).toBe(204);
+
+    const spare = await env.hit('POST /api/v1/workspaces', base, { token: who.alice, body: { name: 'spare' } });
+    expect((await env.hit('DELETE /api/v1/workspaces/{id}', `${base}/${spare.json.id}`, { token: who.alice })).status).toBe(204);
+  });
+});
+
+/** A task as a worker leaves it: claimed (attempt 1, running), events and transcript written, then finished. */
+async function finishLikeAWorker(taskId: string): Promise<void> {
+  const sql = env.db.sql;
+  await sql`update tasks set status = 'running', attempt = 1, worker_id = 'test-worker', started_at = now(), updated_at = now() where id = ${taskId}`;
+  const events = [
+    { seq: 1, type: 'status', payload: { status: 'running', attempt: 1 } },
+    { seq: 2, type: 'assistant', payload: { type: 'assistant', message: { content: [{ type: 'text', text: 'done' }] } } },
+    { seq: 3, type: 'end', payload: { status: 'succeeded' } },
+  ];
+  for (const e of events) {
+    await sql`insert into task_events (task_id, seq, attempt, type, payload) values (${taskId}, ${e.seq}, 1, ${e.type}, ${sql.json(e.payload)})`;
+  }
+  await sql`insert into task_artifacts (task_id, kind, attempt, body, truncated) values (${taskId}, 'transcript', 1, ${'{"type":"user"}\n{"type":"result"}\n'}, false)`;
+  const result = { text: 'done', is_error: false, subtype: 'success', num_turns: 1, total_cost_usd: 0.01, usage: { input_tokens: 3 }, session_id: randomUUID(), duration_ms: 1200, permission_denials: [] };
+  const attemptError = { attempt: 0, code: 'sandbox_failed', message: 'the container did not start', at: new Date().toISOString() };
+  await sql`
+    update tasks set status = 'succeeded', result = ${sql.json(result)}, exit_code = 0, usage = ${sql.json({ input_tokens: 3 })},
+      diff = ${'diff --git a/x b/x\n'}, diff_truncated = false, attempt_errors = ${sql.json([attemptError])},
+      finished_at = now(), updated_at = now()
+    where id = ${taskId} and status = 'running'`;
+}
+
+describe('tasks', () => {
+  it('submit, replay, list, read, artifacts, events, cancel, and each refusal', async () => {
+    const base = '/api/v1/tasks';
+    const submit = (body: object, req: { token?: string; apiKey?: string; headers?: Record<string, string> } = { token: who.alice }, app = env.main) =>
+      env.hit('POST /api/v1/tasks', base, { ...req, body }, app);
+    const first = await submit({ workspace_id: workspace, prompt: 'one', webhook_url: 'https://hooks.example.com/x', metadata: { n: 1 } });
+    expect(first.status, first.text).toBe(202);
+    const keyed = { token: who.alice, headers: { 'idempotency-key': 'k-1' } };
+    const second = await submit({ workspace_id: workspace, prompt: 'two', max_turns: 3, resources: { memory_mb: 256 } }, keyed);
+    expect(second.status).toBe(202);
+    expect((await submit({ workspace_id: workspace, prompt: 'two', max_turns: 3, resources: { memory_mb: 256 } }, keyed)).status, 'replayed').toBe(200);
+    expect((await submit({ workspace_id: workspace, prompt: 'three' })).status, 'two queued tasks are the cap').toBe(429);
+    expect((await submit({ workspace_id: randomUUID(), prompt: 'x' })).status).toBe(404);
+    expect((await submit({ workspace_id: workspace, prompt: 'x', max_turns: 1_000_000 })).status).toBe(422);
+    const bobsWorkspace = await env.hit('POST /api/v1/workspaces', '/api/v1/workspaces', { token: who.bob, body: { name: 'bob' } });
+    const stored = await submit({ workspace_id: bobsWorkspace.json.id, prompt: 'while Redis is away' }, { apiKey: who.bobKey }, env.down);
+    expect(stored.status).toBe(503);
+    expect(stored.json.task_id).toMatch(/^[0-9a-f-]{36}$/);
+
+    await finishLikeAWorker(first.json.id);
+    const done = `${base}/${first.json.id}`;
+    const task = await env.hit('GET /api/v1/tasks/{id}', done, { token: who.alice });
+    expect(task.json).toMatchObject({ status: 'succeeded', webhook_url: 'https://hooks.example.com/x', cancel_requested: false });
+    expect(task.json.attempt_errors).toHaveLength(1);
+    const page = await env.hit('GET /api/v1/tasks', `${base}?limit=1`, { token: who.alice });
+    expect(page.json.next_cursor).toEqual(expect.any(String));
+    expect((await env.hit('GET /api/v1/tasks', `${base}?limit=1&cursor=${page.json.next_cursor}`, { token: who.alice })).status).toBe(200);
+    expect((await env.hit('GET /api/v1/tasks/{id}/diff', `${done}/diff`, { token: who.alice })).json.diff).toContain('diff --git');
+    const transcript = await env.hit('GET /api/v1/tasks/{id}/transcript', `${done}/transcript`, { token: who.alice });
+    expect(transcript.status).toBe(200);
+    expect((await env.hit('GET /api/v1/tasks/{id}/transcript', `${base}/${second.json.id}/transcript`, { token: who.alice })).status, 'none written').toBe(404);
+    const events = await env.hit('GET /api/v1/tasks/{id}/events', `${done}/events?format=json`, { token: who.alice });
+    expect(events.json.items.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3]);
+    // The stream of a finished task replays its events and ends after `end`.
+    const stream = await env.hit('GET /api/v1/tasks/{id}/events', `${done}/events`, { token: who.alice });
+    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(stream.text).toContain('event: end');
+
+    expect((await env.hit('POST /api/v1/tasks/{id}/cancel', `${done}/cancel`, { token: who.alice })).status, 'already finished').toBe(409);
+    expect((await env.hit('POST /api/v1/tasks/{id}/cancel', `${base}/${second.json.id}/cancel`, { token: who.alice })).status, 'still queued').toBe(200);
+    const running = await submit({ workspace_id: workspace, prompt: 'running' });
+    await env.db.sql`update tasks set status = 'running', attempt = 1, worker_id = 'test-worker', started_at = now() where id = ${running.json.id}`;
+    const requested = await env.hit('POST /api/v1/tasks/{id}/cancel', `${base}/${running.json.id}/cancel`, { token: who.alice });
+    expect(requested.status).toBe(202);
+    expect(requested.json.cancel_requested).toBe(true);
+    expect((await env.hit('DELETE /api/v1/workspaces/{id}', `/api/v1/workspaces/${workspace}`, { token: who.alice })).status, 'a task still runs').toBe(409);
+  });
+});
+
+describe('webhooks and the queue board', () => {
+  it('the webhook secret and its rotation', async () => {
+    expect((await env.hit('GET /api/v1/webhook-secret', '/api/v1/webhook-secret', { token: who.alice })).status).toBe(200);
+    expect((await env.hit('POST /api/v1/webhook-secret/rotate', '/api/v1/webhook-secret/rotate', { token: who.alice })).status).toBe(200);
+  });
+
+  it('bull-board: the page, its JSON API, its actions', async () => {
+    const admin = { token: who.admin };
+    const queue = env.main.queue.name;
+    expect((await env.hit('GET /admin/queues', '/admin/queues', admin)).status).toBe(200);
+    expect((await env.hit('GET /admin/queues/{subpath}', `/admin/queues/queue/${queue}`, admin)).status).toBe(200);
+    expect((await env.hit('GET /admin/queues/{subpath}', '/admin/queues/api/queues', admin)).status).toBe(200);
+    const added = await env.hit('POST /admin/queues/{subpath}', `/admin/queues/api/queues/${queue}/add`, { ...admin, body: { name: 'task', data: { taskId: randomUUID() } } });
+    expect(added.status, added.text).toBe(200);
+    const [job] = await env.main.queue.getJobs(['waiting', 'prioritized'], 0, 0);
+    const update = await env.hit('PATCH /admin/queues/{subpath}', `/admin/queues/api/queues/${queue}/${job?.id}/update-data`, { ...admin, body: { taskId: randomUUID() } });
+    expect(update.status, update.text).toBe(200);
+    expect((await env.hit('PUT /admin/queues/{subpath}', '/admin/queues/api/queues/pause', admin)).status).toBe(200);
+    expect((await env.hit('PUT /admin/queues/{subpath}', '/admin/queues/api/queues/resume', admin)).status).toBe(200);
+    // Refusals of bull-board's own: an unknown queue, a method it has no endpoint for, the base path for anything but GET.
+    const unknown = '/admin/queues/api/queues/no-such-queue';
+    expect((await env.hit('GET /admin/queues/{subpath}', `${unknown}/1`, admin)).status).toBe(404);
+    expect((await env.hit('PUT /admin/queues/{subpath}', `${unknown}/pause`, admin)).status).toBe(404);
+    expect((await env.hit('POST /admin/queues/{subpath}', `${unknown}/add`, { ...admin, body: { name: 'x', data: {} } })).status).toBe(404);
+    expect((await env.hit('PATCH /admin/queues/{subpath}', `${unknown}/1/update-data`, { ...admin, body: {} })).status).toBe(404);
+    expect((await env.hit('DELETE /admin/queues/{subpath}', `${unknown}/1`, admin)).status).toBe(404);
+    for (const method of ['PUT', 'POST', 'PATCH', 'DELETE']) {
+      expect((await env.hit(`${method} /admin/queues`, '/admin/queues', { ...admin, body: {} })).status, method).toBe(404);
+    }
+  });
+});
+
+describe('every documented route answers as documented', () => {
+  it('the usual refusals: no credentials, no permission, unknown ids, bodies and queries that fail validation', async () => {
+    const declared = new Map(env.routes.map((r) => [`${r.method} ${toOpenApiPath(r.path)}`, r]));
+    for (const operationId of env.recorder.operationIds) {
+      const route = declared.get(operationId);
+      if (!route) throw new Error(`${operationId} is documented but not declared`);
+      const templatePath = operationId.slice(operationId.indexOf(' ') + 1);
+      const url = fillUnknown(templatePath);
+      const holder = route.access === 'public' ? {} : { token: who.admin };
+      if (route.access !== 'public') expect((await env.hit(operationId, url)).status, operationId).toBe(401);
+      if (typeof route.access === 'object') expect((await env.hit(operationId, url, { token: who.nobody })).status, operationId).toBe(403);
+      if (route.path.includes('/:')) await env.hit(operationId, url, holder);
+      if (route.body) await env.hit(operationId, url, { ...holder, raw: '{"not json' });
+      if (route.query) await env.hit(operationId, `${url}?no_such_parameter=1`, holder);
+    }
+  });
+
+  it('every answer matched its documented schema', () => {
+    expect(env.recorder.problems).toEqual([]);
+  });
+
+  it('every documented route, and every status it documents, was produced', () => {
+    const declared = new Map(env.routes.map((r) => [`${r.method} ${toOpenApiPath(r.path)}`, r]));
+    const missing: string[] = [];
+    for (const operationId of env.recorder.operationIds) {
+      const route = declared.get(operationId);
+      if (!route) throw new Error(`${operationId} is documented but not declared`);
+      const expected = new Set(route.responses.map((r) => r.status));
+      if (route.access !== 'public') expected.add(401);
+      if (typeof route.access === 'object') expected.add(403);
+      if (route.path.includes('/:')) expected.add(404);
+      if (route.body || route.query) expected.add(400);
+      missing.push(...env.recorder.missing(operationId, [...expected]));
+    }
+    expect(missing).toEqual([]);
+    expect(env.recorder.operationIds.length).toBeGreaterThan(40);
+  });
+});
