@@ -27,11 +27,11 @@ export const clientMeta = (c: Context, identity: Identity): ClientMeta => ({
   requestId: (c.get('requestId') as string | undefined) ?? null,
 });
 
-/** An OAuth2 failure as the seed shows it: `{"error": "oauth2: invalid_client", "message": "Invalid client credentials"}`. */
+/** An OAuth2 failure as docs/troubleshooting.ko.md shows it: `{"error": "oauth2: invalid_client", "message": "Invalid client credentials"}`. */
 export const oauthApiError = (err: OAuthError) => new ApiError(err.status, `oauth2: ${err.code}`, err.message);
 
 /**
- * The refresh token from the JSON body, `Authorization: Bearer` (the seed's form) or the cookie, in that
+ * The refresh token from the JSON body, `Authorization: Bearer` (the form docs/troubleshooting.ko.md uses) or the cookie, in that
  * order. An access token sent by mistake gets a message that says which token is wanted.
  */
 async function presentedRefreshToken(c: Context, identity: Identity): Promise<string | undefined> {

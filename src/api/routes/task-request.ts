@@ -7,7 +7,7 @@ import { ApiError, unprocessable } from '../errors.js';
 
 const toolName = z.string().min(1).max(200);
 
-/** The POST /api/v1/tasks body (DESIGN.md); unknown fields are refused. */
+/** The POST /api/v1/tasks body; unknown fields are refused. */
 export function taskRequestSchema(cfg: Config) {
   return z
     .object({
