@@ -1,4 +1,5 @@
 import type { Sql } from './client.js';
+import type { TaskRecord } from '../domain/task-json.js';
 import type { TaskStatus } from '../domain/task-status.js';
 
 export interface TaskOptions {
@@ -15,29 +16,13 @@ export interface TaskOptions {
   priority?: number;
 }
 
-export interface TaskRow {
-  id: string;
+/** The stored task: what its JSON shows (the domain's TaskRecord) plus what only the system reads. */
+export interface TaskRow extends TaskRecord {
   owner_id: string;
-  workspace_id: string;
-  status: TaskStatus;
-  attempt: number;
-  prompt: string;
   options: TaskOptions;
-  metadata: Record<string, unknown> | null;
-  result: Record<string, unknown> | null;
-  error_code: string | null;
-  error_message: string | null;
-  attempt_errors: Array<{ attempt: number; code: string; message: string; at: string }>;
-  exit_code: number | null;
-  usage: Record<string, unknown> | null;
   diff_truncated: boolean;
   worker_id: string | null;
-  webhook_url: string | null;
-  cancel_requested_at: Date | null;
-  created_at: Date;
   enqueued_at: Date | null;
-  started_at: Date | null;
-  finished_at: Date | null;
 }
 
 // The diff can be megabytes: it is read only by the diff endpoint.
