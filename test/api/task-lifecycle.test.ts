@@ -4,7 +4,8 @@ import { insertTask } from '../../src/db/tasks.js';
 import { insertWorkspace } from '../../src/db/workspaces.js';
 import { enqueueTask } from '../../src/queue/task-queue.js';
 import { createTaskQueue } from '../../src/queue/task-queue.js';
-import type { ClaimedTask } from '../../src/tasks/lifecycle/index.js';
+import { createOutboxRelay, createTaskLifecycle, type ClaimedTask } from '../../src/tasks/lifecycle/index.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { createTestUser } from '../support/api-app.js';
 import { testConfig, testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -142,6 +143,24 @@ describe('the task lifecycle', () => {
     expect(await lc.webhooks.getJob(`webhook-${task.id}`)).toBeDefined();
     expect(await outboxOf(task.id)).toBe(0);
     await broken.close();
+  });
+
+  it('a relay that counts no task metrics (the API relay) leaves the count to a worker relay, which counts it once', async () => {
+    const logger = createLogger(testConfig(id, db.url), 'api-relay');
+    const apiRelay = createOutboxRelay({ sql: db.sql, publisher: lc.redis, prefix: lc.prefix, webhooks: lc.webhooks, logger });
+    const api = createTaskLifecycle({ sql: db.sql, relay: apiRelay, logger });
+    const task = await newTask();
+    const before = await finishedCount('cancelled', 'cancelled');
+    expect(await api.cancel(ownerId, task.id)).toBe('cancelled');
+    expect((await publishedTo(`:task:${task.id}`)).filter((m) => m.type === 'end')).toHaveLength(1);
+    const [owed] = await db.sql<{ effects: any }[]>`select effects from task_outbox where task_id = ${task.id}`;
+    expect(owed?.effects).toEqual({ finished: { status: 'cancelled', errorCode: 'cancelled' } });
+    expect(await finishedCount('cancelled', 'cancelled')).toBe(before);
+
+    await lc.relay.deliverPending({ olderThanMs: 0, limit: 100 });
+    expect(await finishedCount('cancelled', 'cancelled')).toBe(before + 1);
+    expect(await outboxOf(task.id)).toBe(0);
+    expect((await publishedTo(`:task:${task.id}`)).filter((m) => m.type === 'end')).toHaveLength(1);
   });
 
   it('a failed transition leaves nothing: a data error in the terminal write stores no end and no outbox row', async () => {

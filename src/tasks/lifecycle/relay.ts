@@ -18,6 +18,7 @@ export interface RelayDeps {
   webhooks: WebhookQueue;
   /** Needed to remove the job of a task cancelled while queued; without it the claim skips the job. */
   queue?: TaskQueue;
+  /** The task metrics; a relay without them (the API's) leaves the count to a worker's relay. */
   metrics?: Metrics;
   logger: Logger;
 }
@@ -40,8 +41,9 @@ export function createOutboxRelay(d: RelayDeps): OutboxRelay {
         const t = tx as unknown as Sql;
         const row = await lockOutboxRow<OutboxEffects>(t, id);
         if (!row) return;
-        await applyEffects(d, row);
-        await deleteOutbox(t, [id]);
+        const owed = await applyEffects(d, row);
+        if (owed) await keepOwed(t, id, owed);
+        else await deleteOutbox(t, [id]);
       });
     },
     async deliverPending(o) {
@@ -51,13 +53,15 @@ export function createOutboxRelay(d: RelayDeps): OutboxRelay {
         const rows = await lockPendingOutbox<OutboxEffects>(t, o.olderThanMs, o.limit);
         const done: string[] = [];
         for (const row of rows) {
+          let owed: OutboxEffects | null;
           try {
-            await applyEffects(d, row);
+            owed = await applyEffects(d, row);
           } catch (err) {
             failure = err;
             break;
           }
-          done.push(row.id);
+          if (owed) await keepOwed(t, row.id, owed);
+          else done.push(row.id);
         }
         // What was delivered is deleted even when a later row failed; the rest waits for the next round.
         await deleteOutbox(t, done);
@@ -69,7 +73,11 @@ export function createOutboxRelay(d: RelayDeps): OutboxRelay {
   };
 }
 
-async function applyEffects(d: RelayDeps, row: OutboxRow<OutboxEffects>): Promise<void> {
+/**
+ * Applies a row's effects; returns what this process could not deliver (the task metrics, in a process
+ * that counts none: the API), which stays in the row for a worker's relay.
+ */
+async function applyEffects(d: RelayDeps, row: OutboxRow<OutboxEffects>): Promise<OutboxEffects | null> {
   const e = row.effects;
   if (e.events?.length) {
     const pipeline = d.publisher.pipeline();
@@ -84,7 +92,14 @@ async function applyEffects(d: RelayDeps, row: OutboxRow<OutboxEffects>): Promis
     await d.queue.remove(row.task_id).catch((err: unknown) => d.logger.debug({ err, task_id: row.task_id }, 'removing the job failed'));
   }
   if (e.webhook) await enqueueWebhook(d.webhooks, row.task_id);
-  if (e.finished && d.metrics) recordTaskFinished(d.metrics, e.finished);
+  if (!e.finished) return null;
+  if (!d.metrics) return { finished: e.finished };
+  recordTaskFinished(d.metrics, e.finished);
+  return null;
+}
+
+async function keepOwed(tx: Sql, id: string, owed: OutboxEffects): Promise<void> {
+  await tx`update task_outbox set effects = ${tx.json(owed as never)} where id = ${id}`;
 }
 
 /** Runs deliverPending every `intervalMs`; failures are logged and retried next round. */
