@@ -3,21 +3,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimiter, type RateDecision, type RateRule } from '../../src/auth/rate-limiter.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { testConfig, testId } from '../support/config.js';
-import { REDIS_URL } from '../support/services.js';
+import { startPrivateRedis, type PrivateRedis } from '../support/private-services.js';
 
 /**
  * The rate limiter against real Redis, with two limiters on their own connections standing for two API
- * processes. Redis commands are counted with MONITOR, filtered by this test's own key prefix.
+ * processes. Redis commands are counted with MONITOR on a redis-server of this test's own: on the shared one,
+ * other test files' traffic races ioredis's switch into monitor mode ("Command queue state error").
  */
 const id = testId('ratelimiter');
 const prefix = `aicli-test-${id}:`;
 const logger = createLogger(testConfig(id, 'postgres://unused/none'), 'test');
 const connections: Redis[] = [];
+let redis: PrivateRedis;
 let monitor: Awaited<ReturnType<Redis['monitor']>>;
 const seen: string[][] = [];
 
 const connect = () => {
-  const r = new Redis(REDIS_URL);
+  const r = new Redis(redis.url);
   connections.push(r);
   return r;
 };
@@ -41,8 +43,9 @@ async function fetchesOf(bucket: string): Promise<number> {
 }
 
 beforeAll(async () => {
+  redis = await startPrivateRedis();
   connect();
-  monitor = await new Redis(REDIS_URL).monitor();
+  monitor = await connect().monitor();
   monitor.on('monitor', (_time: string, args: string[]) => {
     if (args.some((a) => a.startsWith(prefix))) seen.push(args);
   });
@@ -53,6 +56,7 @@ afterAll(async () => {
   if (keys?.length) await connections[0]?.del(...keys);
   monitor?.disconnect();
   for (const r of connections) r.disconnect();
+  await redis?.stop();
 });
 
 describe('rate limits in leases', () => {
