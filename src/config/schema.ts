@@ -5,6 +5,7 @@ import { diagnosticsSection, metricsSection } from './sections/ops.js';
 import { boolish, fromJsonText, list } from './fields.js';
 import { normalizeDomainPattern } from '../net/egress-policy.js';
 import { authSection, oauth2Section, rateLimitSection, rbacSection, securitySection } from './sections/identity.js';
+import { retentionSection } from './sections/retention.js';
 import { egressSection, limitsSection, pricingSection, scratchSection, secretsSection } from './sections/sandbox-policy.js';
 
 // One schema, one set of defaults. Every key is documented in configs/config.example.yml.
@@ -180,6 +181,7 @@ export const configSchema = z
     events: eventsSection,
     idempotency: idempotencySection,
     webhooks: webhooksSection,
+    retention: retentionSection,
     metrics: metricsSection,
     diagnostics: diagnosticsSection,
     limits: limitsSection,

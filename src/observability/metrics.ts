@@ -55,6 +55,8 @@ export interface Metrics {
     sandboxStart: Histogram<string>;
     costUsd: Counter<string>;
     tokens: Counter<'type'>;
+    /** Rows the retention pruner deleted: finished task rows (with all stored for them) and events of finished tasks. */
+    retentionPruned: Counter<'kind'>;
   };
   worker: {
     busy: Gauge<string>;
@@ -151,6 +153,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
         labelNames: ['type'] as const,
         ...none,
       }),
+      retentionPruned: new Counter({
+        name: 'aicli_retention_pruned_total',
+        help: 'Rows deleted by retention: kind="tasks" finished task rows (their events, artifacts and deliveries go with them), kind="events" events of finished tasks.',
+        labelNames: ['kind'] as const,
+        ...none,
+      }),
     },
     worker: {
       busy: new Gauge({
@@ -173,6 +181,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   if (include.process) collectDefaultMetrics({ register: registry });
   // The error counter starts at 0 per queue, so `increase()` sees the first failure.
   for (const queue of opts.queues?.names ?? []) scrapeErrors.inc({ queue }, 0);
+  for (const kind of ['tasks', 'events']) m.tasks.retentionPruned.inc({ kind }, 0);
   return m;
 }
 

@@ -132,6 +132,7 @@ describe('/metrics', () => {
       aicli_sandbox_start_seconds: 'histogram',
       aicli_claude_cost_usd_total: 'counter',
       aicli_claude_tokens_total: 'counter',
+      aicli_retention_pruned_total: 'counter',
       aicli_worker_busy: 'gauge',
       aicli_worker_capacity: 'gauge',
       nodejs_eventloop_lag_seconds: 'gauge',

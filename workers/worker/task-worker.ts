@@ -7,6 +7,7 @@ import type { Sql } from '../../src/db/client.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { startReconciler } from '../../src/queue/reconciler.js';
+import { startRetentionPruner } from '../../src/tasks/retention/pruner.js';
 import { catalogProcessor } from '../../src/queue/job-processor.js';
 import { createTaskQueue, TASK_JOB_NAME, type TaskJobData } from '../../src/queue/task-queue.js';
 import { createWebhookQueue } from '../../src/queue/webhook-queue.js';
@@ -210,6 +211,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     isLive: async (owner, taskId) => (owner === workerId ? active.has(taskId) : isWorkerAlive(publisher, prefix, owner)),
   });
   const reconciler = startReconciler(sql, queue, logger, config.queue.reconcile_interval);
+  const retention = startRetentionPruner({ sql, retention: config.retention, logger, metrics });
   const outbox = startOutboxRelay(relay, logger, config.queue.outbox_interval);
   const cancelWatch = startCancelWatch({ sql, active, logger, intervalMs: config.worker.cancel_poll_interval });
   const notice = anonymousMetricsNotice(config);
@@ -219,6 +221,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const drainAndClose = async (deadlineMs: number) => {
     draining = true;
     reconciler.stop();
+    retention?.stop();
     reaper.stop();
     cancelWatch.stop();
     // worker.close() stops fetching and waits for the running jobs; past the deadline they are released.
