@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../../config/index.js';
 import { roleLimits } from '../../config/sections/sandbox-policy.js';
+import { activeTasksOf } from '../../db/active-tasks.js';
 import type { Sql } from '../../db/client.js';
 import type { TaskOptions } from '../../db/tasks.js';
 import { ApiError, unprocessable } from '../errors.js';
@@ -69,15 +70,12 @@ export function checkCaps(req: TaskRequest, cfg: Config, role?: string): void {
 }
 
 /**
- * The per-user cap on queued plus running tasks (limits.roles.<role>.max_concurrent_tasks). Over it
- * the submission answers 429 with Retry-After: the request is fine, it only has to wait for a slot.
- * Two submissions racing for the last slot may both pass; the cap bounds load, it is not a lock.
+ * Refuses a task past the user's cap of queued and running tasks. Called after the task's insert, in its
+ * transaction: the count includes the new task, and a refusal rolls the insert back.
  */
 export async function checkConcurrentTasks(sql: Sql, userId: string, role: string | undefined, cfg: Config): Promise<void> {
   const { role: limitsRole, limits } = roleLimits(cfg.limits, role);
-  const [row] = await sql<{ n: number }[]>`
-    select count(*)::int as n from tasks where owner_id = ${userId} and status in ('queued', 'running')`;
-  const active = row?.n ?? 0;
+  const active = (await activeTasksOf(sql, userId)) - 1;
   if (active < limits.max_concurrent_tasks) return;
   const retryAfterSeconds = 5;
   throw new ApiError(

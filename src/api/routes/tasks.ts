@@ -112,9 +112,10 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
           webhookUrl = verdict.url;
         }
         // The concurrency cap is checked only when a task is really created (an idempotent replay is not new work).
+        // Insert first, then read the user's count, which includes this task: the count's row stays locked
+        // until commit, so concurrent submissions never pass the cap together.
         const create = async (sql: typeof r.sql) => {
-          await checkConcurrentTasks(sql, principal.userId, principal.role, r.config);
-          return insertTask(sql, {
+          const task = await insertTask(sql, {
             ownerId: principal.userId,
             workspaceId: workspace.id,
             prompt: body.prompt,
@@ -122,12 +123,14 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
             metadata: body.metadata ?? null,
             webhookUrl,
           });
+          await checkConcurrentTasks(sql, principal.userId, principal.role, r.config);
+          return task;
         };
 
         // The row first: if Redis is away the reconciler enqueues it later, so an accepted task is never lost.
         let task: TaskRow;
         if (key === undefined) {
-          task = await create(r.sql);
+          task = await r.sql.begin((tx) => create(tx as unknown as typeof r.sql));
         } else {
           const res = await createOnce(r.sql, { ownerId: principal.userId, key, requestHash: requestHash(body), ttlMs: r.config.idempotency.ttl }, create);
           if (res.kind === 'mismatch') {
