@@ -72,17 +72,17 @@ async function main() {
     const sink = new EventSink({ sql, publisher, prefix: cfg.redis.key_prefix, taskId: task.id, attempt: claimed.task.attempt, firstSeq: claimed.task.nextSeq, logger: createLogger(cfg, 'bench'), flushMs: 5 });
     // A warm-up event (not timed) that every client must have before the timed ones start: it reaches a
     // client by replay or live, so once all have it, every client is connected and past its replay.
-    sink.push('claude', { type: 'warmup' });
+    sink.pushOutput('claude', { type: 'warmup' });
     await sink.flush();
     await withTimeout(Promise.all(ready), 60_000, `not every client got the warm-up event within 60 s (${channel})`);
     let peakRss = rssMb(api.child.pid!);
     for (let i = 0; i < EVENTS; i++) {
-      sink.push('claude', { type: 'assistant', n: i, sent_at: performance.timeOrigin + performance.now() });
+      sink.pushOutput('claude', { type: 'assistant', n: i, sent_at: performance.timeOrigin + performance.now() });
       await sink.flush();
       if (i % 20 === 0) peakRss = Math.max(peakRss, rssMb(api.child.pid!));
       await new Promise((r) => setTimeout(r, GAP_MS));
     }
-    sink.push('end', { status: 'succeeded', sent_at: performance.timeOrigin + performance.now() });
+    sink.pushOutput('end', { status: 'succeeded', sent_at: performance.timeOrigin + performance.now() });
     await sink.close();
     const counts = await Promise.all(clients);
     peakRss = Math.max(peakRss, rssMb(api.child.pid!));

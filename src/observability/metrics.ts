@@ -254,7 +254,7 @@ export function observeWorkerBusy(m: Metrics, running: () => number): void {
   m.worker.busySource = running;
 }
 
-/** The parts of a terminal write (src/db/tasks.ts TaskOutcomeWrite) the task metrics read. */
+/** The parts of a terminal write (TaskOutcomeWrite, src/tasks/lifecycle/attempt-end.ts) the task metrics read. */
 export interface TaskOutcomeLike {
   status: TerminalStatus;
   errorCode: string | null;
@@ -265,14 +265,10 @@ export interface TaskOutcomeLike {
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /**
- * recordTaskFinished from a terminal write as run-task.ts builds it: duration from `usage.wall_ms`, cost from
- * the gateway's `usage.cost_usd` (else `result.total_cost_usd`), tokens from the gateway's usage fields.
+ * What recordTaskFinished counts of a terminal write, as plain data (the task outbox carries it): duration
+ * from `usage.wall_ms`, cost from the gateway's `usage.cost_usd` (else `result.total_cost_usd`), tokens
+ * from the gateway's usage fields.
  */
-export function recordTaskOutcome(m: Metrics, o: TaskOutcomeLike): void {
-  recordTaskFinished(m, taskFinishedOf(o));
-}
-
-/** What recordTaskFinished counts of a terminal write, as plain data (the task outbox carries it). */
 export function taskFinishedOf(o: TaskOutcomeLike): TaskFinished {
   const usage = o.usage ?? {};
   const wallMs = num(usage.wall_ms);

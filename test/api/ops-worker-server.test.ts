@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListenError } from '../../src/net/listen.js';
-import { createMetrics, observeWorkerBusy, recordTaskOutcome, setWorkerCapacity } from '../../src/observability/metrics.js';
+import { createMetrics, observeWorkerBusy, recordTaskFinished, setWorkerCapacity, taskFinishedOf } from '../../src/observability/metrics.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { startWorkerOpsServer, type WorkerOpsServer } from '../../workers/worker/ops-server.js';
 import { PG_ADMIN_URL, REDIS_URL } from '../support/services.js';
@@ -50,13 +50,16 @@ describe('worker ops listener', () => {
     expect(exp.types.has('http_requests_total')).toBe(false);
   });
 
-  it('records a terminal write as run-task.ts builds it (recordTaskOutcome)', async () => {
-    recordTaskOutcome(metrics, {
-      status: 'failed',
-      errorCode: 'budget_exceeded',
-      usage: { wall_ms: 90_000, cost_usd: 1.5, input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 7, requests: 2 },
-      result: { total_cost_usd: 9.99 },
-    });
+  it('records a terminal write as run-task.ts builds it (taskFinishedOf, as the outbox carries it)', async () => {
+    recordTaskFinished(
+      metrics,
+      taskFinishedOf({
+        status: 'failed',
+        errorCode: 'budget_exceeded',
+        usage: { wall_ms: 90_000, cost_usd: 1.5, input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 7, requests: 2 },
+        result: { total_cost_usd: 9.99 },
+      }),
+    );
     const exp = parsePromText(await (await fetch(`${base()}/metrics`)).text());
     expect(sampleValue(exp, 'aicli_tasks_finished_total', { status: 'failed', error_code: 'budget_exceeded' })).toBe(1);
     // The gateway's metered cost wins over the CLI's own figure.

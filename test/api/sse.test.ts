@@ -74,15 +74,15 @@ const storedSeqs = async (taskId: string) =>
 describe('task events over SSE', () => {
   it('replays stored events, then follows live ones with no gap and no duplicate, and ends after end', async () => {
     const { taskId, sink } = await runningTask();
-    for (let i = 0; i < 10; i++) sink.push('claude', { type: 'assistant', n: i });
+    for (let i = 0; i < 10; i++) sink.pushOutput('claude', { type: 'assistant', n: i });
     await sink.flush();
     const reading = readSse(`${base}/api/v1/tasks/${taskId}/events?after=3`, auth());
     // Live events while the replay may still be running.
     for (let i = 10; i < 30; i++) {
-      sink.push('claude', { type: 'assistant', n: i });
+      sink.pushOutput('claude', { type: 'assistant', n: i });
       if (i % 5 === 0) await sink.flush();
     }
-    sink.push('end', { status: 'succeeded' });
+    sink.pushOutput('end', { status: 'succeeded' });
     await sink.close();
     const { events, ended } = await reading;
     expect(ended).toBe(true);
@@ -93,11 +93,11 @@ describe('task events over SSE', () => {
 
   it('resumes with Last-Event-ID after a disconnect and sees every event exactly once', async () => {
     const { taskId, sink } = await runningTask();
-    for (let i = 0; i < 5; i++) sink.push('claude', { n: i });
+    for (let i = 0; i < 5; i++) sink.pushOutput('claude', { n: i });
     await sink.flush();
     const first = await readSse(`${base}/api/v1/tasks/${taskId}/events`, auth(), { stopAfter: (_e, all) => all.length === 3 });
-    for (let i = 5; i < 12; i++) sink.push('claude', { n: i });
-    sink.push('end', { status: 'failed' });
+    for (let i = 5; i < 12; i++) sink.pushOutput('claude', { n: i });
+    sink.pushOutput('end', { status: 'failed' });
     await sink.close();
     const lastId = first.events.at(-1)!.id!;
     const second = await readSse(`${base}/api/v1/tasks/${taskId}/events`, { ...auth(), 'last-event-id': String(lastId) });
@@ -107,7 +107,7 @@ describe('task events over SSE', () => {
 
   it('fills a gap from Postgres when a publish was lost', async () => {
     const { taskId, sink } = await runningTask();
-    sink.push('claude', { n: 1 });
+    sink.pushOutput('claude', { n: 1 });
     await sink.flush();
     const reading = readSse(`${base}/api/v1/tasks/${taskId}/events`, auth());
     await expect.poll(() => resources.hub.channels).toBeGreaterThan(0);
@@ -115,7 +115,7 @@ describe('task events over SSE', () => {
     await db.sql`insert into task_events (task_id, seq, attempt, type, payload) values
       (${taskId}, 2, 1, 'claude', '{"n":2}'), (${taskId}, 3, 1, 'claude', '{"n":3}')`;
     const late = new EventSink({ sql: db.sql, publisher, prefix: config().redis.key_prefix, taskId, attempt: 1, firstSeq: 4, logger: createLogger(config(), 's') });
-    late.push('end', { status: 'succeeded' });
+    late.pushOutput('end', { status: 'succeeded' });
     await late.close();
     const { events } = await reading;
     expect(events.map((e) => e.id)).toEqual([1, 2, 3, 4]);
@@ -123,7 +123,7 @@ describe('task events over SSE', () => {
 
   it('sends comment heartbeats while a task is quiet', async () => {
     const { taskId, sink } = await runningTask();
-    sink.push('claude', { n: 1 });
+    sink.pushOutput('claude', { n: 1 });
     await sink.flush();
     // Nothing else happens on this task: the only way to read two comments is the heartbeat.
     const { events, comments } = await readSse(`${base}/api/v1/tasks/${taskId}/events`, auth(), { stopAfterComments: 2 });
@@ -146,8 +146,8 @@ describe('task events over SSE', () => {
     } finally {
       probe.disconnect();
     }
-    for (let i = 0; i < 50; i++) sink.push('claude', { n: i });
-    sink.push('end', { status: 'succeeded' });
+    for (let i = 0; i < 50; i++) sink.pushOutput('claude', { n: i });
+    sink.pushOutput('end', { status: 'succeeded' });
     await sink.close();
     const results = await Promise.all(clients);
     const expected = await storedSeqs(taskId);
@@ -158,7 +158,7 @@ describe('task events over SSE', () => {
 
   it('pages the same events as JSON for clients that poll, and 404s for other tenants', async () => {
     const { taskId, sink } = await runningTask();
-    for (let i = 0; i < 9; i++) sink.push('claude', { n: i });
+    for (let i = 0; i < 9; i++) sink.pushOutput('claude', { n: i });
     await sink.close();
     const page = await fetch(`${base}/api/v1/tasks/${taskId}/events?format=json&after=2&limit=5`, { headers: auth() });
     const body: any = await page.json();

@@ -5,8 +5,7 @@ import { createMetrics, type Metrics } from '../../src/observability/metrics.js'
 import { createRedis } from '../../src/queue/redis.js';
 import { createTaskQueue } from '../../src/queue/task-queue.js';
 import { createWebhookQueue, type WebhookQueue } from '../../src/queue/webhook-queue.js';
-import { claim } from '../../src/tasks/lifecycle/claim.js';
-import { createOutboxRelay, createTaskLifecycle, type ClaimedTask, type OutboxRelay, type TaskLifecycle } from '../../src/tasks/lifecycle/index.js';
+import { createOutboxRelay, createTaskLifecycle, type OutboxRelay, type TaskLifecycle } from '../../src/tasks/lifecycle/index.js';
 import { testConfig, testId } from './config.js';
 
 export interface TestLifecycle {
@@ -40,13 +39,6 @@ export function createTestLifecycle(sql: Sql, dbUrl: string, label: string, pref
       await redis.quit().catch(() => redis.disconnect());
     },
   };
-}
-
-/** A task claimed by the real claim transition, for tests that then play its worker (its outbox row stays). */
-export async function claimRunning(sql: Sql, taskId: string, workerId: string): Promise<ClaimedTask> {
-  const { value } = await sql.begin((tx) => claim(tx as unknown as Sql, taskId, workerId));
-  if (value.kind !== 'claimed') throw new Error(`task ${taskId} could not be claimed (${value.kind})`);
-  return value.task;
 }
 
 /**

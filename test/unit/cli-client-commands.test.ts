@@ -194,17 +194,17 @@ describe('terminal client commands against the real API', () => {
 
   it('follows a running task live and exits 0 when it succeeds', async () => {
     const { taskId, sink } = await runningTask('list files');
-    sink.push('status', { status: 'running', attempt: 1 });
+    sink.pushOutput('status', { status: 'running', attempt: 1 });
     await sink.flush();
     const following = run((io) => followTaskCommand(ctx(io), taskId, {}));
     // Wait until the client is subscribed (the hub counts followed channels), then publish live events.
     await expect.poll(() => resources.hub.channels).toBeGreaterThan(0);
-    sink.push('claude', { type: 'assistant', message: { content: [{ type: 'text', text: 'Listing.' }] } });
-    sink.push('claude', { type: 'assistant', message: { content: [{ type: 'tool_use', id: 't1', name: 'Bash', input: { command: 'ls' } }] } });
-    sink.push('claude', { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't1', content: 'hello.txt' }] } });
-    sink.push('claude', { type: 'result', subtype: 'success', result: 'Listed.', num_turns: 2, total_cost_usd: 0.5 });
-    sink.push('status', { status: 'succeeded' });
-    sink.push('end', { status: 'succeeded', error: null });
+    sink.pushOutput('claude', { type: 'assistant', message: { content: [{ type: 'text', text: 'Listing.' }] } });
+    sink.pushOutput('claude', { type: 'assistant', message: { content: [{ type: 'tool_use', id: 't1', name: 'Bash', input: { command: 'ls' } }] } });
+    sink.pushOutput('claude', { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't1', content: 'hello.txt' }] } });
+    sink.pushOutput('claude', { type: 'result', subtype: 'success', result: 'Listed.', num_turns: 2, total_cost_usd: 0.5 });
+    sink.pushOutput('status', { status: 'succeeded' });
+    sink.pushOutput('end', { status: 'succeeded', error: null });
     await sink.close();
     const r = await following;
     expect(r.err).toBe('');
@@ -226,9 +226,9 @@ describe('terminal client commands against the real API', () => {
 
   it('exits 2 when the followed task fails, naming the error code', async () => {
     const { taskId, sink } = await runningTask('fail');
-    sink.push('status', { status: 'running', attempt: 1 });
-    sink.push('status', { status: 'failed', error: { code: 'auth_failed', message: 'invalid x-api-key' } });
-    sink.push('end', { status: 'failed', error: { code: 'auth_failed', message: 'invalid x-api-key' } });
+    sink.pushOutput('status', { status: 'running', attempt: 1 });
+    sink.pushOutput('status', { status: 'failed', error: { code: 'auth_failed', message: 'invalid x-api-key' } });
+    sink.pushOutput('end', { status: 'failed', error: { code: 'auth_failed', message: 'invalid x-api-key' } });
     await sink.close();
     const r = await run((io) => followTaskCommand(ctx(io), taskId, {}));
     expect(r.code).toBe(2);

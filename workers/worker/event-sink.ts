@@ -50,7 +50,8 @@ const RETRY_MS = 1000;
  * sees every seq once. A failed write keeps the batch and retries it.
  *
  * The agent's output (`pushOutput`) is capped per attempt in events and bytes; past a cap the sink takes no
- * more of it and aborts `stopSignal`. The worker's own events (`push`: status, end) are always kept. Memory
+ * more of it and aborts `stopSignal`. The attempt's `status` and `end` are not the sink's: the task lifecycle
+ * writes them in its transitions' transactions (src/tasks/lifecycle/). Memory
  * is bounded by the reader: once `saturated`, it pauses the sandbox's streams until `whenDrained()`.
  * Payloads are made storable on the way in (src/db/pg-safe.ts); a batch Postgres still refuses with a data
  * exception is written event by event, the refused ones are dropped, and the sink stops with
@@ -118,11 +119,6 @@ export class EventSink {
   whenDrained(): Promise<void> {
     if (this.#bufferedBytes <= this.#o.maxBufferedBytes / 2) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
-  }
-
-  /** The worker's own event (status, end): always kept. */
-  push(type: string, payload: unknown): number {
-    return this.#append(type, pgSafeJson(payload));
   }
 
   /** One event of the agent's output; null when it is refused (a cap reached, fenced out, or stopped). */
