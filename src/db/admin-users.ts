@@ -16,12 +16,12 @@ const COLUMNS = 'id, email, role, disabled, password_hash is not null as has_pas
 export async function listUsers(sql: Sql, q: { limit: number; offset: number; role?: string }): Promise<AdminUserRow[]> {
   return sql<AdminUserRow[]>`
     select ${sql.unsafe(COLUMNS)} from users
-    where (${q.role ?? null}::text is null or role = ${q.role ?? null})
+    where deleted_at is null and (${q.role ?? null}::text is null or role = ${q.role ?? null})
     order by created_at, id limit ${q.limit} offset ${q.offset}`;
 }
 
 export async function findAdminUser(sql: Sql, id: string): Promise<AdminUserRow | undefined> {
-  const [row] = await sql<AdminUserRow[]>`select ${sql.unsafe(COLUMNS)} from users where id = ${id}`;
+  const [row] = await sql<AdminUserRow[]>`select ${sql.unsafe(COLUMNS)} from users where id = ${id} and deleted_at is null`;
   return row;
 }
 
@@ -45,7 +45,7 @@ export async function updateUserAccess(
   return sql.begin(async (tx) => {
     // Lock the admins too, so two concurrent demotions cannot both pass the check.
     await tx`select id from users where role = ${adminRole} and not disabled for update`;
-    const [before] = await tx<AdminUserRow[]>`select ${tx.unsafe(COLUMNS)} from users where id = ${id} for update`;
+    const [before] = await tx<AdminUserRow[]>`select ${tx.unsafe(COLUMNS)} from users where id = ${id} and deleted_at is null for update`;
     if (!before) return { kind: 'missing' } as const;
     const staysAdmin = (patch.role ?? before.role) === adminRole && !(patch.disabled ?? before.disabled);
     if (before.role === adminRole && !before.disabled && !staysAdmin) {
@@ -57,5 +57,28 @@ export async function updateUserAccess(
         updated_at = now()
       where id = ${id} returning ${tx.unsafe(COLUMNS)}`;
     return { kind: 'updated', before, after: after as AdminUserRow } as const;
+  });
+}
+
+/**
+ * Marks a user deleted: disabled at once (so no login, token or key of theirs works), every workspace of
+ * theirs marked deleted and its stored keys gone. The purger (src/tasks/deletion/) cancels what is still
+ * queued or running, removes their tasks and events in batches, then the rows. Refuses ('last_admin') to
+ * delete the last enabled admin, as updateUserAccess does.
+ */
+export async function markUserDeleted(sql: Sql, id: string, adminRole: string): Promise<{ kind: 'deleted'; user: AdminUserRow } | { kind: 'missing' } | { kind: 'last_admin' }> {
+  return sql.begin(async (tx) => {
+    await tx`select id from users where role = ${adminRole} and not disabled for update`;
+    const [user] = await tx<AdminUserRow[]>`select ${tx.unsafe(COLUMNS)} from users where id = ${id} and deleted_at is null for update`;
+    if (!user) return { kind: 'missing' } as const;
+    if (user.role === adminRole && !user.disabled) {
+      const [other] = await tx`select 1 from users where role = ${adminRole} and not disabled and id <> ${id} limit 1`;
+      if (!other) return { kind: 'last_admin' } as const;
+    }
+    await tx`update users set disabled = true, deleted_at = now(), updated_at = now() where id = ${id}`;
+    const workspaces = await tx<{ id: string }[]>`
+      update workspaces set deleted_at = now(), updated_at = now() where owner_id = ${id} and deleted_at is null returning id`;
+    if (workspaces.length > 0) await tx`delete from workspace_secrets where workspace_id in ${tx(workspaces.map((w) => w.id))}`;
+    return { kind: 'deleted', user } as const;
   });
 }

@@ -17,6 +17,7 @@ export interface WorkspaceRow {
 const COLUMNS = 'id, owner_id, name, source, egress, created_at, updated_at';
 
 // Every query takes the owner: another tenant's id simply finds nothing (404), never a 403 that leaks existence.
+// A deleted workspace (deleted_at set, its data not yet purged) is found by none of them.
 
 /** One statement, egress included: a workspace is never stored without the policy it was asked with. */
 export async function insertWorkspace(sql: Sql, w: { ownerId: string; name: string; source: WorkspaceSource; egress?: EgressPolicy }): Promise<WorkspaceRow> {
@@ -29,13 +30,13 @@ export async function insertWorkspace(sql: Sql, w: { ownerId: string; name: stri
 
 export async function findWorkspace(sql: Sql, ownerId: string, id: string): Promise<WorkspaceRow | undefined> {
   const [row] = await sql<WorkspaceRow[]>`
-    select ${sql.unsafe(COLUMNS)} from workspaces where id = ${id} and owner_id = ${ownerId}`;
+    select ${sql.unsafe(COLUMNS)} from workspaces where id = ${id} and owner_id = ${ownerId} and deleted_at is null`;
   return row;
 }
 
 export async function listWorkspaces(sql: Sql, ownerId: string, limit: number): Promise<WorkspaceRow[]> {
   return sql<WorkspaceRow[]>`
-    select ${sql.unsafe(COLUMNS)} from workspaces where owner_id = ${ownerId}
+    select ${sql.unsafe(COLUMNS)} from workspaces where owner_id = ${ownerId} and deleted_at is null
     order by created_at desc, id desc limit ${limit}`;
 }
 
@@ -51,19 +52,25 @@ export async function updateWorkspace(
       source = coalesce(${patch.source ? sql.json(patch.source) : null}::jsonb, source),
       egress = coalesce(${patch.egress ? sql.json(patch.egress as never) : null}::jsonb, egress),
       updated_at = now()
-    where id = ${id} and owner_id = ${ownerId}
+    where id = ${id} and owner_id = ${ownerId} and deleted_at is null
     returning ${sql.unsafe(COLUMNS)}`;
   return row;
 }
 
-/** Deletes unless a task of the workspace is still queued or running ('busy'). */
+/**
+ * Marks the workspace deleted unless a task of it is still queued or running ('busy'). From then on no
+ * query here finds it and its stored Anthropic key is gone; the purger (src/tasks/deletion/) removes its
+ * tasks and events in batches and then the row. The row lock makes a submission racing the delete wait
+ * for it; one that still slips in is cancelled by the purger.
+ */
 export async function deleteWorkspace(sql: Sql, ownerId: string, id: string): Promise<'deleted' | 'missing' | 'busy'> {
   return sql.begin(async (tx) => {
-    const [ws] = await tx`select id from workspaces where id = ${id} and owner_id = ${ownerId} for update`;
+    const [ws] = await tx`select id from workspaces where id = ${id} and owner_id = ${ownerId} and deleted_at is null for update`;
     if (!ws) return 'missing' as const;
     const [active] = await tx`select 1 from tasks where workspace_id = ${id} and status in ('queued', 'running') limit 1`;
     if (active) return 'busy' as const;
-    await tx`delete from workspaces where id = ${id}`;
+    await tx`update workspaces set deleted_at = now(), updated_at = now() where id = ${id}`;
+    await tx`delete from workspace_secrets where workspace_id = ${id}`;
     return 'deleted' as const;
   });
 }

@@ -57,6 +57,7 @@ export interface Metrics {
     tokens: Counter<'type'>;
     /** Rows the retention pruner deleted: finished task rows (with all stored for them) and events of finished tasks. */
     retentionPruned: Counter<'kind'>;
+    deletionPurged: Counter<'kind'>;
   };
   worker: {
     busy: Gauge<string>;
@@ -159,6 +160,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
         labelNames: ['kind'] as const,
         ...none,
       }),
+      deletionPurged: new Counter({
+        name: 'aicli_deletion_purged_total',
+        help: 'Rows the purger removed for deleted users and workspaces: kind="tasks" task rows (their events go with them), kind="workspaces", kind="users".',
+        labelNames: ['kind'] as const,
+        ...none,
+      }),
     },
     worker: {
       busy: new Gauge({
@@ -182,6 +189,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   // The error counter starts at 0 per queue, so `increase()` sees the first failure.
   for (const queue of opts.queues?.names ?? []) scrapeErrors.inc({ queue }, 0);
   for (const kind of ['tasks', 'events']) m.tasks.retentionPruned.inc({ kind }, 0);
+  for (const kind of ['tasks', 'workspaces', 'users']) m.tasks.deletionPurged.inc({ kind }, 0);
   return m;
 }
 

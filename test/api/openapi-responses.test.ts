@@ -132,6 +132,9 @@ describe('admin', () => {
     expect((await env.hit('PATCH /api/v1/admin/users/{id}', `${users}/${randomUUID()}`, { token: who.admin, body: { disabled: false } })).status).toBe(404);
     const [admin] = await env.db.sql`select id from users where email = 'admin@example.com'`;
     expect((await env.hit('PATCH /api/v1/admin/users/{id}', `${users}/${admin?.id}`, { token: who.admin, body: { role: 'user' } })).status, 'the last admin').toBe(409);
+    expect((await env.hit('DELETE /api/v1/admin/users/{id}', `${users}/${admin?.id}`, { token: who.admin })).status, 'the last admin').toBe(409);
+    expect((await env.hit('DELETE /api/v1/admin/users/{id}', one, { token: who.admin })).status).toBe(204);
+    expect((await env.hit('DELETE /api/v1/admin/users/{id}', one, { token: who.admin })).status, 'already deleted').toBe(404);
   });
 
   it('roles and the audit log', async () => {

@@ -8,6 +8,7 @@ import type { Logger } from '../../src/observability/logger.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { startReconciler } from '../../src/queue/reconciler.js';
 import { startRetentionPruner } from '../../src/tasks/retention/pruner.js';
+import { startDeletionPurger } from '../../src/tasks/deletion/purger.js';
 import { catalogProcessor } from '../../src/queue/job-processor.js';
 import { createTaskQueue, TASK_JOB_NAME, type TaskJobData } from '../../src/queue/task-queue.js';
 import { createWebhookQueue } from '../../src/queue/webhook-queue.js';
@@ -212,6 +213,14 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   });
   const reconciler = startReconciler(sql, queue, logger, config.queue.reconcile_interval);
   const retention = startRetentionPruner({ sql, retention: config.retention, logger, metrics });
+  const purger = startDeletionPurger({
+    sql,
+    batchSize: config.retention.batch_size,
+    cancel: (ownerId, taskId) => lifecycle.cancel(ownerId, taskId),
+    logger,
+    metrics,
+    intervalMs: config.retention.purge_interval,
+  });
   const outbox = startOutboxRelay(relay, logger, config.queue.outbox_interval);
   const cancelWatch = startCancelWatch({ sql, active, logger, intervalMs: config.worker.cancel_poll_interval });
   const notice = anonymousMetricsNotice(config);
@@ -222,6 +231,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     draining = true;
     reconciler.stop();
     retention?.stop();
+    purger.stop();
     reaper.stop();
     cancelWatch.stop();
     // worker.close() stops fetching and waits for the running jobs; past the deadline they are released.

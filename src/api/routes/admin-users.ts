@@ -2,11 +2,11 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import type { Identity } from '../../auth/identity.js';
 import { hashPassword } from '../../auth/password.js';
-import { findAdminUser, insertUserWithOptionalPassword, listUsers, updateUserAccess, type AdminUserRow } from '../../db/admin-users.js';
+import { findAdminUser, insertUserWithOptionalPassword, listUsers, markUserDeleted, updateUserAccess, type AdminUserRow } from '../../db/admin-users.js';
 import { roleExists } from '../../db/roles.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
-import { err, ok } from '../openapi/response-docs.js';
+import { err, noContent, ok } from '../openapi/response-docs.js';
 import { adminUserSchema, listOf } from '../openapi/schemas.js';
 import { defineRoute, need, type RouteDef } from '../route.js';
 import { uuidParam } from './params.js';
@@ -48,7 +48,7 @@ export const adminUserJson = (u: AdminUserRow) => ({
   updated_at: u.updated_at,
 });
 
-/** /api/v1/admin/users (user:manage): list, create, read, and change a user's role or disabled state. */
+/** /api/v1/admin/users (user:manage): list, create, read, change a user's role or disabled state, and delete a user. */
 export function adminUserRoutes(identity: Identity): RouteDef[] {
   const { sql, logger } = identity.resources;
   const knownRole = async (role: string) => identity.rbac.isConfigRole(role) || (await roleExists(sql, role));
@@ -127,6 +127,26 @@ export function adminUserRoutes(identity: Identity): RouteDef[] {
         if (before.disabled !== after.disabled) await audit(c, after.disabled ? 'user_disabled' : 'user_enabled', id, {});
         logger.info({ action: 'user_access_changed', user_id: id, role: after.role, disabled: after.disabled }, 'user access changed');
         return c.json(adminUserJson(after));
+      },
+    ),
+    defineRoute(
+      {
+        method: 'DELETE',
+        path: `${PATH}/:id`,
+        summary: "Delete a user: their logins end at once, their queued and running tasks are cancelled, and their workspaces, tasks and events are removed in batches in the background",
+        tag,
+        access,
+        responses: [noContent('Deleted'), err(409, 'The last enabled admin')],
+      },
+      async (c) => {
+        const id = uuidParam(c, 'user');
+        const outcome = await markUserDeleted(sql, id, ADMIN_ROLE);
+        if (outcome.kind === 'missing') throw notFound('user');
+        if (outcome.kind === 'last_admin') throw conflict('this is the last enabled admin: make another user admin first');
+        await identity.sessions.revokeUser(id, 'deleted');
+        await audit(c, 'user_deleted', id, { email: outcome.user.email, role: outcome.user.role });
+        logger.info({ action: 'user_deleted', user_id: id }, 'user deleted by an admin; the purger removes their data');
+        return c.body(null, 204);
       },
     ),
   ];

@@ -24,6 +24,11 @@ export const retentionSection = z
     event_days: days('retention.event_days').default(0),
     /** How often a worker runs a pruning round. */
     interval: duration('10m'),
+    /**
+     * How often a worker purges what deleted users and workspaces left (their tasks and events, then the
+     * rows). Runs whatever the retention days say: a deletion is always carried out.
+     */
+    purge_interval: duration('30s'),
     /** Rows one delete statement removes; a round repeats statements until one comes back short. */
     batch_size: z.coerce.number().int().min(1, 'retention.batch_size must be at least 1').max(100_000, 'retention.batch_size must be at most 100000').default(1000),
     /** Per-role overrides, decided by the task owner's role; a key left out falls back to the global value. */

@@ -1,0 +1,5 @@
+DROP INDEX IF EXISTS idx_tasks_workspace_active;
+DROP INDEX IF EXISTS idx_users_deleted;
+DROP INDEX IF EXISTS idx_workspaces_deleted;
+ALTER TABLE users DROP COLUMN IF EXISTS deleted_at;
+ALTER TABLE workspaces DROP COLUMN IF EXISTS deleted_at;
