@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { databaseUrl, loadConfig, type Config } from '../config/index.js';
 import { createSql, pingDatabase, type Sql } from '../db/client.js';
 import { assertSchemaCurrent } from '../db/migrate.js';
-import { createLogger, type Logger } from '../observability/logger.js';
+import { openLogger, type Logger } from '../observability/logger.js';
+import type { LogFile } from '../observability/log-file.js';
 import { createRedis } from '../queue/redis.js';
 import { describeFatal, StartupError } from './fatal.js';
 
@@ -18,11 +19,14 @@ export interface CommandContext {
   config: Config;
   configSource: string | null;
   logger: Logger;
+  /** The log file when logging.output is `file` (a server reopens it on SIGHUP). */
+  logFile: LogFile | null;
 }
 
 export function loadContext(opts: { config?: string }, name: string): CommandContext {
   const { config, source } = loadConfig({ configPath: opts.config });
-  return { config, configSource: source, logger: createLogger(config, name) };
+  const { logger, file } = openLogger(config, name);
+  return { config, configSource: source, logger, logFile: file };
 }
 
 function dbWhere(cfg: Config): string {

@@ -158,6 +158,7 @@ const logging = z
     max_size: z.coerce.number().positive().default(100),
     max_backups: z.coerce.number().int().min(0).default(5),
     max_age: z.coerce.number().int().min(0).default(30),
+    compress: boolish(false),
   })
   .strict()
   .default({});

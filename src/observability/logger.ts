@@ -1,5 +1,6 @@
 import { pino, transport, destination, stdTimeFunctions, type Logger, type LoggerOptions } from 'pino';
 import type { Config } from '../config/index.js';
+import { LogFile } from './log-file.js';
 
 export type { Logger };
 
@@ -45,6 +46,15 @@ function levelFor(cfg: Config): string {
 }
 
 export function createLogger(cfg: Config, name: string): Logger {
+  return openLogger(cfg, name).logger;
+}
+
+/**
+ * The process logger, and its log file when logging.output is `file`: `file_path` is the live file,
+ * rotated by size beside it (logging.max_size MB, max_backups, max_age days, compress), and reopened on
+ * SIGHUP by whoever owns the signals (src/cli/lifecycle.ts).
+ */
+export function openLogger(cfg: Config, name: string): { logger: Logger; file: LogFile | null } {
   const format = cfg.logging.format ?? (cfg.environment === 'development' && process.stdout.isTTY ? 'pretty' : 'json');
   const options: LoggerOptions = {
     name,
@@ -54,22 +64,18 @@ export function createLogger(cfg: Config, name: string): Logger {
     timestamp: stdTimeFunctions.isoTime,
   };
   if (cfg.logging.output === 'file') {
-    return pino(
-      options,
-      transport({
-        target: 'pino-roll',
-        options: {
-          file: cfg.logging.file_path,
-          size: `${cfg.logging.max_size}m`,
-          frequency: 'daily',
-          mkdir: true,
-          limit: { count: Math.max(1, cfg.logging.max_backups), removeOtherLogFiles: false },
-        },
-      }),
-    );
+    const file = new LogFile({
+      filePath: cfg.logging.file_path,
+      maxBytes: cfg.logging.max_size * 1024 * 1024,
+      maxBackups: cfg.logging.max_backups,
+      maxAgeDays: cfg.logging.max_age,
+      compress: cfg.logging.compress,
+      onError: (err) => process.stderr.write(`aicli: rotating ${cfg.logging.file_path} failed (${(err as Error).message}); still writing the live file\n`),
+    });
+    return { logger: pino(options, file), file };
   }
   if (format === 'pretty') {
-    return pino(options, transport({ target: 'pino-pretty', options: { colorize: true, destination: 1 } }));
+    return { logger: pino(options, transport({ target: 'pino-pretty', options: { colorize: true, destination: 1 } })), file: null };
   }
-  return pino(options, destination({ dest: 1, sync: true }));
+  return { logger: pino(options, destination({ dest: 1, sync: true })), file: null };
 }

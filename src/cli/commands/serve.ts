@@ -4,14 +4,17 @@ import { runMigrations } from '../../db/migrate.js';
 import type { Logger } from '../../observability/logger.js';
 import { startWorker, type RunningWorker } from '../../../workers/worker/task-worker.js';
 import { checkRedis, connectDatabase, migrationsDir, requireCurrentSchema } from '../context.js';
-import { onShutdown } from '../lifecycle.js';
+import { onReload, onShutdown } from '../lifecycle.js';
+import type { LogFile } from '../../observability/log-file.js';
 import { startDiagnostics } from '../../diagnostics/server.js';
 import { startApi, type RunningApi } from './api.js';
 
 export type Role = 'api' | 'worker' | 'up';
 
 /** `api`, `worker` and `up` (migrate + both in one process): start, then wait for a signal. */
-export async function serve(role: Role, config: Config, logger: Logger): Promise<void> {
+export async function serve(role: Role, config: Config, logger: Logger, logFile: LogFile | null = null): Promise<void> {
+  // First, so that a reload sent as soon as the process says it listens cannot hit Node's default (exit).
+  onReload(logFile ? () => logFile.reopen() : null, (msg) => logger.info(msg));
   const sql = await connectDatabase(config, logger);
   let api: RunningApi | null = null;
   let worker: RunningWorker | null = null;
