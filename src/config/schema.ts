@@ -124,9 +124,24 @@ const claude = z
     permission_mode: z.enum(['default', 'acceptEdits', 'plan', 'bypassPermissions']).default('bypassPermissions'),
     upstream_base_url: z.string().url().default('https://api.anthropic.com'),
     api_key: z.string().default(''),
-    max_retries: z.coerce.number().int().min(0).default(2),
+    /** Retries the CLI makes of a failed model call (CLAUDE_CODE_MAX_RETRIES). Default 2. */
+    max_retries: z.coerce.number().int().min(0, 'claude.max_retries must be 0 or more').optional(),
+    /** The guide's name for max_retries; give one of the two. */
+    retry_attempts: z.coerce.number().int().min(0, 'claude.retry_attempts must be 0 or more').optional(),
+    /**
+     * How long the worker's model gateway waits on a silent model API (for the response to start, and
+     * between two chunks of it) before it answers the CLI 504. Default 10m: a non-streamed call may think
+     * for minutes; the guide's 60s suits streamed calls only.
+     */
+    timeout: duration('10m'),
   })
   .strict()
+  .superRefine((c, ctx) => {
+    if (c.max_retries !== undefined && c.retry_attempts !== undefined && c.max_retries !== c.retry_attempts) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['retry_attempts'], message: 'claude.retry_attempts and claude.max_retries name the same setting and disagree: keep one' });
+    }
+  })
+  .transform(({ retry_attempts, ...c }) => ({ ...c, max_retries: c.max_retries ?? retry_attempts ?? 2 }))
   .default({});
 
 const worker = z

@@ -509,6 +509,7 @@ describe('model gateway', () => {
       const response = await callGateway(stalled.socketPath, { headers: { 'x-api-key': session.token }, body: messagesBody() });
       expect(response.status).toBe(504);
       expect(JSON.parse(response.body)).toMatchObject({ type: 'error', error: { type: 'api_error' } });
+      expect(response.body).toContain('nothing from it for 0.2s (claude.timeout)');
       await upstreamGaveUp.promise;
     } finally {
       await stalled.close();

@@ -125,6 +125,8 @@ class UpstreamTimeoutError extends Error {
 }
 
 
+const formatSeconds = (ms: number) => `${Math.round(ms / 100) / 10}s`;
+
 function errorCode(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;
   return typeof code === 'string' ? code : error.name;
@@ -473,7 +475,7 @@ class UnixSocketModelGateway implements ModelGateway {
       const status = timedOut ? 504 : 502;
       entry.session.upstreamErrors.push({ status, at: Date.now() });
       this.#log.warn({ task_id: entry.session.taskId, path: exchange.pathname, code: errorCode(error) }, 'model gateway: upstream request failed');
-      const reason = timedOut ? 'model API timed out' : `model API unreachable (${errorCode(error)})`;
+      const reason = timedOut ? `model API timed out: nothing from it for ${formatSeconds(this.#timeoutMs)} (claude.timeout)` : `model API unreachable (${errorCode(error)})`;
       if (!exchange.clientGone) sendAnthropicError(res, status, 'api_error', `aicli gateway: ${reason}`);
       this.#finish(exchange);
     });

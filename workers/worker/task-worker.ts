@@ -103,6 +103,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const gateway = createModelGateway({
     socketPath: path.join(socketDir, `gateway-${workerId}.sock`),
     upstreamBaseUrl: config.claude.upstream_base_url,
+    upstreamTimeoutMs: config.claude.timeout,
     logger,
     pricing: createPricing(config.pricing),
     maxRequestBytes: config.worker.gateway_max_request_bytes,
