@@ -35,7 +35,12 @@ export async function insertAudit(sql: Sql, e: AuditEntry): Promise<void> {
             ${e.ip ?? null}, ${e.requestId ?? null}, ${sql.json((e.details ?? {}) as never)})`;
 }
 
-/** Newest first; `beforeId` pages backwards. */
+/**
+ * Newest first; `beforeId` pages backwards. Each filter is in the statement only when given (not as
+ * `$1 is null or ...`, which a prepared statement's generic plan cannot match to an index), so a page
+ * reads the primary key or the (action, id) / (actor_id, id) index from where it starts (migration 0008).
+ * The order names the table's column: the bare `id` would be the text the select list makes of it.
+ */
 export async function listAudit(
   sql: Sql,
   q: { limit: number; beforeId?: string; action?: string; actorId?: string },
@@ -43,8 +48,9 @@ export async function listAudit(
   return sql<AuditRow[]>`
     select id::text, created_at, actor_id, actor_kind, action, target_type, target_id, ip, request_id, details
     from audit_log
-    where (${q.beforeId ?? null}::bigint is null or id < ${q.beforeId ?? null}::bigint)
-      and (${q.action ?? null}::text is null or action = ${q.action ?? null})
-      and (${q.actorId ?? null}::uuid is null or actor_id = ${q.actorId ?? null}::uuid)
-    order by id desc limit ${q.limit}`;
+    where true
+      ${q.beforeId !== undefined ? sql`and id < ${q.beforeId}::bigint` : sql``}
+      ${q.action !== undefined ? sql`and action = ${q.action}` : sql``}
+      ${q.actorId !== undefined ? sql`and actor_id = ${q.actorId}::uuid` : sql``}
+    order by audit_log.id desc limit ${q.limit}`;
 }

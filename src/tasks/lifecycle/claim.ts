@@ -49,11 +49,11 @@ export async function claimWithinLimits(
     where t.id = ${id} and t.status in ('queued', 'running')`;
   if (!owner) return { value: { kind: 'terminal' }, outboxId: null };
   await tx`select pg_advisory_xact_lock(hashtextextended(${`aicli:owner:${owner.owner_id}`}, 0))`;
+  // Two counts, each an equality on (owner_id, status) or (workspace_id, status): a short range of an index
+  // (migration 0008) holding only the running rows of that owner or workspace, whatever its history.
   const [running] = await tx<{ user_running: number; workspace_running: number }[]>`
-    select count(*) filter (where owner_id = ${owner.owner_id})::int as user_running,
-           count(*) filter (where workspace_id = ${owner.workspace_id})::int as workspace_running
-    from tasks where status = 'running' and id <> ${id}
-      and (owner_id = ${owner.owner_id} or workspace_id = ${owner.workspace_id})`;
+    select (select count(*) from tasks where owner_id = ${owner.owner_id} and status = 'running' and id <> ${id})::int as user_running,
+      (select count(*) from tasks where workspace_id = ${owner.workspace_id} and status = 'running' and id <> ${id})::int as workspace_running`;
   const limits = limitsFor(owner.role);
   const users = running?.user_running ?? 0;
   const workspaces = running?.workspace_running ?? 0;
