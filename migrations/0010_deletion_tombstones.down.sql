@@ -1,4 +1,3 @@
-DROP INDEX IF EXISTS idx_tasks_workspace_active;
 DROP INDEX IF EXISTS idx_users_deleted;
 DROP INDEX IF EXISTS idx_workspaces_deleted;
 ALTER TABLE users DROP COLUMN IF EXISTS deleted_at;

@@ -6,6 +6,3 @@ ALTER TABLE workspaces ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
 ALTER TABLE users ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
 CREATE INDEX IF NOT EXISTS idx_workspaces_deleted ON workspaces (deleted_at) WHERE deleted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_users_deleted ON users (deleted_at) WHERE deleted_at IS NOT NULL;
--- The workspace delete's "anything still queued or running?" check reads only the active tasks, however
--- long the workspace's history is (idx_tasks_workspace_id would walk every finished task first).
-CREATE INDEX IF NOT EXISTS idx_tasks_workspace_active ON tasks (workspace_id) WHERE status IN ('queued', 'running');
