@@ -5,6 +5,7 @@ import { listAudit } from '../../src/db/audit.js';
 import { listTaskEvents } from '../../src/db/task-events.js';
 import { findTask, listQueuedSince, listTasks } from '../../src/db/tasks.js';
 import { claimWithinLimits } from '../../src/tasks/lifecycle/claim.js';
+import { deleteExpiredEvents, deleteExpiredTasks } from '../../src/tasks/retention/statements.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 // The plans of the request-path and worker-path queries on a skewed database: one heavy user with a long
@@ -12,7 +13,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 // that records what it sends (inside a transaction rolled back when the function writes); the test then
 // asks Postgres for that statement's plan with the same parameters and checks that it reads an index in
 // the query's order: no Seq Scan on the big tables, and no more rows read than a small multiple of the page.
-// Report only, not here: the workspace delete's check and the pruner's statements (see README, Scale).
+// The workspace delete's check is asserted in deletion-purge.test.ts.
 let db: TestDatabase;
 let recorder: postgres.Sql;
 let recorded: Array<{ query: string; parameters: unknown[] }> = [];
@@ -69,6 +70,9 @@ beforeAll(async () => {
     insert into audit_log (actor_id, actor_kind, action)
     select case when g % 1000 = 0 then ${ids.light}::uuid else ${ids.heavy}::uuid end, 'user', case when g % 2000 = 0 then 'user_role_changed' else 'login' end
     from generate_series(1, 20000) g`;
+  // Earlier pruning rounds emptied the heavy user's tasks finished over 40 days ago (their events stay here:
+  // only the mark matters to the plan), as a long-running event retention leaves them.
+  await sql`update tasks set events_pruned = true where owner_id = ${ids.heavy} and finished_at < now() - interval '40 days'`;
   for (const t of ['users', 'workspaces', 'tasks', 'task_events', 'audit_log', 'user_active_tasks']) await sql.unsafe(`analyze ${t}`);
 }, 120_000);
 
@@ -195,6 +199,24 @@ const cases = (): Case[] => {
     { name: 'reconciler scan', match: /where status = 'queued' and created_at </, run: (sql) => listQueuedSince(sql as never, 5000, 200), index: 'idx_tasks_status_created', budget: 200 },
     { name: 'audit list', match: /from audit_log/, run: (sql) => listAudit(sql as never, { limit: 50 }), index: 'audit_log_pkey', budget: 50 },
     { name: 'audit list: rare action', match: /from audit_log/, run: (sql) => listAudit(sql as never, { limit: 50, action: 'user_role_changed' }), index: 'idx_audit_log_action_id', budget: 50 },
+    {
+      // Task retention of 100 days over a history of about 104: the old end of the finished_at index.
+      name: 'retention: expired tasks',
+      match: /delete from tasks where id in/,
+      run: (sql) => deleteExpiredTasks(sql as never, { days: 100, byRole: {} }, 100),
+      index: 'idx_tasks_finished_at',
+      budget: 400,
+    },
+    {
+      // Event retention of 1 day, with the 18,000 oldest tasks already emptied: the candidates are the next
+      // unmarked ones, found without walking the emptied history again (the step runs for real, last).
+      name: 'retention: event candidates past the emptied history',
+      match: /and not t\.events_pruned/,
+      run: (sql) => deleteExpiredEvents(sql, { days: 1, byRole: {} }, 100),
+      index: 'idx_tasks_events_unpruned',
+      budget: 400,
+      ownTransaction: true,
+    },
     { name: 'audit list: rare actor, older page', match: /from audit_log/, run: (sql) => listAudit(sql as never, { limit: 50, actorId: ids.light, beforeId: '15000' }), index: 'idx_audit_log_actor_id', budget: 50 },
   ];
 };

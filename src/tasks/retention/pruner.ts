@@ -11,6 +11,9 @@ import { deleteExpiredEvents, deleteExpiredTasks, type KindRetention } from './s
  */
 export const RETENTION_LOCK_KEY = 0x61696372;
 
+/** Rows removed in one round past which the round refreshes the tables' statistics. */
+const ANALYZE_AFTER_ROWS = 50_000;
+
 export type PruneRound = { skipped: true } | { skipped: false; tasks: number; events: number; statements: number };
 
 export interface RetentionPrunerOptions {
@@ -43,23 +46,32 @@ export async function pruneRound(opts: RetentionPrunerOptions): Promise<PruneRou
     if (lock?.locked !== true) return { skipped: true };
     try {
       let statements = 0;
-      const drain = async (remove: (r: KindRetention) => Promise<number>, r: KindRetention): Promise<number> => {
-        if (!hasAny(r)) return 0;
-        let total = 0;
+      let removedTasks = 0;
+      if (hasAny(tasks)) {
         for (;;) {
-          const n = await remove(r);
+          const n = await deleteExpiredTasks(conn, tasks, retention.batch_size);
           statements++;
-          total += n;
-          if (n < retention.batch_size) return total;
+          removedTasks += n;
+          if (n < retention.batch_size) break;
         }
-      };
-      const removedTasks = await drain((r) => deleteExpiredTasks(conn, r, retention.batch_size), tasks);
+      }
       if (removedTasks > 0) metrics?.tasks.retentionPruned.inc({ kind: 'tasks' }, removedTasks);
-      const removedEvents = await drain((r) => deleteExpiredEvents(conn, r, retention.batch_size), events);
+      let removedEvents = 0;
+      if (hasAny(events)) {
+        for (;;) {
+          const step = await deleteExpiredEvents(sql, events, retention.batch_size);
+          statements++;
+          removedEvents += step.events;
+          if (step.events < retention.batch_size && step.marked === 0) break;
+        }
+      }
       if (removedEvents > 0) metrics?.tasks.retentionPruned.inc({ kind: 'events' }, removedEvents);
       if (removedTasks + removedEvents > 0) {
         logger.info({ action: 'retention_pruned', tasks: removedTasks, events: removedEvents, statements }, 'retention removed finished tasks and events');
       }
+      // A round that removed much leaves the planner's row counts behind until autovacuum catches up, and
+      // plans chosen on stale counts are what made history cost time before; ANALYZE samples, so it is cheap.
+      if (removedTasks + removedEvents >= ANALYZE_AFTER_ROWS) await conn`analyze tasks, task_events`;
       return { skipped: false, tasks: removedTasks, events: removedEvents, statements };
     } finally {
       // The server frees a session lock when the connection closes, which is the usual cause of a failure here.
