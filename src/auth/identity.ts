@@ -5,6 +5,7 @@ import { LoginThrottle } from './login-throttle.js';
 import { ApiKeys } from './api-keys.js';
 import { Audit } from './audit.js';
 import { clientIpResolver } from './client-ip.js';
+import { CacheBudget, type LocalCacheOptions } from './local-cache.js';
 import { OAuthFlow } from './oauth/flow.js';
 import { RateLimiter } from './rate-limiter.js';
 import { Rbac } from './rbac.js';
@@ -27,12 +28,24 @@ export interface Identity {
   clientIp(c: Context): string | null;
 }
 
+/**
+ * The options every identity cache of one process shares: auth.cache's ttl and size, under the process-wide
+ * bounds of `cache` (its ttl is a ceiling; its max_size one budget for all of them).
+ */
+export function localCacheOptions(cfg: Config): LocalCacheOptions {
+  return {
+    ttlMs: Math.min(cfg.auth.cache.ttl, cfg.cache.ttl),
+    maxEntries: cfg.auth.cache.max_entries,
+    budget: new CacheBudget(cfg.cache.max_size),
+  };
+}
+
 export function createIdentity(r: ApiResources): Identity {
   const cfg = r.config;
   // Every Redis key of this layer lives under redis.key_prefix, except the bare whitelist:ip:<ip> of docs/troubleshooting.ko.md.
   const prefix = `${cfg.redis.key_prefix}:`;
   const audit = new Audit(r.sql, r.logger);
-  const cache = { ttlMs: cfg.auth.cache.ttl, maxEntries: cfg.auth.cache.max_entries };
+  const cache = localCacheOptions(cfg);
   const revocationTtl = cfg.auth.jwt.access_token_ttl + cfg.auth.jwt.clock_tolerance;
   const state = new SessionState(r.sql, r.redis, prefix, cfg.rbac.cache_ttl, revocationTtl, r.logger, r.invalidation, cache);
   const rbac = new Rbac(cfg.rbac, r.sql, r.redis, prefix, r.logger, r.invalidation, cache);

@@ -6,6 +6,7 @@ import { boolish, fromJsonText, list } from './fields.js';
 import { normalizeDomainPattern } from '../net/egress-policy.js';
 import { authSection, oauth2Section, rateLimitSection, rbacSection, securitySection } from './sections/identity.js';
 import { retentionSection } from './sections/retention.js';
+import { cacheSection } from './sections/cache.js';
 import { egressSection, limitsSection, pricingSection, scratchSection, secretsSection } from './sections/sandbox-policy.js';
 
 // One schema, one set of defaults. Every key is documented in configs/config.example.yml.
@@ -198,6 +199,7 @@ export const configSchema = z
     idempotency: idempotencySection,
     webhooks: webhooksSection,
     retention: retentionSection,
+    cache: cacheSection,
     metrics: metricsSection,
     diagnostics: diagnosticsSection,
     limits: limitsSection,
