@@ -116,9 +116,12 @@ const indexesOf = (plan: PlanNode) => walk(plan).flatMap((n) => (n['Index Name']
  * The executed plan of a recorded statement with the parameters it was sent with (EXPLAIN ANALYZE in a
  * transaction or savepoint that is rolled back, so a delete deletes nothing): its row counts show what it read.
  */
-async function planOf(sql: postgres.Sql | postgres.TransactionSql, q: { query: string; parameters: unknown[] }): Promise<PlanNode> {
+async function planOf(sql: postgres.Sql | postgres.TransactionSql, q: { query: string; parameters: unknown[]; customPlan?: boolean }): Promise<PlanNode> {
   let plan: PlanNode | undefined;
   const explain = async (tx: postgres.TransactionSql) => {
+    // The driver prepares every statement, and Postgres moves a prepared statement to a generic plan (one
+    // chosen without the parameters' values) after a few runs: judge that plan, which a skewed owner breaks.
+    if (!q.customPlan) await tx`set local plan_cache_mode = force_generic_plan`;
     const [row] = (await tx.unsafe(`explain (analyze, format json) ${q.query}`, q.parameters as never[])) as unknown as Array<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>;
     plan = row!['QUERY PLAN'][0]!.Plan;
     throw new RolledBack();
@@ -160,12 +163,13 @@ const cursorOf = async (ownerId: string, depth: number) => {
 };
 
 /** `index`: the index the plan should read (for the failure message); `budget`: the most rows it may read of the big tables. */
-type Case = { name: string; match: RegExp; run: (sql: postgres.Sql) => Promise<unknown>; index: string | RegExp; budget: number; ownTransaction?: boolean };
+/** `customPlan`: the statement runs with plan_cache_mode force_custom_plan in production (the pruner sets it). */
+type Case = { name: string; match: RegExp; run: (sql: postgres.Sql) => Promise<unknown>; index: string | RegExp; budget: number; ownTransaction?: boolean; customPlan?: boolean };
 
 const cases = (): Case[] => {
   const page = (name: string, q: Omit<Parameters<typeof listTasks>[2], 'limit'>, index: string, deep = false): Case => ({
     name: `task list: ${name}${deep ? ', deep cursor' : ''}`,
-    match: /from tasks\s+where owner_id/,
+    match: /from tasks\s+where (owner_id|workspace_id)/,
     run: async (sql) => listTasks(sql as never, ids.heavy, { ...q, cursor: deep ? await cursorOf(ids.heavy, 20_000) : undefined, limit: 21 }),
     index,
     // A page of 21 rows: a few pages' worth at most, whatever the owner's 33,000 rows of history and backlog.
@@ -206,6 +210,7 @@ const cases = (): Case[] => {
       run: (sql) => deleteExpiredTasks(sql as never, { days: 100, byRole: {} }, 100),
       index: 'idx_tasks_finished_at',
       budget: 400,
+      customPlan: true,
     },
     {
       // Event retention of 1 day, with the 18,000 oldest tasks already emptied: the candidates are the next
@@ -216,6 +221,7 @@ const cases = (): Case[] => {
       index: 'idx_tasks_events_unpruned',
       budget: 400,
       ownTransaction: true,
+      customPlan: true,
     },
     { name: 'audit list: rare actor, older page', match: /from audit_log/, run: (sql) => listAudit(sql as never, { limit: 50, actorId: ids.light, beforeId: '15000' }), index: 'idx_audit_log_actor_id', budget: 50 },
   ];
@@ -232,7 +238,7 @@ describe('query plans on a skewed backlog and history', () => {
   it('every listed query reads about what it returns: no Seq Scan of a big table, no walk or sort of a history', async () => {
     const report: string[] = [];
     for (const c of cases()) {
-      const problem = judge(c, await planOf(db.sql, await record(c.match, c.run, c.ownTransaction)));
+      const problem = judge(c, await planOf(db.sql, { ...(await record(c.match, c.run, c.ownTransaction)), customPlan: c.customPlan }));
       if (problem) report.push(problem);
     }
     expect(report).toEqual([]);

@@ -45,6 +45,9 @@ export async function pruneRound(opts: RetentionPrunerOptions): Promise<PruneRou
     const [lock] = await conn<{ locked: boolean }[]>`select pg_try_advisory_lock(${RETENTION_LOCK_KEY}::bigint) as locked`;
     if (lock?.locked !== true) return { skipped: true };
     try {
+      // The same delete runs many times a round; a generic plan (blind to how old the cutoff is) may read
+      // every expired row and sort it for each batch. Plan each statement with its values instead.
+      await conn`set plan_cache_mode = force_custom_plan`;
       let statements = 0;
       let removedTasks = 0;
       if (hasAny(tasks)) {
@@ -75,6 +78,7 @@ export async function pruneRound(opts: RetentionPrunerOptions): Promise<PruneRou
       return { skipped: false, tasks: removedTasks, events: removedEvents, statements };
     } finally {
       // The server frees a session lock when the connection closes, which is the usual cause of a failure here.
+      await conn`reset plan_cache_mode`.catch(() => {});
       await conn`select pg_advisory_unlock(${RETENTION_LOCK_KEY}::bigint)`.catch((err: unknown) => logger.warn({ err }, 'releasing the retention lock failed'));
     }
   } finally {

@@ -53,6 +53,7 @@ export async function deleteExpiredTasks(sql: Runner, r: KindRetention, batch: n
  */
 export async function deleteExpiredEvents(sql: postgres.Sql, r: KindRetention, batch: number): Promise<{ events: number; marked: number }> {
   return sql.begin(async (tx) => {
+    await tx`set local plan_cache_mode = force_custom_plan`; // as the pruner's own connection does
     const candidates = (await tx<{ id: string }[]>`${finishedPastRetention(tx, r, batch, 'events')}`).map((c) => c.id);
     if (candidates.length === 0) return { events: 0, marked: 0 };
     const deleted = await tx`
