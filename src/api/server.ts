@@ -13,7 +13,10 @@ export type ApiServer = Server & { readonly inFlight: HttpDrain };
 
 /** Listens with the configured timeouts; a port in use is a ListenError naming the fix. */
 export async function listen(app: App, server: Config['server'], opts: { logger?: Logger } = {}): Promise<ApiServer> {
-  const http = createAdaptorServer({ fetch: app.fetch }) as Server;
+  // Node checks for requests past their timeout every connectionsCheckingInterval (30 s by default), which
+  // would let a short server.read_timeout be overrun by up to that much.
+  const checkEveryMs = Math.max(100, Math.min(1000, Math.floor(server.read_timeout / 4)));
+  const http = createAdaptorServer({ fetch: app.fetch, serverOptions: { connectionsCheckingInterval: checkEveryMs } }) as Server;
   http.requestTimeout = server.read_timeout;
   http.headersTimeout = Math.min(server.read_timeout, 60_000);
   http.keepAliveTimeout = server.idle_timeout;
@@ -24,7 +27,11 @@ export async function listen(app: App, server: Config['server'], opts: { logger?
     ),
   );
   const drainable = Object.assign(http, { inFlight: trackRequests(http) });
-  answerClientErrors(http);
+  answerClientErrors(http, {
+    readTimeoutMs: server.read_timeout,
+    onRequestTimeout: () =>
+      opts.logger?.warn({ action: 'read_timeout', read_timeout_ms: server.read_timeout }, 'timeout: a request was not received within server.read_timeout; answered 408'),
+  });
   await listenOrExplain(http, server.host, server.port, {
     what: 'failed to initialize server',
     fix: (code) =>
