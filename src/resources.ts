@@ -15,6 +15,8 @@ export interface ApiResources {
   config: Config;
   sql: Sql;
   logger: Logger;
+  /** Where each request's line goes (logging.access_file_path); `logger` when absent. */
+  accessLog?: Logger;
   tokens: AccessTokens;
   queue: TaskQueue;
   webhooks: WebhookQueue;

@@ -65,7 +65,7 @@ export function buildApi(r: ApiResources): { app: Hono<AuthEnv>; routes: readonl
   app.use('*', securityHeaders(r.config.security.headers));
   app.use('*', cors(r.config.security.cors));
   if (metrics) app.use('*', httpMetrics(metrics));
-  app.use('*', requestLog(r.logger));
+  app.use('*', requestLog(r.accessLog ?? r.logger));
   app.use('/api/*', limitByIp(identity));
   app.use('/auth/*', limitByIp(identity));
   app.use('/api/*', bodyLimit(r.config.server.body_limit_bytes));

@@ -20,7 +20,7 @@ export interface OwnedApiResources extends ApiResources {
 }
 
 /** The API's Redis-side resources: a command connection, the queues, and the one subscriber (SSE and identity changes). */
-export function createApiResources(config: Config, sql: Sql, logger: Logger, tokens: AccessTokens): OwnedApiResources {
+export function createApiResources(config: Config, sql: Sql, logger: Logger, tokens: AccessTokens, accessLog: Logger | null = null): OwnedApiResources {
   const redis = createRedis(config.redis.url, 'command', 'aicli-api');
   const queueConnection = createRedis(config.redis.url, 'command', 'aicli-api-queue');
   const subscriber = createRedis(config.redis.url, 'subscriber', `aicli-api-events:${config.redis.key_prefix}`);
@@ -34,6 +34,7 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
     config,
     sql,
     logger,
+    accessLog: accessLog ?? undefined,
     tokens,
     queue,
     webhooks,

@@ -3,8 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { databaseUrl, loadConfig, type Config } from '../config/index.js';
 import { createSql, pingDatabase, type Sql } from '../db/client.js';
 import { assertSchemaCurrent } from '../db/migrate.js';
-import { openLogger, type Logger } from '../observability/logger.js';
-import type { LogFile } from '../observability/log-file.js';
+import { openLogs, type Logger, type ProcessLogs } from '../observability/logger.js';
 import { createRedis } from '../queue/redis.js';
 import { describeFatal, StartupError } from './fatal.js';
 
@@ -19,14 +18,14 @@ export interface CommandContext {
   config: Config;
   configSource: string | null;
   logger: Logger;
-  /** The log file when logging.output is `file` (a server reopens it on SIGHUP). */
-  logFile: LogFile | null;
+  /** Every logger and log file of the process (a server reopens the files on SIGHUP). */
+  logs: ProcessLogs;
 }
 
 export function loadContext(opts: { config?: string }, name: string): CommandContext {
   const { config, source } = loadConfig({ configPath: opts.config });
-  const { logger, file } = openLogger(config, name);
-  return { config, configSource: source, logger, logFile: file };
+  const logs = openLogs(config, name);
+  return { config, configSource: source, logger: logs.logger, logs };
 }
 
 function dbWhere(cfg: Config): string {

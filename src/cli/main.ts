@@ -14,7 +14,7 @@ const serveAs = (role: Role) => () =>
     const ctx = loadContext(globals(), `aicli-${role}`);
     // Server modules load only for server commands, so the terminal client starts fast.
     const { serve } = await import('./commands/serve.js');
-    await serve(role, ctx.config, ctx.logger, ctx.logFile);
+    await serve(role, ctx.config, ctx.logs);
   });
 
 program.command('up').description('migrate, then run the API and a worker in one process').action(serveAs('up'));

@@ -175,6 +175,8 @@ const logging = z
     max_backups: z.coerce.number().int().min(0).default(5),
     max_age: z.coerce.number().int().min(0).default(30),
     compress: boolish(false),
+    /** When set, the API writes one line per request (with `duration` in ms) here instead of into the main log. */
+    access_file_path: z.string().default(''),
   })
   .strict()
   .default({});

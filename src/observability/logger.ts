@@ -46,15 +46,23 @@ function levelFor(cfg: Config): string {
 }
 
 export function createLogger(cfg: Config, name: string): Logger {
-  return openLogger(cfg, name).logger;
+  return openLogs(cfg, name).logger;
+}
+
+/** The process's loggers and the files they write, which SIGHUP reopens (src/cli/lifecycle.ts). */
+export interface ProcessLogs {
+  logger: Logger;
+  /** Where the API's request lines go (logging.access_file_path), or null: into `logger`. */
+  access: Logger | null;
+  files: LogFile[];
 }
 
 /**
- * The process logger, and its log file when logging.output is `file`: `file_path` is the live file,
- * rotated by size beside it (logging.max_size MB, max_backups, max_age days, compress), and reopened on
- * SIGHUP by whoever owns the signals (src/cli/lifecycle.ts).
+ * The process logger, with its log file when logging.output is `file` (`file_path` is the live file,
+ * rotated by size beside it: logging.max_size MB, max_backups, max_age days, compress), and the access log
+ * when logging.access_file_path is set (the same rotation; every request line whatever the level).
  */
-export function openLogger(cfg: Config, name: string): { logger: Logger; file: LogFile | null } {
+export function openLogs(cfg: Config, name: string): ProcessLogs {
   const format = cfg.logging.format ?? (cfg.environment === 'development' && process.stdout.isTTY ? 'pretty' : 'json');
   const options: LoggerOptions = {
     name,
@@ -63,19 +71,23 @@ export function openLogger(cfg: Config, name: string): { logger: Logger; file: L
     base: { pid: process.pid },
     timestamp: stdTimeFunctions.isoTime,
   };
-  if (cfg.logging.output === 'file') {
+  const files: LogFile[] = [];
+  const fileAt = (filePath: string) => {
     const file = new LogFile({
-      filePath: cfg.logging.file_path,
+      filePath,
       maxBytes: cfg.logging.max_size * 1024 * 1024,
       maxBackups: cfg.logging.max_backups,
       maxAgeDays: cfg.logging.max_age,
       compress: cfg.logging.compress,
-      onError: (err) => process.stderr.write(`aicli: rotating ${cfg.logging.file_path} failed (${(err as Error).message}); still writing the live file\n`),
+      onError: (err) => process.stderr.write(`aicli: rotating ${filePath} failed (${(err as Error).message}); still writing the live file\n`),
     });
-    return { logger: pino(options, file), file };
-  }
+    files.push(file);
+    return file;
+  };
+  const access = cfg.logging.access_file_path ? pino({ ...options, level: 'info' }, fileAt(cfg.logging.access_file_path)) : null;
+  if (cfg.logging.output === 'file') return { logger: pino(options, fileAt(cfg.logging.file_path)), access, files };
   if (format === 'pretty') {
-    return { logger: pino(options, transport({ target: 'pino-pretty', options: { colorize: true, destination: 1 } })), file: null };
+    return { logger: pino(options, transport({ target: 'pino-pretty', options: { colorize: true, destination: 1 } })), access, files };
   }
-  return { logger: pino(options, destination({ dest: 1, sync: true })), file: null };
+  return { logger: pino(options, destination({ dest: 1, sync: true })), access, files };
 }

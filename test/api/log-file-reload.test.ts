@@ -25,6 +25,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'info',
     AICLI__LOGGING__OUTPUT: 'file',
     AICLI__LOGGING__FILE_PATH: path.join(dir, 'app.log'),
+    AICLI__LOGGING__ACCESS_FILE_PATH: path.join(dir, 'access.log'),
   }));
   plain = spawnCli(['api'], testEnv(testId('logreload2'), db.url, { PORT: '0' }));
 });
@@ -37,20 +38,24 @@ afterAll(async () => {
 });
 
 describe('logging.output: file', () => {
-  it('writes file_path, and reopens it on SIGHUP after logrotate moved it, staying up', async () => {
+  it('writes file_path and the access log, and reopens both on SIGHUP after logrotate moved them, staying up', async () => {
     await expect.poll(() => listening(readLog('app.log')), { timeout: 60_000 }).toBeTruthy();
     const base = listening(readLog('app.log')) as string;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
-    await expect.poll(() => readLog('app.log'), { timeout: 10_000 }).toMatch(/"route":"\/healthz"/);
+    // The request line, with its duration, is in the access log (the guide's `grep "duration" access.log`).
+    await expect.poll(() => readLog('access.log'), { timeout: 10_000 }).toMatch(/"route":"\/healthz".*"duration":\d/);
+    expect(readLog('app.log')).not.toMatch(/"route":"\/healthz"/);
 
     fs.renameSync(path.join(dir, 'app.log'), path.join(dir, 'app.log-rotated'));
+    fs.renameSync(path.join(dir, 'access.log'), path.join(dir, 'access.log-rotated'));
     api.child.kill('SIGHUP');
     await expect.poll(() => readLog('app.log'), { timeout: 10_000 }).toMatch(/SIGHUP: log file reopened/);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
-    await expect.poll(() => readLog('app.log'), { timeout: 10_000 }).toMatch(/"route":"\/healthz"/);
-    // The moved file kept what was written before the reload, and nothing after it.
+    await expect.poll(() => readLog('access.log'), { timeout: 10_000 }).toMatch(/"route":"\/healthz"/);
+    // The moved files kept what was written before the reload, and nothing after it.
     expect(readLog('app.log-rotated')).toMatch(/API listening/);
     expect(readLog('app.log-rotated')).not.toMatch(/SIGHUP/);
+    expect(readLog('access.log-rotated').match(/"route":"\/healthz"/g)).toHaveLength(1);
     expect(api.child.exitCode).toBeNull();
   });
 

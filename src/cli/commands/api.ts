@@ -33,8 +33,8 @@ export interface RunningApi {
   close(deadlineMs?: number): Promise<void>;
 }
 
-export async function startApi(cfg: Config, sql: Sql, logger: Logger): Promise<RunningApi> {
-  const resources = createApiResources(cfg, sql, logger, new AccessTokens(jwtConfig(cfg, logger)));
+export async function startApi(cfg: Config, sql: Sql, logger: Logger, accessLog: Logger | null = null): Promise<RunningApi> {
+  const resources = createApiResources(cfg, sql, logger, new AccessTokens(jwtConfig(cfg, logger)), accessLog);
   const app = createApp(resources);
   const server = await listen(app, cfg.server, { logger }).catch((err: unknown) => {
     resources.disconnect();

@@ -1,20 +1,20 @@
 import type { Config } from '../../config/index.js';
 import type { Sql } from '../../db/client.js';
 import { runMigrations } from '../../db/migrate.js';
-import type { Logger } from '../../observability/logger.js';
+import type { ProcessLogs } from '../../observability/logger.js';
 import { startWorker, type RunningWorker } from '../../../workers/worker/task-worker.js';
 import { checkRedis, connectDatabase, migrationsDir, requireCurrentSchema } from '../context.js';
 import { onReload, onShutdown } from '../lifecycle.js';
-import type { LogFile } from '../../observability/log-file.js';
 import { startDiagnostics } from '../../diagnostics/server.js';
 import { startApi, type RunningApi } from './api.js';
 
 export type Role = 'api' | 'worker' | 'up';
 
 /** `api`, `worker` and `up` (migrate + both in one process): start, then wait for a signal. */
-export async function serve(role: Role, config: Config, logger: Logger, logFile: LogFile | null = null): Promise<void> {
+export async function serve(role: Role, config: Config, logs: ProcessLogs): Promise<void> {
+  const { logger } = logs;
   // First, so that a reload sent as soon as the process says it listens cannot hit Node's default (exit).
-  onReload(logFile ? () => logFile.reopen() : null, (msg) => logger.info(msg));
+  onReload(logs.files.length > 0 ? () => logs.files.forEach((f) => f.reopen()) : null, (msg) => logger.info(msg));
   const sql = await connectDatabase(config, logger);
   let api: RunningApi | null = null;
   let worker: RunningWorker | null = null;
@@ -26,7 +26,7 @@ export async function serve(role: Role, config: Config, logger: Logger, logFile:
     }
     await requireCurrentSchema(sql);
     await checkRedis(config);
-    if (role === 'api' || role === 'up') api = await startApi(config, sql, logger);
+    if (role === 'api' || role === 'up') api = await startApi(config, sql, logger, logs.access);
     if (role === 'worker' || role === 'up') worker = await startWorker({ config, sql, logger });
     // Heap snapshots and CPU profiles for ops, on loopback with a token (off unless diagnostics.enabled).
     if (config.diagnostics.enabled) diagnostics = await startDiagnostics({ ...config.diagnostics, logger, processName: role });
