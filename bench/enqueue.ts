@@ -3,6 +3,8 @@
 //            the API's own functions and queue options, BENCH_CONNECTIONS in flight
 //   api      the compiled `aicli-web api` (no worker, the user's cap lifted, rate limits on but never reached)
 //            under autocannon POST /api/v1/tasks with bearer auth on BENCH_CONNECTIONS connections
+// Each also reports the CPU time per submission of the process doing the work (the raw loop's, the API's): on
+// a shared machine it moves far less with the load than the throughput does.
 //   api_idem the same with a fresh Idempotency-Key on every request
 // The three take turns for BENCH_ROUNDS rounds of BENCH_SECONDS each (bounded), all on one database and Redis
 // prefix, so machine noise and backlog growth hit each alike. A ratio is the median over rounds of api/raw in
@@ -26,7 +28,7 @@ const MAX_P99_MS = 50;
 
 type Mode = 'raw' | 'api' | 'api_idem';
 
-const show = (f: EnqueueFigures) => `${f.perSecond.toFixed(0).padStart(5)}/s  p50 ${f.p50Ms.toFixed(1).padStart(5)} ms  p99 ${f.p99Ms.toFixed(1).padStart(5)} ms  (${f.requests} requests)`;
+const show = (f: EnqueueFigures) => `${f.perSecond.toFixed(0).padStart(5)}/s  p50 ${f.p50Ms.toFixed(1).padStart(5)} ms  p99 ${f.p99Ms.toFixed(1).padStart(5)} ms  cpu ${f.cpuMsPerRequest.toFixed(2)} ms/request  (${f.requests} requests)`;
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 async function main() {
@@ -46,8 +48,8 @@ async function main() {
   try {
     const run: Record<Mode, (durationMs: number) => Promise<EnqueueFigures>> = {
       raw: (durationMs) => measureRawEnqueue({ sql: db.sql, queue, ownerId: api.userId, workspaceId: api.workspaceId, inFlight: CONNECTIONS, durationMs }),
-      api: (durationMs) => measureApiEnqueue({ url: api.url, token: api.token, workspaceId: api.workspaceId, connections: CONNECTIONS, durationMs }),
-      api_idem: (durationMs) => measureApiEnqueue({ url: api.url, token: api.token, workspaceId: api.workspaceId, connections: CONNECTIONS, durationMs, idempotencyKeys: true }),
+      api: (durationMs) => measureApiEnqueue({ url: api.url, pid: api.pid, token: api.token, workspaceId: api.workspaceId, connections: CONNECTIONS, durationMs }),
+      api_idem: (durationMs) => measureApiEnqueue({ url: api.url, pid: api.pid, token: api.token, workspaceId: api.workspaceId, connections: CONNECTIONS, durationMs, idempotencyKeys: true }),
     };
     for (const mode of Object.keys(run) as Mode[]) await run[mode](2000); // warm-up (JIT, pools, caches)
 
@@ -66,9 +68,11 @@ async function main() {
     const ratioIdem = median(rounds.map((r) => r.api_idem.perSecond / r.raw.perSecond));
     const p99 = (m: Mode) => median(rounds.map((r) => r[m].p99Ms));
     const rate = (m: Mode) => median(rounds.map((r) => r[m].perSecond));
-    console.log(`median raw      ${rate('raw').toFixed(0)}/s p99 ${p99('raw').toFixed(1)} ms`);
-    console.log(`median api      ${rate('api').toFixed(0)}/s p99 ${p99('api').toFixed(1)} ms  ratio ${ratio.toFixed(3)}`);
-    console.log(`median api_idem ${rate('api_idem').toFixed(0)}/s p99 ${p99('api_idem').toFixed(1)} ms  ratio ${ratioIdem.toFixed(3)}`);
+    const cpu = (m: Mode) => median(rounds.map((r) => r[m].cpuMsPerRequest));
+    const line = (m: Mode) => `median ${m.padEnd(8)} ${rate(m).toFixed(0)}/s p99 ${p99(m).toFixed(1)} ms cpu ${cpu(m).toFixed(2)} ms/request`;
+    console.log(line('raw'));
+    console.log(`${line('api')}  ratio ${ratio.toFixed(3)}`);
+    console.log(`${line('api_idem')}  ratio ${ratioIdem.toFixed(3)}`);
     console.log(`load average after: ${loadavg()}`);
     const failures = [
       ratio < MIN_RATIO ? `api/raw ${ratio.toFixed(3)} is below ${MIN_RATIO}` : null,

@@ -6,6 +6,7 @@ import { runCli, spawnCli, type CliProcess } from '../../test/support/processes.
 
 export interface EnqueueApi {
   url: string;
+  pid: number;
   token: string;
   userId: string;
   workspaceId: string;
@@ -41,6 +42,7 @@ export async function startEnqueueApi(o: { id: string; dbUrl: string; extraEnv?:
     if (ws.status !== 201 || me.status !== 200) throw new Error(`set-up failed: me ${me.status}, workspace ${ws.status} ${ws.text}`);
     return {
       url: url as string,
+      pid: proc.child.pid as number,
       token: api.token as string,
       userId: me.json.id as string,
       workspaceId: ws.json.id as string,
