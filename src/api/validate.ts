@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { ZodType, ZodTypeDef, ZodIssue } from 'zod';
 import { badRequest } from './errors.js';
+import { readNodeBodyText } from '../net/node-body.js';
 
 /** Reads a JSON body and validates it; invalid JSON and schema failures are 400s that name the field. */
 export async function readJson<T>(c: Context, schema: ZodType<T, ZodTypeDef, unknown>): Promise<T> {
@@ -10,7 +11,8 @@ export async function readJson<T>(c: Context, schema: ZodType<T, ZodTypeDef, unk
   }
   let body: unknown;
   try {
-    body = await c.req.json();
+    const text = readNodeBodyText(c);
+    body = text ? JSON.parse(await text) : await c.req.json();
   } catch {
     throw badRequest('request body is not valid JSON');
   }

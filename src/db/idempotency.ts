@@ -1,33 +1,33 @@
 import type { Sql } from './client.js';
+import { submitTask, type SubmitResult, type TaskSubmission } from './task-submit.js';
 import type { TaskRow } from './tasks.js';
 
-export type IdempotentResult = { kind: 'created'; task: TaskRow } | { kind: 'replayed'; taskId: string } | { kind: 'mismatch' };
+export type IdempotentResult =
+  | { kind: 'created'; task: TaskRow }
+  | { kind: 'replayed'; taskId: string }
+  | { kind: 'mismatch' }
+  | Exclude<SubmitResult, { kind: 'created' }>;
 
 /**
- * Creates a task at most once per (owner, key). Concurrent requests with one key serialise on the key's
- * primary key: `on conflict do nothing` waits for the first inserter's transaction, then sees its row.
- * An expired key is forgotten first, so the same key may be used again after `ttlMs`.
+ * Creates a task at most once per (owner, key). The key is claimed in the submission's own statement
+ * (src/db/task-submit.ts); concurrent requests with one key serialise on the key's primary key, so the
+ * later ones find the first one's key here, in a statement of their own that sees its commit. An expired
+ * key is taken over, so the same key may be used again after `ttlMs`. A live key wins over the cap: a
+ * replay is not new work.
  */
-export async function createOnce(
-  sql: Sql,
-  k: { ownerId: string; key: string; requestHash: string; ttlMs: number },
-  create: (tx: Sql) => Promise<TaskRow>,
-): Promise<IdempotentResult> {
-  return sql.begin(async (tx) => {
-    const t = tx as unknown as Sql;
-    await t`delete from idempotency_keys where owner_id = ${k.ownerId} and key = ${k.key} and expires_at < now()`;
-    const inserted = await t`
-      insert into idempotency_keys (owner_id, key, request_hash, expires_at)
-      values (${k.ownerId}, ${k.key}, ${k.requestHash}, now() + make_interval(secs => ${k.ttlMs / 1000}))
-      on conflict do nothing returning key`;
-    if (inserted.length === 1) {
-      const task = await create(t);
-      await t`update idempotency_keys set task_id = ${task.id} where owner_id = ${k.ownerId} and key = ${k.key}`;
-      return { kind: 'created', task } as const;
+export async function createOnce(sql: Sql, s: TaskSubmission & { idempotency: NonNullable<TaskSubmission['idempotency']> }): Promise<IdempotentResult> {
+  const k = s.idempotency;
+  // Twice at most: a key seen taken that is gone the moment after (expired, or its owner's data deleted) is claimed again.
+  for (let attempt = 0; ; attempt++) {
+    const submitted = await submitTask(sql, s);
+    if (submitted.kind !== 'refused') return submitted;
+    const [existing] = await sql<{ request_hash: string; task_id: string | null }[]>`
+      select request_hash, task_id from idempotency_keys where owner_id = ${s.ownerId} and key = ${k.key} and expires_at >= now()`;
+    if (existing) {
+      if (!existing.task_id || existing.request_hash !== k.requestHash) return { kind: 'mismatch' };
+      return { kind: 'replayed', taskId: existing.task_id };
     }
-    const [existing] = await t<{ request_hash: string; task_id: string | null }[]>`
-      select request_hash, task_id from idempotency_keys where owner_id = ${k.ownerId} and key = ${k.key}`;
-    if (!existing || !existing.task_id || existing.request_hash !== k.requestHash) return { kind: 'mismatch' } as const;
-    return { kind: 'replayed', taskId: existing.task_id } as const;
-  });
+    if (submitted.active >= s.maxActive) return submitted;
+    if (attempt === 1) throw new Error(`Idempotency-Key of owner ${s.ownerId} was seen taken twice and then not found`);
+  }
 }

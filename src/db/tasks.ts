@@ -25,8 +25,8 @@ export interface TaskRow extends TaskRecord {
   enqueued_at: Date | null;
 }
 
-// The diff can be megabytes: it is read only by the diff endpoint.
-const COLUMNS = `id, owner_id, workspace_id, status, attempt, prompt, options, metadata, result, error_code,
+// The diff can be megabytes: it is read only by the diff endpoint. (Also what a submission returns: src/db/task-submit.ts.)
+export const TASK_COLUMNS = `id, owner_id, workspace_id, status, attempt, prompt, options, metadata, result, error_code,
   error_message, attempt_errors, exit_code, usage, diff_truncated, worker_id, webhook_url, cancel_requested_at, created_at,
   enqueued_at, started_at, finished_at`;
 
@@ -45,22 +45,26 @@ export async function insertTask(
     insert into tasks (owner_id, workspace_id, prompt, options, metadata, webhook_url)
     values (${t.ownerId}, ${t.workspaceId}, ${t.prompt}, ${sql.json(t.options as never)},
       ${t.metadata ? sql.json(t.metadata as never) : null}, ${t.webhookUrl ?? null})
-    returning ${sql.unsafe(COLUMNS)}`;
+    returning ${sql.unsafe(TASK_COLUMNS)}`;
   return row as TaskRow;
 }
 
+/**
+ * The job of a queued task was added now. The API sets enqueued_at in the submission itself (and clears it
+ * when the add failed); the reconciler, which adds only jobs that were missing, calls this after its add.
+ */
 export async function markEnqueued(sql: Sql, id: string): Promise<void> {
-  await sql`update tasks set enqueued_at = now() where id = ${id} and enqueued_at is null`;
+  await sql`update tasks set enqueued_at = now() where id = ${id} and status = 'queued'`;
 }
 
 export async function findTask(sql: Sql, ownerId: string, id: string): Promise<TaskRow | undefined> {
-  const [row] = await sql<TaskRow[]>`select ${sql.unsafe(COLUMNS)} from tasks where id = ${id} and owner_id = ${ownerId}`;
+  const [row] = await sql<TaskRow[]>`select ${sql.unsafe(TASK_COLUMNS)} from tasks where id = ${id} and owner_id = ${ownerId}`;
   return row;
 }
 
 /** Without an owner scope: for the worker side only (webhook delivery), never for a request. */
 export async function findTaskById(sql: Sql, id: string): Promise<TaskRow | undefined> {
-  const [row] = await sql<TaskRow[]>`select ${sql.unsafe(COLUMNS)} from tasks where id = ${id}`;
+  const [row] = await sql<TaskRow[]>`select ${sql.unsafe(TASK_COLUMNS)} from tasks where id = ${id}`;
   return row;
 }
 
@@ -93,7 +97,7 @@ export async function listTasks(
     ? sql`workspace_id = ${q.workspaceId} and exists (select 1 from workspaces w where w.id = ${q.workspaceId} and w.owner_id = ${ownerId})`
     : sql`owner_id = ${ownerId}`;
   return sql<TaskRow[]>`
-    select ${sql.unsafe(COLUMNS)} from tasks
+    select ${sql.unsafe(TASK_COLUMNS)} from tasks
     where ${scope}
       ${q.status ? sql`and status = ${q.status}` : sql``}
       ${q.cursor ? sql`and (created_at, id) < (${q.cursor.createdAt}::timestamptz, ${q.cursor.id}::uuid)` : sql``}

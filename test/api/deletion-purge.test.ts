@@ -2,6 +2,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upsertWorkspaceSecret } from '../../src/db/workspace-secrets.js';
 import { insertTask } from '../../src/db/tasks.js';
+import { submitTask } from '../../src/db/task-submit.js';
 import { insertWorkspace } from '../../src/db/workspaces.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
@@ -120,6 +121,9 @@ describe('deleting a workspace', () => {
   it('refuses while a task is queued, and reads only active tasks to decide, however long the history', async () => {
     const o = await newOwner('busy-owner@example.com');
     await seedHistory(o.userId, o.workspaceId, 3000, 0);
+    // And a backlog elsewhere: the check must read neither this workspace's history nor other queues.
+    const elsewhere = await newOwner('backlog-owner@example.com');
+    await db.sql`insert into tasks (owner_id, workspace_id, prompt, options) select ${elsewhere.userId}, ${elsewhere.workspaceId}, 'p', '{}'::jsonb from generate_series(1, 3000)`;
     const queued = await insertTask(db.sql, { ownerId: o.userId, workspaceId: o.workspaceId, prompt: 'p', options: {}, metadata: null, webhookUrl: null });
     await db.sql`analyze tasks`;
     const seen: { query: string; params: unknown[] }[] = [];
@@ -130,7 +134,8 @@ describe('deleting a workspace', () => {
       const check = seen.find((s) => /from tasks where workspace_id/.test(s.query));
       if (!check) throw new Error(`the active-task check was not seen among ${seen.length} queries`);
       const [plan] = await db.sql.unsafe(`explain (format json) ${check.query}`, check.params as never[]);
-      // (workspace_id, status, …) from migration 0008: two short ranges, not the workspace's whole history.
+      // The (workspace_id, status) range (migration 0008, with 0010's pair statistics): not the workspace's
+      // history, nor every queue.
       expect(JSON.stringify(plan)).toContain('idx_tasks_workspace_status_created');
       expect(JSON.stringify(plan)).not.toContain('Seq Scan');
     } finally {
@@ -140,6 +145,38 @@ describe('deleting a workspace', () => {
     expect(await lc.lifecycle.cancel(o.userId, queued.id)).toBe('cancelled');
     expect((await call('DELETE', `/api/v1/workspaces/${o.workspaceId}`, o.token)).status).toBe(204);
     expect(await purge()).toMatchObject({ skipped: false, tasks: 3001, workspaces: 1, cancelled: 0 });
+    await db.sql`delete from tasks where workspace_id = ${elsewhere.workspaceId}`;
+  });
+
+  it('a submission racing the delete waits for it and then finds no workspace: no task lands in it', async () => {
+    const o = await newOwner('racer@example.com');
+    const deleter = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      // The delete's transaction, held open after it marked the row, as a slow delete would be.
+      const deleting = deleter.begin(async (tx) => {
+        await tx`select id from workspaces where id = ${o.workspaceId} for update`;
+        await tx`update workspaces set deleted_at = now() where id = ${o.workspaceId}`;
+        locked();
+        await held;
+      });
+      await isLocked;
+      const submitting = submitTask(db.sql, { ownerId: o.userId, workspaceId: o.workspaceId, prompt: 'p', options: {}, metadata: null, webhookUrl: null, maxActive: 10 });
+      // The submission is waiting on the workspace's row lock.
+      await expect
+        .poll(async () => (await db.sql`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%with ws as%'`).length, { timeout: 10_000 })
+        .toBe(1);
+      release();
+      await deleting;
+      expect(await submitting).toEqual({ kind: 'no_workspace' });
+      expect(await rows('tasks', db.sql`workspace_id = ${o.workspaceId}`)).toBe(0);
+    } finally {
+      await deleter.end();
+    }
+    expect(await purge()).toMatchObject({ skipped: false, workspaces: 1 });
   });
 
   it('cancels a task that slipped in as the workspace was deleted, waits for a running one to stop, then removes both', async () => {

@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import type { Config } from '../../config/index.js';
 import { roleLimits } from '../../config/sections/sandbox-policy.js';
-import { activeTasksOf } from '../../db/active-tasks.js';
-import type { Sql } from '../../db/client.js';
 import type { TaskOptions } from '../../db/tasks.js';
 import { ApiError, unprocessable } from '../errors.js';
 
@@ -69,16 +67,16 @@ export function checkCaps(req: TaskRequest, cfg: Config, role?: string): void {
   over('priority', req.priority, limits.max_priority, key('max_priority'), who);
 }
 
-/**
- * Refuses a task past the user's cap of queued and running tasks. Called after the task's insert, in its
- * transaction: the count includes the new task, and a refusal rolls the insert back.
- */
-export async function checkConcurrentTasks(sql: Sql, userId: string, role: string | undefined, cfg: Config): Promise<void> {
+/** The user's cap of queued and running tasks, from the role's limits (limits.roles.<role>.max_concurrent_tasks). */
+export function maxActiveTasks(role: string | undefined, cfg: Config): number {
+  return roleLimits(cfg.limits, role).limits.max_concurrent_tasks;
+}
+
+/** The 429 of a submission refused at the cap: `active` is the user's queued and running tasks it found. */
+export function tooManyTasks(active: number, role: string | undefined, cfg: Config): ApiError {
   const { role: limitsRole, limits } = roleLimits(cfg.limits, role);
-  const active = (await activeTasksOf(sql, userId)) - 1;
-  if (active < limits.max_concurrent_tasks) return;
   const retryAfterSeconds = 5;
-  throw new ApiError(
+  return new ApiError(
     429,
     'Too many tasks',
     `you have ${active} queued or running tasks; the cap for role ${limitsRole} is ${limits.max_concurrent_tasks} (limits.roles.${limitsRole}.max_concurrent_tasks): wait for one to finish`,

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { createOnce } from '../../db/idempotency.js';
 import { loadArtifact } from '../../db/task-artifacts.js';
-import { findTask, findTaskDiff, insertTask, listTasks, markEnqueued, type TaskCursor, type TaskRow } from '../../db/tasks.js';
+import { findTask, findTaskDiff, listTasks, type TaskCursor, type TaskRow } from '../../db/tasks.js';
+import { clearEnqueued, submitTask, type TaskSubmission } from '../../db/task-submit.js';
 import { taskJson } from '../../domain/task-json.js';
 import { TASK_STATUSES } from '../../domain/task-status.js';
 import { listTaskEvents } from '../../db/task-events.js';
@@ -18,7 +19,7 @@ import { err, ok, text } from '../openapi/response-docs.js';
 import { diffSchema, eventPageSchema, taskPageSchema, taskSchema } from '../openapi/schemas.js';
 import { defineRoute, need, type RouteDef } from '../route.js';
 import { uuidParam } from './params.js';
-import { checkCaps, checkConcurrentTasks, taskOptions, taskRequestSchema } from './task-request.js';
+import { checkCaps, maxActiveTasks, taskOptions, taskRequestSchema, tooManyTasks } from './task-request.js';
 
 const listQuery = z
   .object({
@@ -102,56 +103,51 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
         if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw badRequest('Idempotency-Key must be 1-255 printable ASCII characters');
         const body = await input.body();
         checkCaps(body, r.config, principal.role);
-        const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
-        if (!workspace) throw notFound('workspace');
-        if (body.resume_from) await checkResumable(r.sql, principal.userId, workspace.id, body.resume_from);
-        let webhookUrl: string | null = null;
-        if (body.webhook_url) {
-          const verdict = checkWebhookUrl(body.webhook_url, r.config.webhooks);
-          if (!verdict.ok) throw unprocessable(verdict.message);
-          webhookUrl = verdict.url;
+        const webhook = body.webhook_url ? checkWebhookUrl(body.webhook_url, r.config.webhooks) : null;
+        // The workspace's 404 comes before the resume and webhook refusals. Without either, the submission's own
+        // statement checks the workspace (one round trip for the check, the cap and the insert).
+        if (body.resume_from || (webhook && !webhook.ok)) {
+          const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
+          if (!workspace) throw notFound('workspace');
+          if (body.resume_from) await checkResumable(r.sql, principal.userId, workspace.id, body.resume_from);
+          if (webhook && !webhook.ok) throw unprocessable(webhook.message);
         }
-        // The concurrency cap is checked only when a task is really created (an idempotent replay is not new work).
-        // Insert first, then read the user's count, which includes this task: the count's row stays locked
-        // until commit, so concurrent submissions never pass the cap together.
-        const create = async (sql: typeof r.sql) => {
-          const task = await insertTask(sql, {
-            ownerId: principal.userId,
-            workspaceId: workspace.id,
-            prompt: body.prompt,
-            options: taskOptions(body),
-            metadata: body.metadata ?? null,
-            webhookUrl,
-          });
-          await checkConcurrentTasks(sql, principal.userId, principal.role, r.config);
-          return task;
+        // The concurrency cap is checked only when a task is really created (an idempotent replay is not new work),
+        // under the lock of the user's count, so concurrent submissions never pass the cap together.
+        const submission: TaskSubmission = {
+          ownerId: principal.userId,
+          workspaceId: body.workspace_id,
+          prompt: body.prompt,
+          options: taskOptions(body),
+          metadata: body.metadata ?? null,
+          webhookUrl: webhook?.ok ? webhook.url : null,
+          maxActive: maxActiveTasks(principal.role, r.config),
         };
-
         // The row first: if Redis is away the reconciler enqueues it later, so an accepted task is never lost.
-        let task: TaskRow;
-        if (key === undefined) {
-          task = await r.sql.begin((tx) => create(tx as unknown as typeof r.sql));
-        } else {
-          const res = await createOnce(r.sql, { ownerId: principal.userId, key, requestHash: requestHash(body), ttlMs: r.config.idempotency.ttl }, create);
-          if (res.kind === 'mismatch') {
-            throw new ApiError(422, 'Idempotency key reused', 'this Idempotency-Key was already used with a different request body');
-          }
-          if (res.kind === 'replayed') {
-            c.header('Idempotent-Replayed', 'true');
-            return c.json(taskJson(await ownedTask(principal.userId, res.taskId)), 200);
-          }
-          task = res.task;
+        const res =
+          key === undefined
+            ? await submitTask(r.sql, submission)
+            : await createOnce(r.sql, { ...submission, idempotency: { key, requestHash: requestHash(body), ttlMs: r.config.idempotency.ttl } });
+        if (res.kind === 'no_workspace') throw notFound('workspace');
+        if (res.kind === 'refused') throw tooManyTasks(res.active, principal.role, r.config);
+        if (res.kind === 'mismatch') {
+          throw new ApiError(422, 'Idempotency key reused', 'this Idempotency-Key was already used with a different request body');
         }
+        if (res.kind === 'replayed') {
+          c.header('Idempotent-Replayed', 'true');
+          return c.json(taskJson(await ownedTask(principal.userId, res.taskId)), 200);
+        }
+        const task = res.task;
         try {
           await enqueueTask(r.queue, task.id, { priority: task.options.priority });
         } catch (err) {
           r.logger.warn({ err, task_id: task.id, action: 'enqueue_failed' }, 'queue unavailable; task left for the reconciler');
+          await clearEnqueued(r.sql, task.id);
           throw unavailable('the task queue (Redis) is unavailable; the task was stored and will be queued when Redis is back', {
             task_id: task.id,
           });
         }
-        await markEnqueued(r.sql, task.id);
-        r.logger.info({ action: 'task_created', task_id: task.id, workspace_id: workspace.id, user_id: principal.userId }, 'task queued');
+        r.logger.info({ action: 'task_created', task_id: task.id, workspace_id: task.workspace_id, user_id: principal.userId }, 'task queued');
         return c.json(taskJson(task), 202);
       },
     ),

@@ -20,21 +20,22 @@ export function shortestDays(r: KindRetention): number {
 }
 
 // The overrides travel as JSON text (cast from text, so the driver does not encode it a second time).
-// The owner's role picks the days: its override if it has one, else the global value. The bound on the
-// shortest retention lets the plan read only the old end of the finished_at index. The candidate rows
-// are locked (FOR UPDATE of the task) so that a task resumed or re-queued between the scan and the
-// delete is re-checked against the WHERE clause under its lock instead of being deleted as it changes;
-// SKIP LOCKED leaves a task some transition holds to a later round. Event candidates are the tasks whose
-// events are not yet gone (events_pruned, migration 0011), so no statement walks the emptied ones again.
+// The owner's role picks the days: its override if it has one, else the global value; 0 (keep forever)
+// becomes null, which no finished_at is older than. The role is read per candidate (a subquery, not a
+// join), so the plan walks the finished_at index from its old end and stops at `batch` rows: a join let
+// the planner gather and sort every expired row for each batch. The bound on the shortest retention any
+// role has keeps the walk to the old end. The candidate rows are locked (FOR UPDATE of the task) so that
+// a task resumed or re-queued between the scan and the delete is re-checked against the WHERE clause
+// under its lock instead of being deleted as it changes; SKIP LOCKED leaves a task some transition holds
+// to a later round. Event candidates are the tasks whose events are not yet gone (events_pruned, migration
+// 0011), so no statement walks the emptied ones again.
 const finishedPastRetention = (sql: Runner, r: KindRetention, batch: number, kind: 'tasks' | 'events') => sql`
   select t.id from tasks t
-  join users u on u.id = t.owner_id
-  left join lateral (select (${JSON.stringify(r.byRole)}::text::jsonb ->> u.role)::int as days) o on true
   where t.finished_at is not null
     and t.finished_at < now() - make_interval(days => ${shortestDays(r)}::int)
     and t.status = any(${TERMINAL_STATUSES as unknown as string[]}::text[])
-    and coalesce(o.days, ${r.days}::int) > 0
-    and t.finished_at < now() - make_interval(days => coalesce(o.days, ${r.days}::int))
+    and t.finished_at < now() - make_interval(days => (
+      select nullif(coalesce((${JSON.stringify(r.byRole)}::text::jsonb ->> u.role)::int, ${r.days}::int), 0) from users u where u.id = t.owner_id))
     ${kind === 'events' ? sql`and not t.events_pruned` : sql``}
   order by t.finished_at
   limit ${batch}
