@@ -104,4 +104,17 @@ describe('docker-compose.yml', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(compose.services.worker.user).toBe('0:0');
   });
+
+  it('the fast image recipe (images/app.Dockerfile) runs the same as the multi-stage app stage', () => {
+    const multi = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    const appStage = multi.slice(multi.indexOf(' AS app'), multi.indexOf(' AS tools'));
+    const fast = readFileSync(path.join(REPO_ROOT, 'images/app.Dockerfile'), 'utf8');
+    const lines = (text: string, re: RegExp) => [...text.matchAll(re)].map((m) => m[0]).sort();
+    for (const re of [/^ENTRYPOINT .*$/gm, /^CMD .*$/gm, /^USER .*$/gm, /^EXPOSE .*$/gm, /^WORKDIR .*$/gm, /install -y --no-install-recommends .*$/gm]) {
+      expect(lines(fast, re), String(re)).toEqual(lines(appStage, re));
+    }
+    // `aicli-web` is the entrypoint, so `docker compose exec api aicli-web users create ...` finds it on PATH.
+    expect(fast).toMatch(/^ENTRYPOINT \["aicli-web"\]$/m);
+    expect(fast).toContain('ln -s /app/bin/aicli-web.js /usr/local/bin/aicli-web');
+  });
 });
