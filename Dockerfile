@@ -35,9 +35,10 @@ COPY migrations ./migrations
 COPY configs ./configs
 COPY workers/sandbox/Dockerfile workers/sandbox/entrypoint.sh ./workers/sandbox/
 RUN ln -s /app/bin/aicli-web.js /usr/local/bin/aicli-web
-# Loop-mode task scratch (sandbox.scratch.mode: loop): mkfs.ext4, and mount/losetup to loop-mount the images.
+# The worker runs git on its side (workspace clones, the diff; 2.39.2+, bookworm has it) and, for loop-mode task
+# scratch (sandbox.scratch.mode: loop), mkfs.ext4 and mount/losetup to loop-mount the images.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends e2fsprogs mount \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends e2fsprogs mount git ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # The API and migrate run as the image's unprivileged `node` user; the worker service runs as root
 # (it drives the host's Docker engine and hands scratch dirs to the sandbox's uid 1000).

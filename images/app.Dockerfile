@@ -4,10 +4,11 @@
 #
 # NODE_IMAGE: node:20-bookworm-slim where a registry answers, else aicli-node:bookworm (images/node.Dockerfile).
 ARG NODE_IMAGE=node:20-bookworm-slim
-FROM ${NODE_IMAGE}
-# Loop-mode task scratch (sandbox.scratch.mode: loop): mkfs.ext4, and mount/losetup to loop-mount the images.
+FROM ${NODE_IMAGE} AS app
+# The worker runs git on its side (workspace clones, the diff; 2.39.2+, bookworm has it) and, for loop-mode task
+# scratch (sandbox.scratch.mode: loop), mkfs.ext4 and mount/losetup to loop-mount the images.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends e2fsprogs mount \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends e2fsprogs mount git ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     LOG_FORMAT=json

@@ -7,10 +7,11 @@
 # AICLI_IMAGES_SOURCE=auto (default) | public | local: auto tries the public images and falls back to local bases.
 # Writes which it used (public or local) to var/image/mode, which scripts/compose.sh reads.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-log() { printf '[images] %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
 started=$(date +%s)
+cd "$(dirname "$0")/.."
+log() { printf "[images %3ss] %s\n" "$(( $(date +%s) - started ))" "$*" >&2; }
+die() { log "$*"; exit 1; }
+
 
 source_mode="${AICLI_IMAGES_SOURCE:-auto}"
 case "$source_mode" in auto | public | local) ;; *) die "AICLI_IMAGES_SOURCE must be auto, public or local, got: $source_mode" ;; esac
@@ -65,6 +66,9 @@ fi
 # Production modules only, copied from this checkout's node_modules (no download): the packages
 # package-lock.json does not mark dev (scripts/prod-modules.mjs). The claude binary stays out: the app never
 # runs it (only the sandbox image holds it), and its package.json alone gives the sandbox image tag.
+if cmp -s package-lock.json var/image/package-lock.json && [ -d var/image/node_modules ]; then
+  log "production node_modules in var/image are staged for this package-lock.json already"
+else
 log "staging production node_modules in var/image"
 rm -rf var/image && mkdir -p var/image
 prod=$(node scripts/prod-modules.mjs)
@@ -72,6 +76,7 @@ prod=$(node scripts/prod-modules.mjs)
 printf '%s\n' "$prod" | tar -ch --exclude='node_modules/@anthropic-ai/claude-code-linux-x64/claude' -T - -f - \
   | tar -C var/image -xf -
 cp package-lock.json var/image/package-lock.json
+fi
 
 log "building aicli-web:$version from $node_image"
 build -f images/app.Dockerfile --build-arg "NODE_IMAGE=$node_image" -t "aicli-web:$version" -t aicli-web:latest .
