@@ -69,7 +69,11 @@ case "${1:-}" in
     compose down --remove-orphans
     log "stopped; volumes kept (docker volume ls). To delete the data too: docker compose down -v"
     ;;
+  data-dir)
+    # For the compose test, which runs its own project on its own directory.
+    prepare_data_dir "${2:?usage: scripts/compose.sh data-dir DIR}"
+    ;;
   *)
-    die "usage: scripts/compose.sh up|down"
+    die "usage: scripts/compose.sh up|down|data-dir DIR"
     ;;
 esac
