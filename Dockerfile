@@ -6,6 +6,8 @@
 #   docker build --target tools -t aicli-web:tools .   # + docker CLI, for `aicli-web sandbox build`
 #
 # NODE_IMAGE can point at a mirror or a locally loaded image when no public registry is reachable.
+# `npm run images` builds the same runtime faster from the host's build (images/app.Dockerfile), and from
+# local bases when no registry answers; keep the two runtime stages alike (test/unit/compose.test.ts).
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS deps
@@ -32,16 +34,18 @@ COPY bin ./bin
 COPY migrations ./migrations
 COPY configs ./configs
 COPY workers/sandbox/Dockerfile workers/sandbox/entrypoint.sh ./workers/sandbox/
-# Loop-mode task scratch (sandbox.scratch.mode: loop): mkfs.ext4, and mount/losetup to loop-mount the images.
+RUN ln -s /app/bin/aicli-web.js /usr/local/bin/aicli-web
+# The worker runs git on its side (workspace clones, the diff; 2.39.2+, bookworm has it) and, for loop-mode task
+# scratch (sandbox.scratch.mode: loop), mkfs.ext4 and mount/losetup to loop-mount the images.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends e2fsprogs mount \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends e2fsprogs mount git ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # The API and migrate run as the image's unprivileged `node` user; the worker service runs as root
 # (it drives the host's Docker engine and hands scratch dirs to the sandbox's uid 1000).
 USER node
 EXPOSE 8080 9464
 # Health checks are per service (docker-compose.yml): the api answers on server.port, a worker on worker.metrics_port.
-ENTRYPOINT ["node", "bin/aicli-web.js"]
+ENTRYPOINT ["aicli-web"]
 CMD ["api"]
 
 # One-shot builder of the sandbox image: the app plus the docker CLI, run with the host's Docker socket.

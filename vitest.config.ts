@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three groups, run one after another (sequence.groupOrder): fast tests in parallel; then the files that
+// Four groups, run one after another (sequence.groupOrder): fast tests in parallel; then the files that
 // start containers or the real `claude` binary, one at a time (each CLI run costs 1-2 s of CPU on a 2-core
-// machine); then the chaos suite alone. All write one JSON report that .ci/run summarises.
+// machine); then the chaos suite alone; then the compose stack. All write one JSON report that .ci/run summarises.
 export default defineConfig({
   test: {
     reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
@@ -37,6 +37,18 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 300_000,
           sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The compose stack (docker-compose.yml) built and run, with its own project, last and alone.
+          name: 'compose',
+          include: ['test/compose/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+          sequence: { groupOrder: 3 },
         },
       },
     ],

@@ -88,7 +88,9 @@ export function scenarioPrompt(name: string, text: string): string {
   return `${text}\n\n[[scenario:${name}]]`;
 }
 
-export async function startScriptedModel(): Promise<ScriptedModel> {
+/** Loopback on an ephemeral port by default; the compose test's model service listens on its network. */
+export async function startScriptedModel(listen: { host?: string; port?: number } = {}): Promise<ScriptedModel> {
+  const host = listen.host ?? '127.0.0.1';
   const scenarios = new Map<string, Scenario>();
   const requests: RecordedRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
@@ -230,7 +232,7 @@ export async function startScriptedModel(): Promise<ScriptedModel> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(listen.port ?? 0, host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -239,7 +241,7 @@ export async function startScriptedModel(): Promise<ScriptedModel> {
   let closing: Promise<void> | undefined;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     port,
     requests,
     scenario(name, steps, opts = {}) {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -16,11 +17,19 @@ function validator(): string[] {
   throw new Error(INSTALL_HINT);
 }
 
+/** An empty env file (docker-compose v1 refuses /dev/null). */
+function emptyEnvFile(): string {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'aicli-compose-')), 'empty.env');
+  writeFileSync(file, '');
+  return file;
+}
+
 function composeConfig(env: Record<string, string>) {
   const [cmd, ...pre] = validator();
   // A clean environment: only what the file needs, so the host's variables cannot make it pass.
   const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
-  return spawnSync(cmd as string, [...pre, '--project-directory', REPO_ROOT, '-f', COMPOSE_FILE, 'config'], {
+  // --env-file: a .env that npm run compose:up wrote must not supply what the test leaves out.
+  return spawnSync(cmd as string, [...pre, '--project-directory', REPO_ROOT, '--env-file', emptyEnvFile(), '-f', COMPOSE_FILE, 'config'], {
     encoding: 'utf8',
     env: { ...base, ...env },
     timeout: 60_000,
@@ -103,5 +112,18 @@ describe('docker-compose.yml', () => {
     // The runtime stage drops privileges; the worker service takes them back explicitly.
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(compose.services.worker.user).toBe('0:0');
+  });
+
+  it('the fast image recipe (images/app.Dockerfile) runs the same as the multi-stage app stage', () => {
+    const multi = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    const appStage = multi.slice(multi.indexOf(' AS app'), multi.indexOf(' AS tools'));
+    const fast = readFileSync(path.join(REPO_ROOT, 'images/app.Dockerfile'), 'utf8');
+    const lines = (text: string, re: RegExp) => [...text.matchAll(re)].map((m) => m[0]).sort();
+    for (const re of [/^ENTRYPOINT .*$/gm, /^CMD .*$/gm, /^USER .*$/gm, /^EXPOSE .*$/gm, /^WORKDIR .*$/gm, /install -y --no-install-recommends .*$/gm]) {
+      expect(lines(fast, re), String(re)).toEqual(lines(appStage, re));
+    }
+    // `aicli-web` is the entrypoint, so `docker compose exec api aicli-web users create ...` finds it on PATH.
+    expect(fast).toMatch(/^ENTRYPOINT \["aicli-web"\]$/m);
+    expect(fast).toContain('ln -s /app/bin/aicli-web.js /usr/local/bin/aicli-web');
   });
 });
