@@ -19,6 +19,7 @@ import { checkCursorFormat, createFreshUser, cursorAt, enqueueBacklog, heavyUser
 import { paired, pairedLoad, postLoad, timedGet, type Line, type LoadRunner, type PostTarget } from './scale/measure.js';
 import { BENCH_PASSWORD, HEAVY_EMAIL, openSeededDatabase, PRUNE_ROLE } from './scale/seed.js';
 import { seedShape, seededEvents } from './scale/shape.js';
+import { measureRawEnqueue } from './enqueue/raw-loop.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
@@ -26,6 +27,10 @@ const POST_SECONDS = Number(process.env.BENCH_POST_SECONDS ?? 5);
 const POST_ROUNDS = Number(process.env.BENCH_POST_ROUNDS ?? 4);
 const POST_CONNECTIONS = 16;
 const MIN_RATIO = 0.9;
+/** The issue's enqueue bar: the API at least this fraction of the raw loop's throughput. */
+const MIN_ENQUEUE_RATIO = 0.6;
+let enqueueFigures: { ratio: number; p99Ms: number } | null = null;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const DB_NAME = SCALE === 1 ? 'aicli_bench_scale' : `aicli_bench_scale_${String(SCALE).replace(/\W/g, '_')}`;
 
 interface Api {
@@ -118,7 +123,21 @@ async function main() {
     lines.push(post.throughput, post.p99);
     printLine(post.throughput);
     printLine(post.p99);
-    // The enqueue bench's raw loop (bench/enqueue.ts) is one more LoadRunner: compare it with postRunner here.
+    // Item 3's comparison in the same run: the fresh user's POST load against the raw loop of the same
+    // work (insert, BullMQ add, enqueued_at) from this process, 16 in flight, alternating.
+    const raw: Awaited<ReturnType<typeof measureRawEnqueue>>[] = [];
+    const apiRuns: Awaited<ReturnType<LoadRunner>>[] = [];
+    for (let i = 0; i < POST_ROUNDS; i++) {
+      raw.push(await measureRawEnqueue({ sql: db.sql, queue, ownerId: fresh.id, workspaceId: fresh.workspaceId, inFlight: POST_CONNECTIONS, durationMs: POST_SECONDS * 1000 }));
+      apiRuns.push(await postRunner(api, auth.fresh, fresh)());
+    }
+    const enqueueRatio = median(apiRuns.map((a, i) => a.rps / (raw[i]?.perSecond ?? Infinity)));
+    const apiP99 = median(apiRuns.map((a) => a.p99Ms));
+    console.log(
+      `  raw loop: ${median(raw.map((r) => r.perSecond)).toFixed(0)} req/s p99 ${median(raw.map((r) => r.p99Ms)).toFixed(0)} ms · ` +
+        `API ${median(apiRuns.map((a) => a.rps)).toFixed(0)} req/s p99 ${apiP99} ms · API/raw ${enqueueRatio.toFixed(2)} (want >= ${MIN_ENQUEUE_RATIO})`,
+    );
+    enqueueFigures = { ratio: enqueueRatio, p99Ms: apiP99 };
 
     const [jobs] = await db.sql<{ n: number }[]>`select count(*)::int as n from tasks where status = 'queued'`;
     const scrape = await paired(`GET /metrics: ${jobs?.n} queued (heavy) vs empty (fresh)`, SAMPLES,
@@ -140,6 +159,10 @@ async function main() {
   const low = lines.filter((l) => l.ratio < MIN_RATIO);
   if (low.length > 0) {
     console.error(`\nFAILED: ${low.length} ratio(s) below ${MIN_RATIO}: ${low.map((l) => l.name).join('; ')}`);
+    process.exitCode = 1;
+  }
+  if (enqueueFigures && enqueueFigures.ratio < MIN_ENQUEUE_RATIO) {
+    console.error(`\nFAILED: POST /tasks at ${enqueueFigures.ratio.toFixed(2)}x the raw loop (want >= ${MIN_ENQUEUE_RATIO})`);
     process.exitCode = 1;
   }
 }
