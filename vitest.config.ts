@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three groups, run one after another (sequence.groupOrder): fast tests in parallel; then the files that
+// Four groups, run one after another (sequence.groupOrder): fast tests in parallel; then the files that
 // start containers or the real `claude` binary, one at a time (each CLI run costs 1-2 s of CPU on a 2-core
-// machine); then the chaos suite alone. All write one JSON report that .ci/run summarises.
+// machine); then the browser tests (chromium), one at a time; then the chaos suite alone. All write one JSON report that .ci/run summarises.
 export default defineConfig({
   test: {
     reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
@@ -31,12 +31,23 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Chromium against the real system, one file at a time.
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 240_000,
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'chaos',
           include: ['test/chaos/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 300_000,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
     ],
