@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Four groups, run one after another (sequence.groupOrder): fast tests in parallel; then the files that
+// Five groups, run one after another (sequence.groupOrder): fast tests in parallel; then the files that
 // start containers or the real `claude` binary, one at a time (each CLI run costs 1-2 s of CPU on a 2-core
-// machine); then the chaos suite alone; then the compose stack. All write one JSON report that .ci/run summarises.
+// machine); then the browser tests (chromium), one at a time; then the chaos suite alone; then the compose
+// stack. All write one JSON report that .ci/run summarises.
 export default defineConfig({
   test: {
     reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
@@ -31,12 +32,23 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Chromium against the real system, one file at a time.
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 240_000,
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'chaos',
           include: ['test/chaos/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 300_000,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
       {
@@ -48,7 +60,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 900_000,
-          sequence: { groupOrder: 3 },
+          sequence: { groupOrder: 4 },
         },
       },
     ],

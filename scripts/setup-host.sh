@@ -15,6 +15,8 @@ have redis-server || need_apt+=(redis-server)
 installed_pg=0
 have pg_ctlcluster || { need_apt+=(postgresql); installed_pg=1; }
 have curl || need_apt+=(curl)
+# The browser tests (test/browser) drive Debian's chromium through playwright-core.
+have chromium || need_apt+=(chromium)
 # Loop-mode task scratch (sandbox.scratch.mode: loop): mkfs.ext4 makes each attempt's image.
 have mkfs.ext4 || need_apt+=(e2fsprogs)
 have losetup || need_apt+=(mount)

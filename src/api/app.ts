@@ -22,6 +22,7 @@ import { adminRoleRoutes } from './routes/admin-roles.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { authRoutes } from './routes/auth.js';
+import { browserSessionRoutes } from './browser-session/routes.js';
 import { healthRoutes } from './routes/health.js';
 import { jwksRoutes } from './routes/jwks.js';
 import { oauthCallbackRoutes } from './routes/oauth-callback.js';
@@ -37,6 +38,7 @@ function declaredRoutes(r: ApiResources, identity: Identity, metrics: Metrics | 
     ...(metrics ? metricsRoutes(metrics, r.config.metrics.bearer_token) : []),
     ...openApiRoutes(() => routes),
     ...authRoutes(identity),
+    ...browserSessionRoutes(identity),
     ...oauthCallbackRoutes(identity),
     ...apiKeyRoutes(identity),
     ...adminUserRoutes(identity),
@@ -72,7 +74,7 @@ export function buildApi(r: ApiResources): { app: Hono<AuthEnv>; routes: readonl
   // Every /api request is judged by the access its route declares (public, authenticated, or a permission; undeclared: 403).
   app.use('/api/*', accessControl(identity, permissionTable(routes)));
   // The queue board judges admin:queues itself; it needs a principal first.
-  app.use(`${QUEUE_BOARD_PATH}/*`, requireAuth(identity));
+  app.use(`${QUEUE_BOARD_PATH}/*`, requireAuth(identity, 'route'));
   mountRoutes(app, routes);
   app.notFound((c) => renderError(new ApiError(404, 'Not found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), c, r.logger));
   app.onError((err, c) => renderError(err, c, r.logger));

@@ -24,6 +24,7 @@ const TITLES_KO: Record<string, string> = {
   'Payload too large': '요청 본문이 너무 큼',
   'Service unavailable': '서비스를 사용할 수 없음',
   'Internal server error': '내부 서버 오류',
+  'CSRF check failed': 'CSRF 검사 실패',
 };
 
 /** Whole sentences the API uses verbatim. */

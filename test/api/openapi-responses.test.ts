@@ -47,6 +47,10 @@ describe('operations and docs', () => {
     expect((await env.hit('GET /metrics', '/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(200);
     expect((await env.hit('GET /openapi.json', '/openapi.json')).status).toBe(200);
     expect((await env.hit('GET /docs', '/docs')).status).toBe(200);
+    expect((await env.hit('GET /docs/init.js', '/docs/init.js')).status).toBe(200);
+    for (const file of ['swagger-ui-bundle.js', 'swagger-ui.css', 'favicon-32x32.png']) {
+      expect((await env.hit('GET /docs/assets/{file}', `/docs/assets/${file}`)).status).toBe(200);
+    }
     expect((await env.hit('GET /.well-known/jwks.json', '/.well-known/jwks.json', {}, env.eddsa)).status).toBe(200);
     expect((await env.hit('GET /.well-known/jwks.json', '/.well-known/jwks.json')).status).toBe(404);
   });
@@ -88,6 +92,31 @@ describe('auth', () => {
     const state = { headers: { cookie: 'aicli_oauth_state=s1' } };
     expect((await env.hit('GET /auth/callback/{provider}', '/auth/callback/github?code=x&state=s1', state, env.down)).status).toBe(503);
     expect((await env.hit('GET /api/v1/auth/oauth/{provider}', '/api/v1/auth/oauth/github', {}, env.down)).status).toBe(503);
+  });
+});
+
+describe('browser sessions', () => {
+  it('sign in, the CSRF token, refresh, sign out, and each refusal', async () => {
+    const cookiesOf = (res: { headers: Headers }) => res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const signIn = await env.hit('POST /api/v1/auth/session', '/api/v1/auth/session', { body: { email: 'alice@example.com', password: 'correct horse battery' } });
+    expect(signIn.status).toBe(200);
+    const cookie = cookiesOf(signIn);
+    const csrf = { 'x-csrf-token': signIn.json.csrf_token as string };
+    expect((await env.hit('POST /api/v1/auth/session', '/api/v1/auth/session', { body: { email: 'alice@example.com', password: 'wrong' } })).status).toBe(401);
+    const wrong = { body: { email: 'locked-browser@example.com', password: 'wrong' } };
+    for (let i = 0; i < 3; i++) await env.hit('POST /api/v1/auth/session', '/api/v1/auth/session', wrong);
+    expect((await env.hit('POST /api/v1/auth/session', '/api/v1/auth/session', wrong)).status).toBe(429);
+    const got = await env.hit('GET /api/v1/auth/session', '/api/v1/auth/session', { headers: { cookie } });
+    expect(got.json).toEqual({ csrf_token: csrf['x-csrf-token'] });
+
+    expect((await env.hit('POST /api/v1/auth/session/refresh', '/api/v1/auth/session/refresh', { headers: { cookie } })).status).toBe(403);
+    const refreshed = await env.hit('POST /api/v1/auth/session/refresh', '/api/v1/auth/session/refresh', { headers: { cookie, ...csrf } });
+    expect(refreshed.status).toBe(200);
+    // The rotated-away refresh token again: refused (and the whole login revoked).
+    expect((await env.hit('POST /api/v1/auth/session/refresh', '/api/v1/auth/session/refresh', { headers: { cookie, ...csrf } })).status).toBe(401);
+
+    expect((await env.hit('DELETE /api/v1/auth/session', '/api/v1/auth/session', { headers: { cookie } })).status).toBe(403);
+    expect((await env.hit('DELETE /api/v1/auth/session', '/api/v1/auth/session', { headers: { cookie: cookiesOf(refreshed), ...csrf } })).status).toBe(204);
   });
 });
 

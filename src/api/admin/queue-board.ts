@@ -16,7 +16,10 @@ export const QUEUE_BOARD_PATH = '/admin/queues';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 const BOARD_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline' https:; font-src 'self' https: data:; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+
+/** bull-board's page links a web font on a public host; the board works offline without it (system fonts). */
+const EXTERNAL_STYLESHEET = /<link [^>]*href="https:\/\/[^"]*"[^>]*>/g;
 
 const forbidden = (message: string) => new ApiError(403, 'Insufficient permissions', message);
 
@@ -109,8 +112,9 @@ export function queueBoardRoutes(queues: readonly Queue[], title = 'AICode Manag
     const res = await boards[access].fetch(c.req.raw);
     if (res.status >= 400) return withErrorShape(res);
     if (!(res.headers.get('content-type') ?? '').startsWith('text/html')) return res;
-    // The dashboard page loads its own scripts from here, and stylesheets and fonts from elsewhere (web fonts).
-    const page = new Response(res.body, res);
+    // The dashboard page loads its scripts, styles and icons from here only.
+    const page = new Response((await res.text()).replace(EXTERNAL_STYLESHEET, ''), res);
+    page.headers.delete('content-length');
     page.headers.set('Content-Security-Policy', BOARD_CSP);
     return page;
   };

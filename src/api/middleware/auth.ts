@@ -11,6 +11,8 @@ import type { AccessState } from '../../auth/session-state.js';
 import { ApiError, invalidToken, unauthorized } from '../errors.js';
 import { countPrincipal, principalBucket, settlePrincipalLimit, type ShownLimit } from './rate-limit.js';
 import { requestHeader } from '../../net/node-http.js';
+import { readSessionCookie } from '../browser-session/cookies.js';
+import { changesState, checkCsrf } from '../browser-session/csrf.js';
 
 export interface Principal {
   userId: string;
@@ -43,12 +45,18 @@ const invalidApiKey = (message: string) => new ApiError(401, 'Invalid API key', 
 function requestBearerToken(c: Context): string {
   const header = requestHeader(c, 'authorization');
   if (!header) {
-    throw unauthorized('missing bearer token: send Authorization: Bearer <access_token> (POST /api/v1/auth/login) or an API key (X-API-Key)');
+    throw unauthorized('missing bearer token: send Authorization: Bearer <access_token> (POST /api/v1/auth/login), an API key (X-API-Key), or sign in at / for a browser session');
   }
   const value = bearerToken(header);
   if (!value) throw invalidToken('authorization header must be "Bearer <token>"');
   return value;
 }
+
+/**
+ * How a cookie-authenticated request that changes state is checked: by the X-CSRF-Token header here, or
+ * by the route itself (bull-board, whose own page cannot send the header: it checks the origin).
+ */
+export type CookieCsrf = 'token' | 'route';
 
 /**
  * Who is calling: a checked access token whose user and session are still good, or a live API key. The
@@ -59,10 +67,18 @@ function requestBearerToken(c: Context): string {
  * rate-limiter.ts), which is nearly every request of a busy client; otherwise the same checks wait for
  * Redis or Postgres. The difference is measured by bench/auth.ts.
  */
-export function authenticate(c: Context, identity: Identity): Principal | Promise<Principal> {
-  // The credential: `X-API-Key`, or `Authorization: Bearer` holding an API key or an access token.
+export function authenticate(c: Context, identity: Identity, cookieCsrf: CookieCsrf = 'token'): Principal | Promise<Principal> {
+  // The credential: `X-API-Key`, or `Authorization: Bearer` holding an API key or an access token, or
+  // (with neither header) the browser session's cookie.
   const apiKey = requestHeader(c, 'x-api-key');
   if (apiKey) return byApiKey(c, identity, apiKey.trim());
+  if (!requestHeader(c, 'authorization')) {
+    const session = readSessionCookie(c, identity.config);
+    if (session) {
+      if (cookieCsrf === 'token' && changesState(c.req.method)) checkCsrf(c, identity.config);
+      return byAccessToken(c, identity, session);
+    }
+  }
   const token = requestBearerToken(c);
   return identity.apiKeys.isApiKey(token) ? byApiKey(c, identity, token) : byAccessToken(c, identity, token);
 }
@@ -196,9 +212,9 @@ function tokenPrincipal(c: Context, identity: Identity, claims: AccessClaims, st
  * Authentication (with the per-user rate limit) for routes that judge permissions themselves
  * (bull-board). API routes get it through `accessControl`, which also applies the permission table.
  */
-export function requireAuth(identity: Identity) {
+export function requireAuth(identity: Identity, cookieCsrf: CookieCsrf = 'token') {
   return createMiddleware<AuthEnv>(async (c, next) => {
-    c.set('principal', await authenticate(c, identity));
+    c.set('principal', await authenticate(c, identity, cookieCsrf));
     await next();
   });
 }

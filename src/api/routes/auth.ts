@@ -4,7 +4,7 @@ import type { Identity } from '../../auth/identity.js';
 import { OAuthError } from '../../auth/oauth/errors.js';
 import { DUMMY_HASH, verifyPassword } from '../../auth/password.js';
 import { looksLikeJwt } from '../../auth/secrets.js';
-import { RefreshError, type ClientMeta } from '../../auth/sessions.js';
+import { RefreshError, type ClientMeta, type TokenPair } from '../../auth/sessions.js';
 import { findUserByEmail } from '../../db/users.js';
 import { ApiError, badRequest, invalidToken, unauthorized } from '../errors.js';
 import { err, noContent, ok, redirect } from '../openapi/response-docs.js';
@@ -16,7 +16,7 @@ import { clearRefreshCookie, readRefreshCookie, setOAuthStateCookie, setRefreshC
 import { bearerToken } from '../../auth/bearer.js';
 import { requestHeader } from '../../net/node-http.js';
 
-const loginBody = z.object({ email: z.string().email().max(320), password: z.string().min(1).max(1024) }).strict();
+export const loginBody = z.object({ email: z.string().email().max(320), password: z.string().min(1).max(1024) }).strict();
 const refreshBody = z
   .object({ refresh_token: z.string().min(1).max(512).optional().describe('Or the refresh cookie, or Authorization: Bearer <refresh_token>') })
   .strict();
@@ -59,8 +59,37 @@ async function presentedRefreshToken(c: Context, identity: Identity): Promise<st
   return readRefreshCookie(c, identity);
 }
 
-export function authRoutes(identity: Identity): RouteDef[] {
+/**
+ * Checks an email and password (rate-limited per address and per account, audited) and starts a session:
+ * the token pair of POST /api/v1/auth/login and the browser session of POST /api/v1/auth/session.
+ */
+export async function passwordLogin(c: Context, identity: Identity, readBody: () => Promise<z.infer<typeof loginBody>>): Promise<TokenPair> {
   const { sql, logger } = identity.resources;
+  await limitLogin(c, identity);
+  const body = await readBody();
+  const meta = clientMeta(c, identity);
+  // Per account as well as per address: many IPs guessing one account's password are stopped too.
+  const lockedFor = await identity.loginThrottle.attempt(body.email);
+  if (lockedFor !== null) {
+    throw new ApiError(429, 'Rate limit exceeded', 'too many failed logins for this account', { retry_after: lockedFor }, { 'Retry-After': String(lockedFor) });
+  }
+  const user = await findUserByEmail(sql, body.email);
+  // Always run scrypt, so a missing user costs the same time as a wrong password.
+  const passwordOk = await verifyPassword(body.password, user?.password_hash ?? DUMMY_HASH);
+  if (!user || !passwordOk || user.disabled) {
+    const reason = !user ? 'unknown_email' : user.disabled ? 'disabled' : 'wrong_password';
+    logger.info({ action: 'login_failed', reason }, 'login refused');
+    await identity.audit.record({ actorId: user?.id ?? null, actorKind: 'anonymous', action: 'login_failed', ip: meta.ip, requestId: meta.requestId, details: { email: body.email, reason } });
+    throw new ApiError(401, 'Invalid credentials', 'email or password is incorrect');
+  }
+  await identity.loginThrottle.succeeded(body.email);
+  const pair = await identity.sessions.start(user, meta);
+  await identity.audit.record({ actorId: user.id, actorKind: 'user', action: 'login', ip: meta.ip, requestId: meta.requestId, details: { method: 'password' } });
+  logger.info({ action: 'login', user_id: user.id }, 'user logged in');
+  return pair;
+}
+
+export function authRoutes(identity: Identity): RouteDef[] {
   const tag = 'auth';
   const PATH = '/api/v1/auth';
   return [
@@ -75,27 +104,7 @@ export function authRoutes(identity: Identity): RouteDef[] {
         responses: [ok(tokenPairSchema, 'Token pair; the refresh token is also set as a cookie'), err(401, 'Invalid credentials'), err(429, 'Too many login attempts')],
       },
       async (c, input) => {
-        await limitLogin(c, identity);
-        const body = await input.body();
-        const meta = clientMeta(c, identity);
-        // Per account as well as per address: many IPs guessing one account's password are stopped too.
-        const lockedFor = await identity.loginThrottle.attempt(body.email);
-        if (lockedFor !== null) {
-          throw new ApiError(429, 'Rate limit exceeded', 'too many failed logins for this account', { retry_after: lockedFor }, { 'Retry-After': String(lockedFor) });
-        }
-        const user = await findUserByEmail(sql, body.email);
-        // Always run scrypt, so a missing user costs the same time as a wrong password.
-        const passwordOk = await verifyPassword(body.password, user?.password_hash ?? DUMMY_HASH);
-        if (!user || !passwordOk || user.disabled) {
-          const reason = !user ? 'unknown_email' : user.disabled ? 'disabled' : 'wrong_password';
-          logger.info({ action: 'login_failed', reason }, 'login refused');
-          await identity.audit.record({ actorId: user?.id ?? null, actorKind: 'anonymous', action: 'login_failed', ip: meta.ip, requestId: meta.requestId, details: { email: body.email, reason } });
-          throw new ApiError(401, 'Invalid credentials', 'email or password is incorrect');
-        }
-        await identity.loginThrottle.succeeded(body.email);
-        const pair = await identity.sessions.start(user, meta);
-        await identity.audit.record({ actorId: user.id, actorKind: 'user', action: 'login', ip: meta.ip, requestId: meta.requestId, details: { method: 'password' } });
-        logger.info({ action: 'login', user_id: user.id }, 'user logged in');
+        const pair = await passwordLogin(c, identity, () => input.body());
         setRefreshCookie(c, identity, pair.refresh_token);
         return c.json(pair);
       },
