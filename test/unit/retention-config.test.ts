@@ -5,7 +5,7 @@ import { retentionConfigured, roleRetention } from '../../src/config/sections/re
 describe('retention config', () => {
   it('keeps everything by default, and starts no pruner', () => {
     const { retention } = configSchema.parse({});
-    expect(retention).toEqual({ task_days: 0, event_days: 0, interval: 600_000, batch_size: 1000, roles: {} });
+    expect(retention).toEqual({ task_days: 0, event_days: 0, interval: 600_000, purge_interval: 30_000, batch_size: 1000, roles: {} });
     expect(retentionConfigured(retention)).toBe(false);
   });
 
