@@ -134,7 +134,9 @@ export function requestArbitrary(op: Operation, ctx: FuzzContext): fc.Arbitrary<
       extraQuery: fc.option(fc.tuple(fc.constantFrom('unknown', 'limit', '__proto__', ''), oddString).map(([k, v]) => `${k}=${encodeComponent(v)}`), { freq: 8, nil: undefined }),
       headers: fc.tuple(...headerParams.map((p) => fc.option(fc.oneof(fc.string({ maxLength: 20 }), oddString, fc.nat().map(String)), { nil: undefined }).map((v) => [p.name, v] as const))),
       body: op.body ? bodyOf(op.body, ctx) : noBody,
-      client: fc.oneof({ weight: 16, arbitrary: fc.constantFrom(...ctx.clientIps) }, { weight: 1, arbitrary: fc.constant(ctx.busyIp) }, { weight: 1, arbitrary: oddString }),
+      // The busy address gets about 2/19 of the requests (210 of 2000), far past the per-IP limit of 100;
+      // at 1/18 it got 111 on average, close enough to the limit that a CI run stayed under it.
+      client: fc.oneof({ weight: 16, arbitrary: fc.constantFrom(...ctx.clientIps) }, { weight: 2, arbitrary: fc.constant(ctx.busyIp) }, { weight: 1, arbitrary: oddString }),
       korean: fc.boolean(),
     })
     .map((r) => {
