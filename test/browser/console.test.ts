@@ -141,6 +141,21 @@ describe('the web console', () => {
     await w.context.close();
   });
 
+  it('renews an expired session cookie from the refresh cookie without signing in again', async () => {
+    const { w, page } = await signedIn('alice@example.com');
+    const session = async () => (await w.context.cookies(base)).find((c) => c.name.endsWith('aicli_session'));
+    const before = (await session())!;
+    // The browser drops the session cookie when it expires; the console's next request renews it.
+    await w.context.clearCookies({ name: before.name });
+    expect(await session()).toBeUndefined();
+    await page.getByRole('link', { name: 'Workspaces' }).click();
+    await page.getByRole('cell', { name: 'console demo' }).waitFor();
+    // Set again by POST /api/v1/auth/session/refresh (a token made in the same second may equal the first).
+    expect((await session())?.value).toBeTruthy();
+    expect(await page.getByLabel('Email', { exact: true }).count()).toBe(0);
+    await w.context.close();
+  });
+
   it('shows users, roles and the audit log to an admin', async () => {
     const { w, page } = await signedIn('admin@example.com');
     await page.getByRole('link', { name: 'Admin' }).click();
