@@ -21,6 +21,7 @@ COPY src ./src
 COPY workers ./workers
 COPY bench ./bench
 COPY test/support ./test/support
+COPY console ./console
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS app

@@ -23,6 +23,7 @@ import { adminUserRoutes } from './routes/admin-users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { authRoutes } from './routes/auth.js';
 import { browserSessionRoutes } from './browser-session/routes.js';
+import { consoleRoutes } from './console/routes.js';
 import { healthRoutes } from './routes/health.js';
 import { jwksRoutes } from './routes/jwks.js';
 import { oauthCallbackRoutes } from './routes/oauth-callback.js';
@@ -47,6 +48,7 @@ function declaredRoutes(r: ApiResources, identity: Identity, metrics: Metrics | 
     ...taskRoutes(r),
     ...webhookSecretRoutes(r),
     ...queueBoardRoutes([r.queue, r.webhooks]),
+    ...consoleRoutes(),
   ];
   return routes;
 }

@@ -64,6 +64,11 @@ describe('one middleware enforces the permission table', () => {
       'POST /api/v1/auth/refresh',
       'POST /api/v1/auth/logout',
       'GET /api/v1/auth/oauth/:provider',
+      // Browser sessions: sign-in, its CSRF token, and the two that check that token themselves.
+      'POST /api/v1/auth/session',
+      'GET /api/v1/auth/session',
+      'POST /api/v1/auth/session/refresh',
+      'DELETE /api/v1/auth/session',
     ]);
   });
 

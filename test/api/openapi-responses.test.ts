@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toOpenApiPath } from '../../src/api/openapi/document.js';
+import { Hono } from 'hono';
+import { consoleRoutes } from '../../src/api/console/routes.js';
+import { renderError } from '../../src/api/errors.js';
+import type { AuthEnv } from '../../src/api/middleware/auth.js';
+import { toOpenApiPath, WILDCARD_PARAM as WILDCARD } from '../../src/api/openapi/document.js';
+import { mountRoutes } from '../../src/api/route.js';
 import { CLOSED_PORT_URL, fillUnknown, METRICS_TOKEN, responseEnv, type ResponseEnv } from './openapi-responses-support.js';
 
 // Every documented route, driven over the real app (real Postgres and Redis), with each answer validated
@@ -107,7 +112,7 @@ describe('browser sessions', () => {
     for (let i = 0; i < 3; i++) await env.hit('POST /api/v1/auth/session', '/api/v1/auth/session', wrong);
     expect((await env.hit('POST /api/v1/auth/session', '/api/v1/auth/session', wrong)).status).toBe(429);
     const got = await env.hit('GET /api/v1/auth/session', '/api/v1/auth/session', { headers: { cookie } });
-    expect(got.json).toEqual({ csrf_token: csrf['x-csrf-token'] });
+    expect(got.json).toEqual({ csrf_token: csrf['x-csrf-token'], oauth_providers: ['github', 'google'] });
 
     expect((await env.hit('POST /api/v1/auth/session/refresh', '/api/v1/auth/session/refresh', { headers: { cookie } })).status).toBe(403);
     const refreshed = await env.hit('POST /api/v1/auth/session/refresh', '/api/v1/auth/session/refresh', { headers: { cookie, ...csrf } });
@@ -117,6 +122,28 @@ describe('browser sessions', () => {
 
     expect((await env.hit('DELETE /api/v1/auth/session', '/api/v1/auth/session', { headers: { cookie } })).status).toBe(403);
     expect((await env.hit('DELETE /api/v1/auth/session', '/api/v1/auth/session', { headers: { cookie: cookiesOf(refreshed), ...csrf } })).status).toBe(204);
+  });
+});
+
+describe('web console', () => {
+  it('its pages and assets, and the answer of an unbuilt console', async () => {
+    const page = await env.hit('GET /', '/');
+    expect(page.status).toBe(200);
+    for (const path of ['/workspaces', '/admin']) expect((await env.hit(`GET ${path}`, path)).status).toBe(200);
+    expect((await env.hit(`GET /tasks/{${WILDCARD}}`, `/tasks/${randomUUID()}`)).status).toBe(200);
+    const assets = [...page.text.matchAll(/(?:src|href)="\/assets\/([^"]+)"/g)].map((m) => m[1] as string);
+    expect(assets.some((a) => a.endsWith('.js')) && assets.some((a) => a.endsWith('.css'))).toBe(true);
+    for (const a of assets) expect((await env.hit('GET /assets/{file}', `/assets/${a}`)).status).toBe(200);
+    expect((await env.hit('GET /assets/{file}', '/assets/missing.js')).status).toBe(404);
+    // Not built: 503 naming the fix, on the pages and the assets alike.
+    const unbuilt = new Hono<AuthEnv>();
+    mountRoutes(unbuilt, consoleRoutes(() => null));
+    unbuilt.onError((e, c) => renderError(e, c, env.main.resources.logger));
+    for (const [op, url] of [['GET /', '/'], ['GET /workspaces', '/workspaces'], ['GET /admin', '/admin'], [`GET /tasks/{${WILDCARD}}`, '/tasks/x'], ['GET /assets/{file}', '/assets/x.js']] as const) {
+      const res = await env.recorder.record(op, await unbuilt.request(url));
+      expect(res.status).toBe(503);
+      expect(res.json.message).toMatch(/npm run build/);
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { Identity } from '../../auth/identity.js';
+import { PROVIDERS } from '../../auth/oauth/providers.js';
 import { RefreshError, type TokenPair } from '../../auth/sessions.js';
 import { invalidToken, unauthorized } from '../errors.js';
 import { err, noContent, ok } from '../openapi/response-docs.js';
@@ -18,7 +19,12 @@ const sessionSchema = z
     expires_in: z.number().int().describe('Seconds until the session cookie expires; refresh before then'),
   })
   .strict();
-const csrfSchema = z.object({ csrf_token: z.string().nullable().describe('The CSRF token of this browser, or null without one') }).strict();
+const csrfSchema = z
+  .object({
+    csrf_token: z.string().nullable().describe('The CSRF token of this browser, or null without one'),
+    oauth_providers: z.array(z.enum(PROVIDERS)).describe('The OAuth2 providers configured for sign-in (GET /api/v1/auth/oauth/{provider})'),
+  })
+  .strict();
 
 const csrfHeader = { name: 'X-CSRF-Token', description: 'The csrf_token of this browser session', required: true };
 
@@ -54,14 +60,15 @@ export function browserSessionRoutes(identity: Identity): RouteDef[] {
       {
         method: 'GET',
         path: PATH,
-        summary: "This browser's CSRF token (read by the console after a reload)",
+        summary: "This browser's CSRF token (read by the console after a reload) and the OAuth2 sign-in choices",
         tag,
         access: 'public',
         responses: [ok(csrfSchema)],
       },
       (c) => {
         c.header('Cache-Control', 'no-store');
-        return c.json({ csrf_token: readCsrfCookie(c, identity.config) ?? null });
+        const oauth = PROVIDERS.filter((p) => identity.config.oauth2[p].client_id !== '');
+        return c.json({ csrf_token: readCsrfCookie(c, identity.config) ?? null, oauth_providers: oauth });
       },
     ),
     defineRoute(

@@ -42,6 +42,7 @@ const TAGS = [
   { name: 'operations', description: 'Health, readiness and Prometheus metrics' },
   { name: 'admin', description: 'Users, roles, the audit log and the queue dashboard' },
   { name: 'docs', description: 'This description and its UI' },
+  { name: 'console', description: 'The web console: its pages and assets (it signs in by browser session)' },
 ];
 
 function security(route: RouteDef): Array<Record<string, string[]>> {

@@ -7,6 +7,7 @@ import { tokenPairSchema } from '../openapi/schemas.js';
 import { defineRoute, type RouteDef, type RouteSpec } from '../route.js';
 import { clientMeta, oauthApiError } from './auth.js';
 import { setRefreshCookie, takeOAuthStateCookie } from './session-cookies.js';
+import { setSessionCookies } from '../browser-session/cookies.js';
 
 // Documented, and open: providers add parameters of their own (scope, authuser, ...). The handler hands the
 // raw values to the OAuth2 flow, which judges them, so a bad one is an audited oauth2 error like any other.
@@ -67,7 +68,10 @@ export function oauthCallbackRoutes(identity: Identity): RouteDef[] {
       setRefreshCookie(c, identity, pair.refresh_token);
       c.header('Cache-Control', 'no-store');
       const next = identity.config.oauth2.success_redirect_url;
-      return next ? c.redirect(next, 302) : c.json(pair);
+      if (!next) return c.json(pair);
+      // Back to a page (the console at /): the browser is signed in as by POST /api/v1/auth/session.
+      setSessionCookies(c, identity.config, pair.access_token, pair.expires_in);
+      return c.redirect(next, 302);
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
       logger.info({ action: 'oauth2_login_failed', provider: provider.slice(0, 40), oauth_error: err.code }, `oauth2 login failed: ${err.code}`);
