@@ -5,7 +5,7 @@ import { testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
-import { containersOf, REAL_KEY, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { containersOf, REAL_KEY, signUp, startSystem, taskContainers, waitForTerminal, type SystemUnderTest } from '../support/system.js';
 import { toolResultsOf } from '../support/task-events.js';
 
 // The whole pipeline over real processes: `aicli-web up` spawned, the real claude CLI in the real sandbox
@@ -71,7 +71,7 @@ describe('core pipeline', () => {
     expect(kinds[kinds.length - 1]).toBe('result');
     expect(rows[rows.length - 1]?.type).toBe('end');
 
-    expect(await containersOf('aicli.task_id', taskId)).toEqual([]);
+    expect(await taskContainers(taskId)).toEqual([]);
     // The upstream saw the real key, never the sandbox's token.
     const seen = model.requestsFor('hello').map((r) => r.headers['x-api-key']);
     expect(seen.length).toBeGreaterThanOrEqual(3);
@@ -124,7 +124,7 @@ describe('core pipeline', () => {
     expect(task.status).toBe('timed_out');
     expect(task.error.code).toBe('timeout');
     expect(new Date(task.finished_at).getTime() - new Date(task.started_at).getTime()).toBeLessThan(60_000);
-    expect(await containersOf('aicli.task_id', taskId)).toEqual([]);
+    expect(await taskContainers(taskId)).toEqual([]);
   });
 
   it('ends auth_failed with the CLI message on a scripted 401, without a retry', async () => {
@@ -208,7 +208,16 @@ describe('after the run', () => {
     expect(Object.keys(((await ready.json()) as any).checks).sort()).toEqual(['docker', 'image', 'postgres', 'redis']);
   });
 
-  it('leaves no container with this test id', async () => {
+  it('leaves no container with this test id but the idle warm sandboxes', async () => {
+    // Every attempt's container is gone; what remains are warm sandboxes never claimed (still named for their slot).
+    const left = await containersOf('aicli.test_id', id);
+    for (const c of left) {
+      expect(c.Labels['aicli.pool_slot']).toMatch(/^pool_[0-9a-f]+$/);
+      expect(c.Names[0]).toContain(c.Labels['aicli.pool_slot']);
+      expect(c.State).toBe('running');
+    }
+    await sys.stop();
+    // Drained on shutdown.
     expect(await containersOf('aicli.test_id', id)).toEqual([]);
     const sql = postgres(db.url, { max: 1 });
     const [row] = await sql`select count(*)::int as n from tasks where status in ('queued', 'running')`;
