@@ -69,9 +69,10 @@ describe('crash recovery', () => {
     const [row] = await db.sql<{ worker_id: string }[]>`select worker_id from tasks where id = ${taskId}`;
     const victim = cluster.workers.find((w) => w.workerId === row?.worker_id);
     expect(victim).toBeDefined();
-    // Its pool is full again (queue.worker_concurrency = 2 warm sandboxes, still named for their slots) besides the running task.
+    // Besides the running task it holds warm sandboxes (still named for their slots): what its pool keeps while
+    // an attempt runs (the rest refills once it is idle).
     const idleOfVictim = async () => (await containersOf('aicli.worker_id', victim!.workerId)).filter((c) => c.Labels['aicli.pool_slot'] && c.Names[0]?.includes('pool_')).length;
-    await expect.poll(idleOfVictim, { timeout: 60_000, interval: 200 }).toBe(2);
+    await expect.poll(idleOfVictim, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(1);
     victim!.proc.child.kill('SIGKILL');
     const killedAt = Date.now();
     await victim!.proc.exited;

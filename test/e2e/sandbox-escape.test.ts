@@ -265,6 +265,6 @@ describe('egress allowlist', () => {
     expect(logs).toMatch(/"action":"egress_refused"[^\n]*"host":"other.unlisted.test"[^\n]*"reason":"not_allowlisted"/);
     expect(logs).toMatch(/"action":"egress_refused"[^\n]*"host":"127.0.0.1"[^\n]*"reason":"ip_literal"/);
     // The task's proxy socket is gone with the task.
-    expect(readdirSync(path.join(sys.dir, 'run')).filter((name) => name.startsWith('egress-'))).toEqual([]);
+    await expect.poll(() => readdirSync(path.join(sys.dir, 'run')).filter((name) => name.startsWith('egress-')), { timeout: 30_000 }).toEqual([]);
   });
 });

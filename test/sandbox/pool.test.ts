@@ -29,7 +29,7 @@ const taken: PoolSlot[] = [];
 
 const LIMITS = { memoryMb: 256, cpus: 1, pids: 128 };
 
-function newPool(size: number): SandboxPool {
+function newPool(size: number, isBusy?: () => boolean): SandboxPool {
   const workerId = `w${randomUUID().slice(0, 6)}`;
   const pool = new SandboxPool({
     docker,
@@ -40,6 +40,7 @@ function newPool(size: number): SandboxPool {
     runRoot: path.join(root, 'run', 'pool', workerId),
     gatewaySocketPath,
     logger: { debug: () => {}, info: () => {}, warn: () => {} },
+    ...(isBusy ? { isBusy } : {}),
   });
   pools.push(pool);
   pool.start();
@@ -275,5 +276,27 @@ describe('two tenants', () => {
     expect(ids).not.toContain(b.sandbox.id);
     await pool.drain();
     expect(pool.idle).toBe(0);
+  });
+});
+
+describe('refilling', () => {
+  it('refills at once when no warm sandbox is left, and tops up once the worker is idle again', async () => {
+    let busy = false;
+    const pool = newPool(2, () => busy);
+    await expect.poll(() => pool.idle, { timeout: 90_000, interval: 50 }).toBe(2);
+    busy = true;
+    const a = pool.take()!;
+    const b = pool.take()!;
+    taken.push(a, b);
+    // Busy, but none left for the next attempt: the pool starts one anyway.
+    await expect.poll(() => pool.idle, { timeout: 60_000, interval: 50 }).toBeGreaterThanOrEqual(1);
+    busy = false;
+    pool.refill();
+    await expect.poll(() => pool.idle, { timeout: 60_000, interval: 50 }).toBe(2);
+    await Promise.all([a.release(), b.release()]);
+    // A refill asked for when the pool is already full changes nothing and does not block later ones.
+    pool.refill();
+    taken.push(pool.take()!);
+    await expect.poll(() => pool.idle, { timeout: 60_000, interval: 50 }).toBe(2);
   });
 });

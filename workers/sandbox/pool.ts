@@ -5,6 +5,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
+import { createBaseline } from '../workspace/diff.js';
 import { makeWorkspaceDirs, workspaceLayout } from '../workspace/prepare.js';
 import type { PreparedWorkspace } from '../workspace/prepared-workspace.js';
 import type { HardenedSpec } from './hardening.js';
@@ -40,6 +41,11 @@ export interface SandboxPoolOptions {
   onChange?: (size: number, idle: number) => void;
   /** After a failed refill the pool waits this long before trying again (doubling up to 30 s). */
   retryDelayMs?: number;
+  /**
+   * Whether the worker runs an attempt now. While one runs and a warm sandbox is still idle, refilling waits
+   * (a container start takes CPU from the running agent); call refill() when the worker goes idle.
+   */
+  isBusy?: () => boolean;
 }
 
 export interface HandOff {
@@ -172,33 +178,42 @@ export class SandboxPool {
     return slot ?? null;
   }
 
-  /** Tops the pool up to its size, one container at a time (a running task keeps most of the CPU). */
+  /** Tops the pool up to its size, one container at a time, in the background (see isBusy). */
   refill(): void {
-    if (this.#closed || this.size === 0) return;
-    this.#filling ??= (async () => {
-      try {
-        while (!this.#closed && this.#idle.length + this.#creating < this.size) {
-          this.#creating++;
-          try {
-            const slot = await this.#createSlot();
-            if (this.#closed) this.#release(slot);
-            else this.#idle.push(slot);
-          } finally {
-            this.#creating--;
-          }
-          this.#retryDelayMs = this.#o.retryDelayMs ?? 1000;
-          this.#notify();
+    if (this.#closed || this.size === 0 || this.#filling || !this.#wantsSlot()) return;
+    // `finally` runs after this assignment, even when #fill() has nothing to do.
+    this.#filling = this.#fill().finally(() => {
+      this.#filling = null;
+    });
+  }
+
+  async #fill(): Promise<void> {
+    try {
+      while (this.#wantsSlot()) {
+        this.#creating++;
+        try {
+          const slot = await this.#createSlot();
+          if (this.#closed) this.#release(slot);
+          else this.#idle.push(slot);
+        } finally {
+          this.#creating--;
         }
-      } catch (err) {
-        this.#o.logger.warn({ err, retry_ms: this.#retryDelayMs }, 'starting a warm sandbox failed; tasks start cold until it works');
-        clearTimeout(this.#retryTimer);
-        this.#retryTimer = setTimeout(() => this.refill(), this.#retryDelayMs);
-        this.#retryTimer.unref();
-        this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, 30_000);
-      } finally {
-        this.#filling = null;
+        this.#retryDelayMs = this.#o.retryDelayMs ?? 1000;
+        this.#notify();
       }
-    })();
+    } catch (err) {
+      this.#o.logger.warn({ err, retry_ms: this.#retryDelayMs }, 'starting a warm sandbox failed; tasks start cold until it works');
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = setTimeout(() => this.refill(), this.#retryDelayMs);
+      this.#retryTimer.unref();
+      this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, 30_000);
+    }
+  }
+
+  /** Below size, and not deferred: a refill waits while an attempt runs, unless no warm sandbox is left. */
+  #wantsSlot(): boolean {
+    if (this.#closed || this.#idle.length + this.#creating >= this.size) return false;
+    return this.#idle.length === 0 || !(this.#o.isBusy?.() ?? false);
   }
 
   /**
@@ -246,6 +261,8 @@ export class SandboxPool {
       undo.push(() => scratch.release());
       const workspace = workspaceLayout(path.join(scratch.dir, 'ws'));
       await makeWorkspaceDirs(workspace);
+      // The empty workspace's git baseline, recorded now so an empty-source task does not wait for it.
+      await createBaseline(workspace);
       const runDir = path.join(o.runRoot, id);
       undo.push(() => rm(runDir, { recursive: true, force: true }));
       await mkdir(runDir, { recursive: true, mode: 0o755 });

@@ -71,7 +71,7 @@ export async function prepareAttempt(
       patch: resume?.diff || null,
       policy: gitSourcePolicy(cfg.sandbox),
       signal,
-      ...(slot ? { inPlace: slot.workspace } : {}),
+      ...(slot ? { inPlace: slot.workspace, baselineReady: true } : {}),
     }));
   } catch (err) {
     // A clone aborted by a cancel or a shutdown is not a workspace fault: no other attempt is owed for it.

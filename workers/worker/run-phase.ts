@@ -40,7 +40,7 @@ export interface SandboxRun {
   diskFull: string | null;
   aborted: AbortReason | null;
   startedAtMs: number;
-  /** The container's removal, started as soon as it exited; awaited before the terminal write. */
+  /** The container's removal, started as soon as it exited; it finishes off the critical path. */
   removal: Promise<void>;
 }
 

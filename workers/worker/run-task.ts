@@ -107,7 +107,12 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     phases.add('run', Date.now() - run.startedAtMs - run.sandbox.startMs);
     return await phases.time('collect', () => collectOutcome(res, task, prepared.ready, run, sink, session));
   } finally {
-    await phases.time('cleanup', () => cleanup.run());
+    // Collected (or failed): the releases run off the terminal write's path, tracked until done.
+    const t0 = Date.now();
+    res.cleanups.track(
+      task.id,
+      cleanup.run().then(() => log.debug({ action: 'attempt_released', attempt: task.attempt, cleanup_ms: Date.now() - t0 }, 'attempt resources released')),
+    );
   }
 }
 

@@ -23,6 +23,7 @@ import { selfCheckSandbox } from '../sandbox/self-check.js';
 import { checkHostGit } from '../workspace/git-version.js';
 import { createPricing } from '../gateway/pricing.js';
 import { ActiveAttempts } from './attempts.js';
+import { BackgroundCleanups } from './background-cleanups.js';
 import { listenForControl } from './control-listener.js';
 import { isWorkerAlive, startHeartbeat } from './liveness.js';
 import { startOrphanReaper } from './orphans.js';
@@ -123,6 +124,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const webhooks = createWebhookQueue(queueConnection, config);
   const metrics = createMetrics({ include: { http: false, tasks: true, process: config.metrics.default_metrics } });
   setWorkerCapacity(metrics, config.queue.worker_concurrency);
+  const cleanups = new BackgroundCleanups();
   const poolSize = config.worker.pool_size ?? config.queue.worker_concurrency;
   const poolRunRoot = path.join(socketDir, 'pool');
   const pool =
@@ -147,6 +149,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
           gatewaySocketPath: gateway.socketPath,
           logger,
           onChange: (size, idle) => setPoolState(metrics, size, idle),
+          isBusy: () => active.size > 0,
         })
       : null;
   const relay = createOutboxRelay({ sql, publisher: queueConnection, prefix, webhooks, queue, metrics, logger });
@@ -160,6 +163,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     lifecycle,
     docker,
     runner,
+    cleanups,
     pool,
     gateway,
     workerId,
@@ -200,6 +204,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
           await runTaskJob(res, job, token, { signal: AbortSignal.any([controller.signal, timeout]) });
         } finally {
           active.end(job.data.taskId, controller);
+          // Idle now: the pool tops itself up (it waits while attempts run and a warm sandbox is left).
+          if (active.size === 0) pool?.refill();
         }
       }),
       {
@@ -238,7 +244,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     intervalMs: config.sandbox.reap_interval,
     extraLabels,
     // A pool slot's id stands in for the task id in its labels and scratch name.
-    isLive: async (owner, holder) => (owner === workerId ? active.has(holder) || (pool?.holds(holder) ?? false) : isWorkerAlive(publisher, prefix, owner)),
+    isLive: async (owner, holder) =>
+      owner === workerId ? active.has(holder) || cleanups.has(holder) || (pool?.holds(holder) ?? false) : isWorkerAlive(publisher, prefix, owner),
     onRound: () => pool?.refresh(),
   });
   pool?.start();
@@ -264,7 +271,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     }, deadlineMs);
     await closing;
     clearTimeout(timer);
-    // No job runs any more: the idle warm sandboxes go, and the releases still in flight finish.
+    // No job runs any more: the attempts' releases finish, the idle warm sandboxes go.
+    await cleanups.drain();
     await pool?.drain().catch((err: unknown) => logger.warn({ err }, 'draining the sandbox pool failed'));
     await webhookWorker.close();
     // After the last attempt's transition: what its inline delivery left is delivered before Redis closes.

@@ -35,6 +35,11 @@ export interface PrepareWorkspaceOptions {
    * mounts its dirs), instead of a fresh `<scratchRoot>/<taskId>-<attempt>`; it is checked to be empty.
    */
   inPlace?: PreparedWorkspace;
+  /**
+   * With inPlace: its baseline.git already records the empty workspace (made with the layout). An empty source
+   * with no patch keeps it; any other source replaces it after the clone.
+   */
+  baselineReady?: boolean;
 }
 
 export type WorkspaceErrorCode = 'source_refused' | 'git_failed' | 'patch_failed' | 'timeout' | 'aborted' | 'io_failed';
@@ -90,14 +95,19 @@ export async function prepareWorkspace(opts: PrepareWorkspaceOptions): Promise<P
   const step = (): GitStepOptions => ({ timeoutMs: Math.max(1, deadline - Date.now()), ...(opts.signal ? { signal: opts.signal } : {}) });
 
   try {
-    if (opts.inPlace) await checkEmptyLayout(ws);
+    const premadeBaseline = opts.inPlace !== undefined && opts.baselineReady === true;
+    if (opts.inPlace) await checkEmptyLayout(ws, premadeBaseline);
     else await makeScratchDirs(opts.scratchRoot, ws);
     if (clone !== null && opts.source.type === 'git') {
       ws.sourceCommit = await cloneSource(ws, clone, opts.source.ref, step);
     }
-    await createBaseline(ws, step()).catch((error: unknown) => {
-      throw gitStepError('workspace baseline', error);
-    });
+    // The empty workspace's baseline was recorded with the layout; a clone needs its own.
+    if (!premadeBaseline || clone !== null) {
+      if (premadeBaseline) await rm(ws.baselineGitDir, { recursive: true, force: true });
+      await createBaseline(ws, step()).catch((error: unknown) => {
+        throw gitStepError('workspace baseline', error);
+      });
+    }
     if (opts.patch) await replayPatch(ws, opts.patch, step());
     await handOver(ws, opts.uid ?? SANDBOX_ID, opts.gid ?? SANDBOX_ID);
     return ws;
@@ -148,13 +158,13 @@ export async function makeWorkspaceDirs(ws: PreparedWorkspace): Promise<void> {
 }
 
 /** An in-place layout must be exactly what makeWorkspaceDirs left: real, empty, root-owned dirs. */
-async function checkEmptyLayout(ws: PreparedWorkspace): Promise<void> {
+async function checkEmptyLayout(ws: PreparedWorkspace, withBaseline: boolean): Promise<void> {
   for (const dir of [ws.root, ws.workspaceDir, ws.claudeConfigDir]) {
     const info = await lstat(dir);
     if (!info.isDirectory() || info.uid !== process.getuid?.()) throw new WorkspaceError(`${dir} is not a directory this worker made`, 'io_failed');
   }
   const held = [...(await readdir(ws.workspaceDir)), ...(await readdir(ws.claudeConfigDir))];
-  if (held.length > 0 || (await readdir(ws.root)).length !== 2) throw new WorkspaceError(`${ws.root} is not an empty workspace layout`, 'io_failed');
+  if (held.length > 0 || (await readdir(ws.root)).length !== (withBaseline ? 3 : 2)) throw new WorkspaceError(`${ws.root} is not an empty workspace layout`, 'io_failed');
 }
 
 /** Clones into the (empty) workspace dir; returns the checked-out commit. */
