@@ -150,6 +150,8 @@ describe('an idle pool container', () => {
     expect(runInfo.uid).toBe(0);
     expect(runInfo.mode & 0o777).toBe(0o755);
     expect((await readdir(run.Source)).sort()).toEqual(['gateway.sock', 'go']);
+    // Its parents are root-only: no other host user reaches a hand-off (it holds a token and a prompt).
+    for (const parent of [path.dirname(run.Source), path.dirname(path.dirname(run.Source))]) expect((await stat(parent)).mode & 0o777).toBe(0o700);
 
     // Full hardening, field for field equal to a cold sandbox with the same limits.
     const cold = await runner.start({

@@ -265,7 +265,8 @@ export class SandboxPool {
       await createBaseline(workspace);
       const runDir = path.join(o.runRoot, id);
       undo.push(() => rm(runDir, { recursive: true, force: true }));
-      await mkdir(runDir, { recursive: true, mode: 0o755 });
+      await this.#makeRunRoot();
+      await mkdir(runDir, { mode: 0o755 });
       await chmod(runDir, 0o755);
       // The worker's gateway socket under the name the entrypoint expects (a hard link: same socket).
       await link(o.gatewaySocketPath, path.join(runDir, 'gateway.sock'));
@@ -285,6 +286,16 @@ export class SandboxPool {
       this.#held.delete(id);
       throw err;
     }
+  }
+
+  /**
+   * `<socket dir>/pool/<worker id>`, root-only (0700) like the scratch root: the hand-off holds a task's token
+   * and prompt, and no other host user may reach it. The engine mounts a slot's dir without walking this path.
+   */
+  async #makeRunRoot(): Promise<void> {
+    const root = this.#o.runRoot;
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    for (const dir of [path.dirname(root), root]) await chmod(dir, 0o700);
   }
 
   #release(slot: PoolSlot): void {

@@ -95,7 +95,6 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
   log.info({ action: 'task_plan', key_source: plan.keySource, budget_usd: plan.budgetUsd, max_output_tokens: plan.maxOutputTokens, egress: plan.egress.mode }, 'task limits');
   const cleanup = new AttemptCleanup(log);
   const session = res.gateway.openSession({ taskId: task.id, apiKey: plan.apiKey, budgetUsd: plan.budgetUsd, maxOutputTokens: plan.maxOutputTokens });
-  cleanup.defer('closing the gateway session', () => res.gateway.closeSession(session.token));
   // A warm sandbox serves this attempt only: it is released with the rest, whatever the outcome.
   const slot = takePoolSlot(res, plan, log);
   if (slot) cleanup.defer('releasing the warm sandbox', () => slot.release());
@@ -107,6 +106,9 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
     phases.add('run', Date.now() - run.startedAtMs - run.sandbox.startMs);
     return await phases.time('collect', () => collectOutcome(res, task, prepared.ready, run, sink, session));
   } finally {
+    // The task's token dies before its terminal write, never after (the sandbox has exited, or is about to
+    // be removed): closing it is a map deletion, unlike the rest.
+    res.gateway.closeSession(session.token);
     // Collected (or failed): the releases run off the terminal write's path, tracked until done.
     const t0 = Date.now();
     res.cleanups.track(
