@@ -204,6 +204,12 @@ describe('after the run', () => {
     expect(value(/^aicli_sandbox_start_seconds_count (\d+)/m)).toBeGreaterThanOrEqual(4);
     expect(value(/^aicli_claude_tokens_total\{type="input"\} (\d+)/m)).toBeGreaterThan(0);
     expect(value(/^aicli_worker_capacity (\d+)/m)).toBeGreaterThan(0);
+    // The warm pool: its size follows queue.worker_concurrency (2 here), it served tasks, and hand-offs were timed.
+    expect(value(/^aicli_sandbox_pool_size (\d+)/m)).toBe(2);
+    expect(value(/^aicli_sandbox_pool_hits_total (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^aicli_sandbox_pool_claim_to_start_seconds_count (\d+)/m)).toBe(value(/^aicli_sandbox_pool_hits_total (\d+)/m));
+    expect(text).toMatch(/^aicli_sandbox_pool_misses_total\{reason="empty"\} \d+/m);
+    expect(text).toMatch(/^aicli_sandbox_pool_idle \d+/m);
     expect(text).not.toMatch(/task_id|user_id|workspace_id/);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(200);
