@@ -176,6 +176,9 @@ export async function startCluster(o: {
     stop: async () => {
       await Promise.all(workers.map((w) => w.proc.stop('SIGKILL')));
       await apiProc.stop('SIGTERM');
+      // Killed workers leave their warm sandboxes (and any container they were starting); no reaper outlives
+      // the cluster, so they are removed here before their mounts' sources go.
+      await removeContainersOf('aicli.test_id', o.id);
       // A killed worker leaves its tasks' scratch mounts behind; with every worker gone, none is live.
       await releaseStaleScratch(path.join(dir, 'scratch'), async () => false);
       rmSync(dir, { recursive: true, force: true });
