@@ -161,6 +161,8 @@ const worker = z
     heartbeat_ttl: duration('30s'),
     /** How often a worker reads the cancel requests of the tasks it runs (the control channel's message may be lost). */
     cancel_poll_interval: duration('2s'),
+    /** Warm sandboxes kept started per worker; unset: queue.worker_concurrency; 0: no pool (every sandbox starts cold). */
+    pool_size: z.coerce.number().int('worker.pool_size must be a whole number').min(0, 'worker.pool_size must be 0 (no pool) or more').nullable().default(null),
   })
   .strict()
   .default({});

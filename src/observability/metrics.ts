@@ -59,6 +59,13 @@ export interface Metrics {
     retentionPruned: Counter<'kind'>;
     deletionPurged: Counter<'kind'>;
   };
+  pool: {
+    size: Gauge<string>;
+    idle: Gauge<string>;
+    hits: Counter<string>;
+    misses: Counter<'reason'>;
+    claimToStart: Histogram<string>;
+  };
   worker: {
     busy: Gauge<string>;
     capacity: Gauge<string>;
@@ -167,6 +174,23 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
         ...none,
       }),
     },
+    pool: {
+      size: new Gauge({ name: 'aicli_sandbox_pool_size', help: 'Warm sandboxes this worker keeps (worker.pool_size; 0: no pool).', ...none }),
+      idle: new Gauge({ name: 'aicli_sandbox_pool_idle', help: 'Warm sandboxes started and waiting for a task now.', ...none }),
+      hits: new Counter({ name: 'aicli_sandbox_pool_hits_total', help: 'Attempts that ran in a warm sandbox.', ...none }),
+      misses: new Counter({
+        name: 'aicli_sandbox_pool_misses_total',
+        help: 'Attempts that started a sandbox cold although the pool is on, by reason (empty, egress, handoff_failed).',
+        labelNames: ['reason'] as const,
+        ...none,
+      }),
+      claimToStart: new Histogram({
+        name: 'aicli_sandbox_pool_claim_to_start_seconds',
+        help: 'Time from taking a warm sandbox to handing it the CLI command (limits applied, hand-off written).',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+        ...none,
+      }),
+    },
     worker: {
       busy: new Gauge({
         name: 'aicli_worker_busy',
@@ -184,7 +208,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const register = (...metrics: Metric[]) => metrics.forEach((x) => registry.registerMetric(x));
   if (include.http) m.http.registerWith(registry);
   if (snapshot) register(m.queue.jobs, m.queue.oldestWaitingAge, m.queue.scrapeErrors);
-  if (include.tasks) register(...Object.values(m.tasks), m.worker.busy, m.worker.capacity);
+  if (include.tasks) register(...Object.values(m.tasks), ...Object.values(m.pool), m.worker.busy, m.worker.capacity);
   if (include.process) collectDefaultMetrics({ register: registry });
   // The error counter starts at 0 per queue, so `increase()` sees the first failure.
   for (const queue of opts.queues?.names ?? []) scrapeErrors.inc({ queue }, 0);
@@ -247,6 +271,25 @@ export function recordTaskPickedUp(m: Metrics, queueWaitSeconds: number): void {
 
 export function recordSandboxStart(m: Metrics, seconds: number): void {
   if (validAmount(seconds)) m.tasks.sandboxStart.observe(seconds);
+}
+
+export type PoolMissReason = 'empty' | 'egress' | 'handoff_failed';
+const POOL_MISS_REASONS: readonly PoolMissReason[] = ['empty', 'egress', 'handoff_failed'];
+
+/** The pool's gauges and its zero-started miss counters (so `increase()` sees the first miss). */
+export function setPoolState(m: Metrics, size: number, idle: number): void {
+  m.pool.size.set(size);
+  m.pool.idle.set(idle);
+  if (size > 0) for (const reason of POOL_MISS_REASONS) m.pool.misses.inc({ reason }, 0);
+}
+
+export function recordPoolHit(m: Metrics, claimToStartSeconds: number): void {
+  m.pool.hits.inc();
+  if (validAmount(claimToStartSeconds)) m.pool.claimToStart.observe(claimToStartSeconds);
+}
+
+export function recordPoolMiss(m: Metrics, reason: PoolMissReason): void {
+  m.pool.misses.inc({ reason });
 }
 
 export function setWorkerCapacity(m: Metrics, slots: number): void {

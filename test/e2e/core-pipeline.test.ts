@@ -5,7 +5,7 @@ import { testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
-import { containersOf, REAL_KEY, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { containersOf, REAL_KEY, signUp, startSystem, taskContainers, waitForTerminal, type SystemUnderTest } from '../support/system.js';
 import { toolResultsOf } from '../support/task-events.js';
 
 // The whole pipeline over real processes: `aicli-web up` spawned, the real claude CLI in the real sandbox
@@ -71,7 +71,8 @@ describe('core pipeline', () => {
     expect(kinds[kinds.length - 1]).toBe('result');
     expect(rows[rows.length - 1]?.type).toBe('end');
 
-    expect(await containersOf('aicli.task_id', taskId)).toEqual([]);
+    // Removed after the terminal write, off its path.
+    await expect.poll(async () => (await taskContainers(taskId)).length, { timeout: 30_000 }).toBe(0);
     // The upstream saw the real key, never the sandbox's token.
     const seen = model.requestsFor('hello').map((r) => r.headers['x-api-key']);
     expect(seen.length).toBeGreaterThanOrEqual(3);
@@ -124,7 +125,8 @@ describe('core pipeline', () => {
     expect(task.status).toBe('timed_out');
     expect(task.error.code).toBe('timeout');
     expect(new Date(task.finished_at).getTime() - new Date(task.started_at).getTime()).toBeLessThan(60_000);
-    expect(await containersOf('aicli.task_id', taskId)).toEqual([]);
+    // Removed after the terminal write, off its path.
+    await expect.poll(async () => (await taskContainers(taskId)).length, { timeout: 30_000 }).toBe(0);
   });
 
   it('ends auth_failed with the CLI message on a scripted 401, without a retry', async () => {
@@ -202,13 +204,28 @@ describe('after the run', () => {
     expect(value(/^aicli_sandbox_start_seconds_count (\d+)/m)).toBeGreaterThanOrEqual(4);
     expect(value(/^aicli_claude_tokens_total\{type="input"\} (\d+)/m)).toBeGreaterThan(0);
     expect(value(/^aicli_worker_capacity (\d+)/m)).toBeGreaterThan(0);
+    // The warm pool: its size follows queue.worker_concurrency (2 here), it served tasks, and hand-offs were timed.
+    expect(value(/^aicli_sandbox_pool_size (\d+)/m)).toBe(2);
+    expect(value(/^aicli_sandbox_pool_hits_total (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^aicli_sandbox_pool_claim_to_start_seconds_count (\d+)/m)).toBe(value(/^aicli_sandbox_pool_hits_total (\d+)/m));
+    expect(text).toMatch(/^aicli_sandbox_pool_misses_total\{reason="empty"\} \d+/m);
+    expect(text).toMatch(/^aicli_sandbox_pool_idle \d+/m);
     expect(text).not.toMatch(/task_id|user_id|workspace_id/);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(200);
     expect(Object.keys(((await ready.json()) as any).checks).sort()).toEqual(['docker', 'image', 'postgres', 'redis']);
   });
 
-  it('leaves no container with this test id', async () => {
+  it('leaves no container with this test id but the idle warm sandboxes', async () => {
+    // Every attempt's container is gone; what remains are warm sandboxes never claimed (still named for their slot).
+    const left = await containersOf('aicli.test_id', id);
+    for (const c of left) {
+      expect(c.Labels['aicli.pool_slot']).toMatch(/^pool_[0-9a-f]+$/);
+      expect(c.Names[0]).toContain(c.Labels['aicli.pool_slot']);
+      expect(c.State).toBe('running');
+    }
+    await sys.stop();
+    // Drained on shutdown.
     expect(await containersOf('aicli.test_id', id)).toEqual([]);
     const sql = postgres(db.url, { max: 1 });
     const [row] = await sql`select count(*)::int as n from tasks where status in ('queued', 'running')`;

@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
 import { REDIS_URL } from '../support/services.js';
-import { containersOf, signUp, startCluster, waitForTerminal, type Cluster } from '../support/system.js';
+import { containersOf, signUp, startCluster, taskContainers, waitForTerminal, type Cluster } from '../support/system.js';
 
 // An API process and two separate worker processes with short lock, stall and reap intervals.
 const id = testId('rel');
@@ -65,10 +65,14 @@ describe('crash recovery', () => {
   it('a SIGKILLed worker: another worker completes the task exactly once and the container is reaped in bound', async () => {
     model.scenario('long', [{ kind: 'text', text: 'done after the kill', delayMs: 3000 }]);
     const taskId = await submit(alice, workspaceId, scenarioPrompt('long', 'survive a kill'));
-    await expect.poll(async () => (await containersOf('aicli.task_id', taskId)).length, { timeout: 60_000 }).toBe(1);
+    await expect.poll(async () => (await taskContainers(taskId)).length, { timeout: 60_000 }).toBe(1);
     const [row] = await db.sql<{ worker_id: string }[]>`select worker_id from tasks where id = ${taskId}`;
     const victim = cluster.workers.find((w) => w.workerId === row?.worker_id);
     expect(victim).toBeDefined();
+    // Besides the running task it holds warm sandboxes (still named for their slots): what its pool keeps while
+    // an attempt runs (the rest refills once it is idle).
+    const idleOfVictim = async () => (await containersOf('aicli.worker_id', victim!.workerId)).filter((c) => c.Labels['aicli.pool_slot'] && c.Names[0]?.includes('pool_')).length;
+    await expect.poll(idleOfVictim, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(1);
     victim!.proc.child.kill('SIGKILL');
     const killedAt = Date.now();
     await victim!.proc.exited;
@@ -86,7 +90,7 @@ describe('crash recovery', () => {
   it('two workers given the same job (a lapsed lock): one result applied, the other attempt fenced out', async () => {
     model.scenario('lapse', [{ kind: 'text', text: 'the winner', delayMs: 4000 }]);
     const taskId = await submit(alice, workspaceId, scenarioPrompt('lapse', 'lapse'));
-    await expect.poll(async () => (await containersOf('aicli.task_id', taskId)).length, { timeout: 60_000 }).toBe(1);
+    await expect.poll(async () => (await taskContainers(taskId)).length, { timeout: 60_000 }).toBe(1);
     // Simulate a lapsed lock (a long GC pause or a partition): the lock key disappears while attempt 1 runs.
     const redis = new Redis(REDIS_URL);
     try {
@@ -94,7 +98,7 @@ describe('crash recovery', () => {
       await expect.poll(async () => redis.del(lockKey), { timeout: 10_000 }).toBe(1);
       await expect.poll(async () => (await db.sql`select attempt from tasks where id = ${taskId}`)[0]?.attempt, { timeout: 30_000, interval: 200 }).toBe(2);
       // The stalled attempt 1 keeps running; once it ends, none of its writes may land.
-      await expect.poll(async () => (await containersOf('aicli.task_id', taskId)).length, { timeout: 60_000 }).toBe(0);
+      await expect.poll(async () => (await taskContainers(taskId)).length, { timeout: 60_000 }).toBe(0);
       const task = await waitForTerminal(alice, taskId, 60_000);
       expect(task.status).toBe('succeeded');
       expect(task.attempt).toBe(2);

@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
 import { REDIS_URL } from '../support/services.js';
-import { docker, REAL_KEY, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { docker, REAL_KEY, sandboxEnvOf, signUp, startSystem, taskContainers, waitForTerminal, type SystemUnderTest } from '../support/system.js';
 import { toolResultsOf } from '../support/task-events.js';
 
 // Budgets and per-workspace keys over the real system: `aicli-web up`, the real CLI in the real sandbox
@@ -167,14 +167,13 @@ describe('per-workspace Anthropic key', () => {
     // The running container: its environment holds the task token and no key at all.
     const container = await vi.waitFor(
       async () => {
-        const [running] = await docker.listContainers({ filters: { label: [`aicli.task_id=${taskId}`] } });
+        const [running] = await taskContainers(taskId, { all: false });
         if (!running) throw new Error('the task container is not running yet');
         return running;
       },
       { timeout: 60_000, interval: 200 },
     );
-    const inspect = await docker.getContainer(container.Id).inspect();
-    const env = inspect.Config.Env.join('\n');
+    const env = (await sandboxEnvOf(container.Id)).join('\n');
     expect(env).toMatch(/ANTHROPIC_API_KEY=aicli-task-[A-Za-z0-9_-]{20,}/);
     expect(env).not.toContain(WS_KEY);
     expect(env).not.toContain(REAL_KEY);

@@ -10,7 +10,7 @@ import { testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
-import { docker, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { docker, signUp, startSystem, taskContainers, waitForTerminal, type SystemUnderTest } from '../support/system.js';
 import { toolResultsOf } from '../support/task-events.js';
 
 // Escape attempts from the Bash tool of the real CLI in the real sandbox, and egress through the worker's
@@ -97,14 +97,12 @@ function probed(out: string, key: string): string {
   return (match[1] as string).trim();
 }
 
-/** Host path of a running task's workspace dir (the worker's scratch layout). */
-function hostWorkspaceOf(taskId: string): string | null {
-  const scratch = path.join(sys.dir, 'scratch');
-  for (const worker of existsSync(scratch) ? readdirSync(scratch) : []) {
-    const candidate = path.join(scratch, worker, `${taskId}-1`, `${taskId}-1`, 'workspace');
-    if (existsSync(candidate)) return candidate;
-  }
-  return null;
+/** Host path of a running task's workspace dir: the source of its sandbox's /workspace (cold or warm). */
+async function hostWorkspaceOf(taskId: string): Promise<string | null> {
+  const [running] = await taskContainers(taskId, { all: false });
+  if (!running) return null;
+  const info = await docker.getContainer(running.Id).inspect();
+  return info.Mounts.find((m) => m.Destination === '/workspace')?.Source ?? null;
 }
 
 describe('escape attempts from the Bash tool', () => {
@@ -121,8 +119,8 @@ describe('escape attempts from the Bash tool', () => {
     const neighbourWs = await workspace({ name: 'neighbour' });
     const neighbour = await submit(neighbourWs, { prompt: scenarioPrompt('neighbour', 'hold your scratch') });
     const neighbourFile = await vi.waitFor(
-      () => {
-        const dir = hostWorkspaceOf(neighbour);
+      async () => {
+        const dir = await hostWorkspaceOf(neighbour);
         if (!dir || !existsSync(path.join(dir, 'secret-a.txt'))) throw new Error('neighbour has not written its secret yet');
         return path.join(dir, 'secret-a.txt');
       },
@@ -211,7 +209,7 @@ describe('escape attempts from the Bash tool', () => {
     expect(listed.paths).not.toContain('/from-no-egress');
 
     // Release the neighbour: it was untouched and finishes normally; its scratch mount is gone afterwards.
-    const [container] = await docker.listContainers({ filters: { label: [`aicli.task_id=${neighbour}`] } });
+    const [container] = await taskContainers(neighbour, { all: false });
     expect(container).toBeDefined();
     const exec = await docker.getContainer(container!.Id).exec({ Cmd: ['touch', '/workspace/.go'], User: '1000:1000' });
     await exec.start({ Detach: true });
@@ -221,7 +219,11 @@ describe('escape attempts from the Bash tool', () => {
     // Scratch goes after the terminal write: wait for it, and for its tmpfs mount to be released.
     await expect.poll(() => hostWorkspaceOf(neighbour), { timeout: 30_000 }).toBeNull();
     await expect.poll(() => hostWorkspaceOf(taskId), { timeout: 30_000 }).toBeNull();
-    await expect.poll(() => mountsUnder(path.join(sys.dir, 'scratch')), { timeout: 30_000 }).toEqual([]);
+    await expect.poll(() => existsSync(neighbourFile), { timeout: 30_000 }).toBe(false);
+    // What stays mounted is the idle warm sandboxes' fresh scratch, none of it a task's.
+    const mounts = await mountsUnder(path.join(sys.dir, 'scratch'));
+    for (const point of mounts) expect(path.basename(point)).toMatch(/^pool_[0-9a-f]+-0$/);
+    expect(mounts.filter((point) => neighbourFile.startsWith(`${point}/`))).toEqual([]);
   });
 });
 
@@ -263,6 +265,6 @@ describe('egress allowlist', () => {
     expect(logs).toMatch(/"action":"egress_refused"[^\n]*"host":"other.unlisted.test"[^\n]*"reason":"not_allowlisted"/);
     expect(logs).toMatch(/"action":"egress_refused"[^\n]*"host":"127.0.0.1"[^\n]*"reason":"ip_literal"/);
     // The task's proxy socket is gone with the task.
-    expect(readdirSync(path.join(sys.dir, 'run')).filter((name) => name.startsWith('egress-'))).toEqual([]);
+    await expect.poll(() => readdirSync(path.join(sys.dir, 'run')).filter((name) => name.startsWith('egress-')), { timeout: 30_000 }).toEqual([]);
   });
 });

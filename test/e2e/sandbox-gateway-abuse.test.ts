@@ -5,7 +5,7 @@ import { testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { NOT_KEPT_PREFIX, scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
-import { docker, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { docker, signUp, startSystem, taskContainers, waitForTerminal, type SystemUnderTest } from '../support/system.js';
 import { toolResultsOf } from '../support/task-events.js';
 
 // The agent in the sandbox holds its task token and the gateway's address, so it can skip the CLI and call
@@ -56,7 +56,7 @@ function rssMib(pid: number): number {
 async function runningContainerOf(taskId: string) {
   return vi.waitFor(
     async () => {
-      const [running] = await docker.listContainers({ filters: { label: [`aicli.task_id=${taskId}`] } });
+      const [running] = await taskContainers(taskId, { all: false });
       if (!running) throw new Error('the task container is not running yet');
       return docker.getContainer(running.Id);
     },

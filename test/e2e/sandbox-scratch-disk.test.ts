@@ -65,7 +65,9 @@ async function attack(root: string, extraEnv: Record<string, string>): Promise<{
     dbUrl: db.url,
     image,
     modelUrl: model.url,
-    extraEnv: { AICLI__SANDBOX__SCRATCH_ROOT: root, AICLI__SANDBOX__SCRATCH__WATCHDOG_INTERVAL: '250ms', ...extraEnv },
+    // No warm pool: the host disk figures are the attacking attempt's alone, not also the idle slots' images.
+    // (The escape suite fills a warm sandbox's scratch past its cap.)
+    extraEnv: { AICLI__SANDBOX__SCRATCH_ROOT: root, AICLI__SANDBOX__SCRATCH__WATCHDOG_INTERVAL: '250ms', AICLI__WORKER__POOL_SIZE: '0', ...extraEnv },
   });
   const client = await signUp(sys, `u-${testId('x')}@example.com`);
   const baseline = (await diskUsage(hostDisk)).usedBytes;

@@ -8,7 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { runCli } from '../support/processes.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
-import { containersOf, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { signUp, startSystem, taskContainers, waitForTerminal, type SystemUnderTest } from '../support/system.js';
 
 // Worker start-up: the self-check runs a hardened probe container and refuses to start (exit 1, one line
 // naming the fix) on a missing image or runtime. And a task with no model API key at all fails fast.
@@ -117,6 +117,6 @@ describe('a system without any model API key', () => {
     expect(task.attempt_errors).toEqual([]);
     expect(model.requests.length).toBe(before);
     expect(sys.proc.output()).not.toMatch(new RegExp(`"action":"sandbox_started"[^\\n]*${created.json.id}`));
-    expect(await containersOf('aicli.task_id', created.json.id)).toEqual([]);
+    expect(await taskContainers(created.json.id)).toEqual([]);
   });
 });

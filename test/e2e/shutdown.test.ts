@@ -3,7 +3,7 @@ import { testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
-import { containersOf, signUp, startExtraWorker, startSystem } from '../support/system.js';
+import { signUp, startExtraWorker, startSystem, taskContainers } from '../support/system.js';
 
 // Graceful shutdown: SIGTERM stops taking jobs, lets running tasks finish until the drain deadline, then
 // releases them (without spending an attempt) so another worker runs them; the process exits 0.
@@ -30,7 +30,7 @@ async function submitRunning(sys: Awaited<ReturnType<typeof startSystem>>, email
   const ws = (await user.request('POST', '/api/v1/workspaces', { name: 'w' })).json.id;
   const res = await user.request('POST', '/api/v1/tasks', { workspace_id: ws, prompt: scenarioPrompt('three-seconds', 'slow') });
   const taskId = res.json.id as string;
-  await expect.poll(async () => (await containersOf('aicli.task_id', taskId)).length, { timeout: 60_000 }).toBe(1);
+  await expect.poll(async () => (await taskContainers(taskId)).length, { timeout: 60_000 }).toBe(1);
   return taskId;
 }
 
@@ -76,7 +76,8 @@ describe('SIGTERM to a worker running a task', () => {
         select payload->>'status' as status from task_events where task_id = ${taskId} and type in ('status', 'end') order by seq`;
       expect(statuses.map((s) => s.status)).not.toContain('failed');
       expect(statuses.map((s) => s.status)).toContain('queued');
-      expect(await containersOf('aicli.task_id', taskId)).toEqual([]);
+      // Removed after the terminal write, off its path.
+      await expect.poll(async () => (await taskContainers(taskId)).length, { timeout: 30_000 }).toBe(0);
     } finally {
       await second?.proc.stop('SIGTERM');
       await sys.stop();

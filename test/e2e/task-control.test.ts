@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
 import { readSse } from '../support/sse-client.js';
-import { containersOf, signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
+import { signUp, startSystem, taskContainers, waitForTerminal, type SystemUnderTest } from '../support/system.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 import { verifySignature } from '../../src/webhooks/sign.js';
 
@@ -61,7 +61,7 @@ describe('cancel across processes', () => {
     await expect
       .poll(async () => (await db.sql`select count(distinct worker_id)::int as n from tasks where id in (${a}, ${b}) and status = 'running'`)[0]?.n, { timeout: 60_000 })
       .toBe(2);
-    await expect.poll(async () => (await containersOf('aicli.task_id', a)).length + (await containersOf('aicli.task_id', b)).length, { timeout: 30_000 }).toBe(2);
+    await expect.poll(async () => (await taskContainers(a)).length + (await taskContainers(b)).length, { timeout: 30_000 }).toBe(2);
     for (const taskId of [a, b]) {
       const [row] = await db.sql<{ worker_id: string }[]>`select worker_id from tasks where id = ${taskId}`;
       const runsOn = workerIds.indexOf(row!.worker_id);
@@ -78,7 +78,8 @@ describe('cancel across processes', () => {
       const [row] = await db.sql<{ ms: number }[]>`
         select extract(epoch from (finished_at - cancel_requested_at)) * 1000 as ms from tasks where id = ${taskId}`;
       expect(Number(row!.ms)).toBeLessThan(GRACE_MS + 1000);
-      expect(await containersOf('aicli.task_id', taskId)).toEqual([]);
+      // Removed after the terminal write, off its path.
+      await expect.poll(async () => (await taskContainers(taskId)).length, { timeout: 30_000 }).toBe(0);
     }
     const again = await clients[1]!.request('POST', `/api/v1/tasks/${a}/cancel`);
     expect(again.status).toBe(409);

@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
 import { ApiClient } from './api-client.js';
 import { testEnv } from './config.js';
 import { spawnCli, runCli, type CliProcess } from './processes.js';
+import { decodeHandOff } from '../../workers/sandbox/pool-handoff.js';
 import { releaseStaleScratch } from '../../workers/sandbox/scratch-quota.js';
 
 export const REAL_KEY = 'sk-ant-api03-REAL-KEY-never-in-a-sandbox-0123456789';
@@ -114,6 +115,25 @@ export async function containersOf(label: string, value: string) {
   return docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } });
 }
 
+/**
+ * The containers of a task, cold or warm: a cold sandbox carries the task's label, a warm pool sandbox
+ * (which has no task label) is renamed for its attempt at the claim; both names start `aicli-<task>-a`.
+ */
+export async function taskContainers(taskId: string, o: { all?: boolean } = { all: true }) {
+  const named = await docker.listContainers({ all: o.all ?? true, filters: { name: [`aicli-${taskId}-a`] } });
+  const labelled = await docker.listContainers({ all: o.all ?? true, filters: { label: [`aicli.task_id=${taskId}`] } });
+  const byId = new Map([...named, ...labelled].map((c) => [c.Id, c]));
+  return [...byId.values()];
+}
+
+/** The environment the task's CLI got: the container's own, plus a warm sandbox's hand-off (read on the host). */
+export async function sandboxEnvOf(containerId: string): Promise<string[]> {
+  const info = await docker.getContainer(containerId).inspect();
+  const run = info.Mounts.find((m) => m.Destination === '/run/aicli');
+  const handOff = run ? decodeHandOff(readFileSync(path.join(run.Source, 'task'))).env : {};
+  return [...info.Config.Env, ...Object.entries(handOff).map(([k, v]) => `${k}=${v}`)];
+}
+
 export interface Cluster {
   api: ApiClient;
   apiProc: CliProcess;
@@ -156,6 +176,9 @@ export async function startCluster(o: {
     stop: async () => {
       await Promise.all(workers.map((w) => w.proc.stop('SIGKILL')));
       await apiProc.stop('SIGTERM');
+      // Killed workers leave their warm sandboxes (and any container they were starting); no reaper outlives
+      // the cluster, so they are removed here before their mounts' sources go.
+      await removeContainersOf('aicli.test_id', o.id);
       // A killed worker leaves its tasks' scratch mounts behind; with every worker gone, none is live.
       await releaseStaleScratch(path.join(dir, 'scratch'), async () => false);
       rmSync(dir, { recursive: true, force: true });

@@ -1,15 +1,14 @@
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import { sandboxLabels } from './labels.js';
+import { poolLabels, sandboxLabels } from './labels.js';
 
 // The container-create options for one task attempt. Everything security
 // relevant is decided here, from worker configuration only: a job payload never
 // reaches this function with an image, a mount or a HostConfig field of its own.
 
-export interface SandboxSpec {
+/** What every sandbox shares, cold or pooled: the image, the mounts' sources, the limits, the hardening. */
+export interface HardenedSpec {
   image: string;
-  taskId: string;
-  attempt: number;
   workerId: string;
   /** Host dir bind-mounted read-write at /workspace; must be writable by uid 1000. */
   workspaceDir: string;
@@ -30,13 +29,34 @@ export interface SandboxSpec {
   /** OCI runtime registered with the engine (e.g. runsc); the engine default when unset. */
   runtime?: string;
   extraLabels?: Record<string, string>;
+  /**
+   * Host dir bind-mounted read-only at /run/aicli (a pool container's hand-off channel and sockets); it must be
+   * root-owned and writable by nobody else. Without it the sockets are mounted one by one.
+   */
+  runDir?: string | null;
 }
+
+/** One task attempt's sandbox, started cold. */
+export interface SandboxSpec extends HardenedSpec {
+  taskId: string;
+  attempt: number;
+}
+
+/** A warm pool container: the same hardening, no task; it waits for its hand-off (entrypoint --await-task). */
+export interface PoolSandboxSpec extends Omit<HardenedSpec, 'env' | 'cmd' | 'gatewaySocketPath' | 'egressSocketPath' | 'runDir'> {
+  slotId: string;
+  runDir: string;
+}
+
+/** The pool container's command: the entrypoint waits for the worker's hand-off, then execs it. */
+export const POOL_AWAIT_CMD = ['--await-task'] as const;
 
 export const SANDBOX_PATHS = {
   workspace: '/workspace',
   claudeConfig: '/aicli/claude',
   gatewaySocket: '/run/aicli/gateway.sock',
   egressSocket: '/run/aicli/egress.sock',
+  run: '/run/aicli',
   home: '/home/agent',
   tmp: '/tmp',
 } as const;
@@ -47,6 +67,20 @@ const MIB = 1024 * 1024;
 const DOCKER_SOCKETS = new Set(['/var/run/docker.sock', '/run/docker.sock']);
 
 export function buildCreateOptions(spec: SandboxSpec): Dockerode.ContainerCreateOptions {
+  validateTask(spec);
+  return hardenedCreateOptions(spec, sandboxLabels(spec, spec.extraLabels));
+}
+
+/** The pool container's options: the one hardened shape, with no tenant's env, labels or sockets. */
+export function buildPoolCreateOptions(spec: PoolSandboxSpec): Dockerode.ContainerCreateOptions {
+  if (!/^pool_[a-z0-9]+$/.test(spec.slotId)) throw new TypeError(`sandbox spec: slotId must be pool_<hex>, got "${spec.slotId}"`);
+  return hardenedCreateOptions(
+    { ...spec, env: {}, cmd: [...POOL_AWAIT_CMD], gatewaySocketPath: null, egressSocketPath: null },
+    poolLabels({ slotId: spec.slotId, workerId: spec.workerId }, spec.extraLabels),
+  );
+}
+
+function hardenedCreateOptions(spec: HardenedSpec, labels: Record<string, string>): Dockerode.ContainerCreateOptions {
   validate(spec);
   const memoryBytes = spec.memoryMb * MIB;
   // exec stays allowed on the tmpfs mounts: /workspace is writable and
@@ -57,6 +91,7 @@ export function buildCreateOptions(spec: SandboxSpec): Dockerode.ContainerCreate
     bind(spec.workspaceDir, SANDBOX_PATHS.workspace),
     bind(spec.claudeConfigDir, SANDBOX_PATHS.claudeConfig),
   ];
+  if (spec.runDir) mounts.push(bind(spec.runDir, SANDBOX_PATHS.run, true));
   if (spec.gatewaySocketPath !== null) mounts.push(bind(spec.gatewaySocketPath, SANDBOX_PATHS.gatewaySocket));
   if (spec.egressSocketPath) mounts.push(bind(spec.egressSocketPath, SANDBOX_PATHS.egressSocket));
 
@@ -94,7 +129,7 @@ export function buildCreateOptions(spec: SandboxSpec): Dockerode.ContainerCreate
     Env: Object.entries({ CLAUDE_CONFIG_DIR: SANDBOX_PATHS.claudeConfig, ...spec.env }).map(([k, v]) => `${k}=${v}`),
     User: SANDBOX_USER,
     WorkingDir: SANDBOX_PATHS.workspace,
-    Labels: sandboxLabels(spec, spec.extraLabels),
+    Labels: labels,
     Tty: false,
     OpenStdin: false,
     AttachStdin: false,
@@ -106,24 +141,27 @@ export function buildCreateOptions(spec: SandboxSpec): Dockerode.ContainerCreate
   };
 }
 
-function bind(source: string, target: string): Dockerode.MountSettings {
-  return { Type: 'bind', Source: source, Target: target, ReadOnly: false };
+function bind(source: string, target: string, readOnly = false): Dockerode.MountSettings {
+  return { Type: 'bind', Source: source, Target: target, ReadOnly: readOnly };
 }
 
-function validate(spec: SandboxSpec): void {
+function validateTask(spec: SandboxSpec): void {
+  if (!Number.isInteger(spec.attempt) || spec.attempt <= 0) throw new RangeError(`sandbox spec: attempt must be a positive integer, got ${spec.attempt}`);
+  if (!spec.taskId) throw new TypeError('sandbox spec: taskId is required');
+}
+
+function validate(spec: HardenedSpec): void {
   const positiveInts: Array<[string, number]> = [
     ['memoryMb', spec.memoryMb],
     ['pids', spec.pids],
     ['nofile', spec.nofile],
     ['tmpfsMb', spec.tmpfsMb],
-    ['attempt', spec.attempt],
   ];
   for (const [name, value] of positiveInts) {
     if (!Number.isInteger(value) || value <= 0) throw new RangeError(`sandbox spec: ${name} must be a positive integer, got ${value}`);
   }
   if (!(spec.cpus > 0) || !Number.isFinite(spec.cpus)) throw new RangeError(`sandbox spec: cpus must be a positive number, got ${spec.cpus}`);
   if (!spec.image) throw new TypeError('sandbox spec: image is required');
-  if (!spec.taskId) throw new TypeError('sandbox spec: taskId is required');
   if (spec.cmd.length === 0) throw new TypeError('sandbox spec: cmd must not be empty');
   for (const key of Object.keys(spec.env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new TypeError(`sandbox spec: env name "${key}" is not a valid variable name`);
@@ -133,6 +171,7 @@ function validate(spec: SandboxSpec): void {
     ['claudeConfigDir', spec.claudeConfigDir],
     ['gatewaySocketPath', spec.gatewaySocketPath],
     ['egressSocketPath', spec.egressSocketPath ?? null],
+    ['runDir', spec.runDir ?? null],
   ];
   for (const [name, value] of hostPaths) {
     if (value === null) continue;

@@ -9,6 +9,8 @@ export const SANDBOX_LABEL = {
   taskId: 'aicli.task_id',
   attempt: 'aicli.attempt',
   workerId: 'aicli.worker_id',
+  /** A warm pool container's slot (`pool_<hex>`): it carries no task label, before or after its claim. */
+  poolSlot: 'aicli.pool_slot',
 } as const;
 
 export interface SandboxIdentity {
@@ -28,11 +30,20 @@ export function sandboxLabels(id: SandboxIdentity, extra: Record<string, string>
   };
 }
 
-/** Reads the identity back; null when a label is missing or malformed. */
+/** Labels for a warm pool container: its worker and slot, nothing of any task. */
+export function poolLabels(id: { slotId: string; workerId: string }, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...extra, [SANDBOX_LABEL.managed]: 'true', [SANDBOX_LABEL.poolSlot]: id.slotId, [SANDBOX_LABEL.workerId]: id.workerId };
+}
+
+/**
+ * Reads the identity back; null when a label is missing or malformed. A pool container's holder is its slot
+ * (`taskId` is the slot id, attempt 0): its worker keeps it live for as long as the slot exists.
+ */
 export function parseSandboxLabels(labels: Record<string, string> | undefined): SandboxIdentity | null {
-  const taskId = labels?.[SANDBOX_LABEL.taskId];
+  const slot = labels?.[SANDBOX_LABEL.poolSlot];
+  const taskId = slot ?? labels?.[SANDBOX_LABEL.taskId];
   const workerId = labels?.[SANDBOX_LABEL.workerId];
-  const attempt = Number(labels?.[SANDBOX_LABEL.attempt]);
+  const attempt = slot !== undefined ? 0 : Number(labels?.[SANDBOX_LABEL.attempt]);
   if (!taskId || workerId === undefined || !Number.isInteger(attempt)) return null;
   return { taskId, attempt, workerId };
 }

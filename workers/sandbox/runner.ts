@@ -6,9 +6,9 @@ import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { DockerStreamDemuxer } from './demux.js';
 import { isGoneOrStopped, toSandboxError } from './errors.js';
-import { buildCreateOptions, type SandboxSpec } from './hardening.js';
+import { buildCreateOptions, buildPoolCreateOptions, type PoolSandboxSpec, type SandboxSpec } from './hardening.js';
 
-export type { SandboxSpec } from './hardening.js';
+export type { PoolSandboxSpec, SandboxSpec } from './hardening.js';
 
 export type SandboxLogger = Pick<Logger, 'debug' | 'warn'>;
 
@@ -38,6 +38,19 @@ export interface RunningSandbox {
   remove(): Promise<void>;
 }
 
+/** A started pool container, waiting for its hand-off; `exitedNow` tells a dead one from a waiting one. */
+export interface IdleSandbox extends RunningSandbox {
+  readonly exitedNow: boolean;
+  /** Applies the task's limits to the running container (the engine's update). */
+  updateLimits(limits: { memoryMb: number; cpus: number; pids: number }): Promise<void>;
+  /** Renames it as a cold sandbox of that attempt is named (`docker ps` and the tests find it by name). */
+  nameFor(taskId: string, attempt: number): Promise<void>;
+  /** The same container as the task's sandbox, with its start time set to the hand-off. */
+  claimed(startedAt: number, startMs: number, logFields: Record<string, unknown>): RunningSandbox;
+}
+
+const MIB = 1024 * 1024;
+
 // After the exit, the attach stream normally ends within milliseconds; this
 // bound only keeps a broken engine connection from hanging a worker slot.
 const OUTPUT_DRAIN_MS = 10_000;
@@ -52,11 +65,18 @@ export class SandboxRunner {
   }
 
   async start(spec: SandboxSpec): Promise<RunningSandbox> {
-    const createOptions = { ...buildCreateOptions(spec), name: containerName(spec) };
+    // Every line about this sandbox names its task, in the log's one spelling.
+    return this.#launch({ ...buildCreateOptions(spec), name: containerName(spec.taskId, spec.attempt) }, spec, { task_id: spec.taskId, attempt: spec.attempt });
+  }
+
+  /** Starts a warm pool container: the same hardening, the entrypoint waiting for its hand-off. */
+  async startIdle(spec: PoolSandboxSpec): Promise<IdleSandbox> {
+    return this.#launch({ ...buildPoolCreateOptions(spec), name: containerName(spec.slotId, 0) }, spec, { slot_id: spec.slotId });
+  }
+
+  async #launch(createOptions: Dockerode.ContainerCreateOptions, spec: { image: string; runtime?: string }, logFields: Record<string, unknown>): Promise<DockerSandbox> {
     const ctx = { image: spec.image, runtime: spec.runtime };
     const t0 = performance.now();
-    // Every line about this sandbox names its task, in the log's one spelling.
-    const logFields = { task_id: spec.taskId, attempt: spec.attempt };
 
     let container: Dockerode.Container;
     try {
@@ -88,17 +108,17 @@ export class SandboxRunner {
   }
 }
 
-class DockerSandbox implements RunningSandbox {
+class DockerSandbox implements IdleSandbox {
   readonly id: string;
   readonly stdout: Readable;
   readonly stderr: Readable;
-  readonly startedAt: number;
-  readonly startMs: number;
+  startedAt: number;
+  startMs: number;
   readonly #container: Dockerode.Container;
   readonly #attached: Readable;
   readonly #outputEnded: Promise<void>;
   readonly #logger: SandboxLogger | undefined;
-  readonly #logFields: { task_id: string; attempt: number };
+  #logFields: Record<string, unknown>;
   /** Resolves with the engine's wait() status code. */
   readonly #exited: Promise<number>;
   #exitedNow = false;
@@ -114,7 +134,7 @@ class DockerSandbox implements RunningSandbox {
     startedAt: number,
     startMs: number,
     logger: SandboxLogger | undefined,
-    logFields: { task_id: string; attempt: number },
+    logFields: Record<string, unknown>,
   ) {
     this.id = container.id;
     this.#container = container;
@@ -133,6 +153,36 @@ class DockerSandbox implements RunningSandbox {
       return result.StatusCode ?? -1;
     });
     this.#exited.catch(() => undefined);
+  }
+
+  get exitedNow(): boolean {
+    return this.#exitedNow;
+  }
+
+  async updateLimits(limits: { memoryMb: number; cpus: number; pids: number }): Promise<void> {
+    const memoryBytes = limits.memoryMb * MIB;
+    try {
+      // Memory and swap together, equal as at create (no swap on top); the engine orders the cgroup writes.
+      await this.#container.update({ Memory: memoryBytes, MemorySwap: memoryBytes, NanoCpus: Math.round(limits.cpus * 1e9), PidsLimit: limits.pids });
+    } catch (err) {
+      throw toSandboxError(err, { phase: 'start' });
+    }
+  }
+
+  async nameFor(taskId: string, attempt: number): Promise<void> {
+    try {
+      await this.#container.rename({ name: containerName(taskId, attempt) });
+    } catch (err) {
+      throw toSandboxError(err, { phase: 'start' });
+    }
+  }
+
+  claimed(startedAt: number, startMs: number, logFields: Record<string, unknown>): RunningSandbox {
+    // One container serves one attempt: from here on it is that attempt's sandbox.
+    this.startedAt = startedAt;
+    this.startMs = startMs;
+    this.#logFields = { ...this.#logFields, ...logFields };
+    return this;
   }
 
   get exited(): Promise<void> {
@@ -234,7 +284,7 @@ class DockerSandbox implements RunningSandbox {
 }
 
 /** Readable in `docker ps`; the random suffix keeps a leftover from a crash from blocking the name. */
-function containerName(spec: SandboxSpec): string {
-  const task = spec.taskId.replace(/[^a-zA-Z0-9_.-]/g, '-').slice(0, 48);
-  return `aicli-${task}-a${spec.attempt}-${randomBytes(3).toString('hex')}`;
+export function containerName(holder: string, attempt: number): string {
+  const task = holder.replace(/[^a-zA-Z0-9_.-]/g, '-').slice(0, 48);
+  return `aicli-${task}-a${attempt}-${randomBytes(3).toString('hex')}`;
 }

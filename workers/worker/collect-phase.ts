@@ -55,14 +55,13 @@ export async function collectOutcome(
     const transcript = await readTranscript(ready.workspace.claudeConfigDir, facts.sessionId, cfg.sandbox.max_transcript_bytes).catch(() => null);
     if (transcript) await saveArtifact(res.sql, { taskId: task.id, attempt: task.attempt, kind: 'transcript', ...transcript });
   };
-  // The container's removal runs alongside and is awaited here, so a terminal task never has a container.
+  // The container's removal (started at its exit) is not waited for: the result and `end` never wait on it.
   const [, diff] = await Promise.all([
     saveTranscript(),
     workspaceDiff(ready.workspace, { maxBytes: cfg.sandbox.max_diff_bytes }).catch((err: unknown) => {
       log.warn({ err }, 'computing the workspace diff failed');
       return { diff: '', truncated: false };
     }),
-    run.removal,
   ]);
   const usage = {
     ...session.usage,
@@ -72,7 +71,7 @@ export async function collectOutcome(
     container_started_at: run.sandbox.startedAt,
     wall_ms: Date.now() - run.startedAtMs,
   };
-  log.debug({ action: 'artifacts_ready', after_start_ms: Date.now() - run.startedAtMs }, 'diff, transcript and removal done');
+  log.debug({ action: 'artifacts_ready', after_start_ms: Date.now() - run.startedAtMs }, 'diff and transcript done');
   return {
     status: outcome.status,
     result: facts.result ? resultSummary(facts.result) : null,

@@ -14,8 +14,12 @@ export interface OrphanReaperOptions {
   scratchRoot: string;
   /** Holds one directory per worker, each with `<taskId>-<attempt>.img` loop images (sandbox.scratch.image_dir). */
   imageRoot: string;
+  /** Holds one directory per worker, each with a run dir per warm sandbox slot (`pool_<hex>`). */
+  poolRunRoot?: string;
   intervalMs: number;
   extraLabels: Record<string, string>;
+  /** Runs after each round (the pool checks its image there). */
+  onRound?: () => Promise<void> | undefined;
   /** Whether `owner` (a worker id) still runs `taskId`: for this worker its active set, else its heartbeat. */
   isLive: (owner: string, taskId: string) => Promise<boolean>;
 }
@@ -34,6 +38,8 @@ export function startOrphanReaper(o: OrphanReaperOptions): { stop(): void; runOn
         if (removed.length) o.logger.info({ action: 'reaped_containers', count: removed.length }, 'removed orphaned sandboxes');
         await reapScratch(o);
         await reapLoopImages(o);
+        await reapPoolRunDirs(o);
+        await o.onRound?.();
       } catch (err) {
         o.logger.warn({ err }, 'orphan reaping failed');
       } finally {
@@ -66,6 +72,21 @@ async function reapScratch(o: OrphanReaperOptions): Promise<void> {
       } catch (err) {
         o.logger.warn({ err, task_id: parsed.taskId }, 'removing an orphaned scratch dir failed; will retry');
       }
+    }
+  }
+}
+
+/** Run dirs of warm sandbox slots no live worker holds (the container and scratch are reaped above). */
+async function reapPoolRunDirs(o: OrphanReaperOptions): Promise<void> {
+  if (!o.poolRunRoot) return;
+  for (const owner of await readdir(o.poolRunRoot).catch(() => [] as string[])) {
+    const ownerDir = path.join(o.poolRunRoot, owner);
+    for (const slot of await readdir(ownerDir).catch(() => [] as string[])) {
+      if (!slot.startsWith('pool_') || (await o.isLive(owner, slot))) continue;
+      await rm(path.join(ownerDir, slot), { recursive: true, force: true }).then(
+        () => o.logger.info({ action: 'reaped_pool_run_dir', slot_id: slot, worker_id: owner }, 'removed orphaned warm sandbox run dir'),
+        (err: unknown) => o.logger.warn({ err, slot_id: slot }, 'removing an orphaned warm sandbox run dir failed; will retry'),
+      );
     }
   }
 }

@@ -2,13 +2,15 @@ import { loadResumeSource } from '../../src/db/task-artifacts.js';
 import type { ClaimedTask, TaskOutcomeWrite } from '../../src/tasks/lifecycle/index.js';
 import { buildClaudeArgs, claudeEnv } from '../claude/args.js';
 import type { GatewaySession } from '../gateway/sessions.js';
-import { acquireScratch } from '../sandbox/scratch-quota.js';
+import type { PoolSlot } from '../sandbox/pool.js';
+import { acquireScratch, type ScratchArea } from '../sandbox/scratch-quota.js';
 import { diskFullMessage, diskUsage } from '../sandbox/scratch-watchdog.js';
 import { prepareWorkspace, scratchDirName, WorkspaceError } from '../workspace/prepare.js';
 import type { PreparedWorkspace } from '../workspace/prepared-workspace.js';
 import { gitSourcePolicy } from '../../src/domain/git-source-policy.js';
 import { stoppedBeforeSandbox } from './attempt-abort.js';
 import type { AttemptCleanup } from './attempt-cleanup.js';
+import { AttemptPhases } from './attempt-phases.js';
 import type { WorkerResources } from './resources.js';
 import { InfraFault } from './retry-policy.js';
 import { endedBeforeStart, openTaskEgress, type TaskEgress, type TaskRunPlan } from './task-policy.js';
@@ -19,6 +21,8 @@ const CONTAINER_CLAUDE_DIR = '/aicli/claude';
 /** Everything the sandbox needs, on the host: the workspace, the CLI's arguments and environment. */
 export interface ReadyAttempt {
   workspace: PreparedWorkspace;
+  /** The warm sandbox this attempt runs in; null: started cold. */
+  slot: PoolSlot | null;
   args: string[];
   env: Record<string, string>;
   egress: TaskEgress | null;
@@ -38,6 +42,8 @@ export async function prepareAttempt(
   session: GatewaySession,
   signal: AbortSignal,
   cleanup: AttemptCleanup,
+  slot: PoolSlot | null = null,
+  phases: AttemptPhases = new AttemptPhases(),
 ): Promise<Prepared> {
   const cfg = res.config;
   const opts = task.options;
@@ -45,17 +51,10 @@ export async function prepareAttempt(
   if (opts.resume_from && (!resume?.session_id || !resume.transcript)) {
     return { kind: 'ended', outcome: endedBeforeStart('failed', 'claude_error', 'resume_from task has no transcript to resume') };
   }
-  const scratch = await acquireScratch({
-    parentDir: res.scratchDir,
-    name: scratchDirName(task.id, task.attempt),
-    sizeMb: cfg.sandbox.scratch.size_mb,
-    mode: cfg.sandbox.scratch.mode,
-    imageDir: res.scratchImageDir,
-  }).catch((err: unknown) => {
-    throw new InfraFault('workspace', (err as Error).message, { cause: err });
-  });
+  // A warm sandbox brings its own fresh scratch, already mounted (and released with the slot).
+  const scratch: ScratchArea = slot?.scratch ?? (await phases.time('scratch_mount', () => acquireAttemptScratch(res, task)));
   // The workspace lives inside the scratch area: releasing it (unmount, or rm -rf without a tmpfs) removes both.
-  cleanup.defer('releasing the scratch area', () => scratch.release());
+  if (!slot) cleanup.defer('releasing the scratch area', () => scratch.release());
   // Uncapped scratch shares the host disk: a disk already past the limit would be filled by this task.
   const before = await diskUsage(scratch.dir);
   if (before.usedPercent > cfg.sandbox.scratch.watchdog_percent) {
@@ -63,7 +62,8 @@ export async function prepareAttempt(
   }
   let workspace: PreparedWorkspace;
   try {
-    workspace = await prepareWorkspace({
+    // Clone (if any), the git baseline the diff is taken against, a replayed patch, the hand-over to uid 1000.
+    workspace = await phases.time('workspace', () => prepareWorkspace({
       scratchRoot: scratch.dir,
       taskId: task.id,
       attempt: task.attempt,
@@ -71,7 +71,8 @@ export async function prepareAttempt(
       patch: resume?.diff || null,
       policy: gitSourcePolicy(cfg.sandbox),
       signal,
-    });
+      ...(slot ? { inPlace: slot.workspace, baselineReady: true } : {}),
+    }));
   } catch (err) {
     // A clone aborted by a cancel or a shutdown is not a workspace fault: no other attempt is owed for it.
     const stopped = stoppedBeforeSandbox(signal);
@@ -108,5 +109,18 @@ export async function prepareAttempt(
   }
   const stopped = stoppedBeforeSandbox(signal);
   if (stopped) return { kind: 'ended', outcome: stopped };
-  return { kind: 'ready', ready: { workspace, args, env, egress } };
+  return { kind: 'ready', ready: { workspace, slot, args, env, egress } };
+}
+
+function acquireAttemptScratch(res: WorkerResources, task: ClaimedTask): Promise<ScratchArea> {
+  const { scratch } = res.config.sandbox;
+  return acquireScratch({
+    parentDir: res.scratchDir,
+    name: scratchDirName(task.id, task.attempt),
+    sizeMb: scratch.size_mb,
+    mode: scratch.mode,
+    imageDir: res.scratchImageDir,
+  }).catch((err: unknown) => {
+    throw new InfraFault('workspace', (err as Error).message, { cause: err });
+  });
 }

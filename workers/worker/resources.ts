@@ -6,6 +6,8 @@ import type { Logger } from '../../src/observability/logger.js';
 import type { Metrics } from '../../src/observability/metrics.js';
 import type { TaskLifecycle } from '../../src/tasks/lifecycle/index.js';
 import type { ModelGateway } from '../gateway/server.js';
+import type { SandboxPool } from '../sandbox/pool.js';
+import type { BackgroundCleanups } from './background-cleanups.js';
 import type { SandboxRunner } from '../sandbox/runner.js';
 
 /** Everything a worker's task attempts need, created once per worker process. */
@@ -19,6 +21,10 @@ export interface WorkerResources {
   lifecycle: TaskLifecycle;
   docker: Dockerode;
   runner: SandboxRunner;
+  /** Attempts' releases still running after their outcome (the reaper leaves them alone; shutdown awaits them). */
+  cleanups: BackgroundCleanups;
+  /** Warm sandboxes (worker.pool_size); null when the pool is off. */
+  pool: SandboxPool | null;
   gateway: ModelGateway;
   workerId: string;
   /** This worker's Prometheus registry (served by its ops listener). */

@@ -1,17 +1,34 @@
 import type { ClaimedTask } from '../../src/tasks/lifecycle/index.js';
-import { recordSandboxStart } from '../../src/observability/metrics.js';
+import { recordPoolHit, recordSandboxStart } from '../../src/observability/metrics.js';
 import { createStreamFacts } from '../claude/outcome.js';
 import type { StreamFacts } from '../claude/outcome.js';
+import type { HandOff, PoolSlot } from '../sandbox/pool.js';
 import type { RunningSandbox } from '../sandbox/runner.js';
 import { watchScratchDisk } from '../sandbox/scratch-watchdog.js';
 import { pumpAgentOutput } from './agent-output.js';
 import { abortReason, type AbortReason } from './attempt-abort.js';
 import type { AttemptCleanup } from './attempt-cleanup.js';
 import type { EventSink } from './event-sink.js';
+import { noteMiss } from './pool-claim.js';
 import type { ReadyAttempt } from './prepare-phase.js';
 import type { WorkerResources } from './resources.js';
 import { sandboxFault } from './retry-policy.js';
 import { StderrTail } from './stderr-tail.js';
+
+/**
+ * Hands the task to its warm sandbox; null when that fails (the container is removed first, so it can never
+ * run the task later) and the attempt starts cold on the same prepared workspace.
+ */
+async function handOffOrNull(res: WorkerResources, slot: PoolSlot, h: HandOff, log: WorkerResources['logger']): Promise<RunningSandbox | null> {
+  try {
+    return await slot.handOff(h);
+  } catch (err) {
+    log.warn({ err, slot_id: slot.id }, 'warm sandbox hand-off failed');
+    await slot.sandbox.remove();
+    noteMiss(res, log, 'handoff_failed');
+    return null;
+  }
+}
 
 /** What the run phase saw of the sandbox: how it exited, and why it was stopped if it was. */
 export interface SandboxRun {
@@ -23,7 +40,7 @@ export interface SandboxRun {
   diskFull: string | null;
   aborted: AbortReason | null;
   startedAtMs: number;
-  /** The container's removal, started as soon as it exited; awaited before the terminal write. */
+  /** The container's removal, started as soon as it exited; it finishes off the critical path. */
   removal: Promise<void>;
 }
 
@@ -43,32 +60,40 @@ export async function runSandbox(
   const opts = task.options;
   const log = res.logger.child({ task_id: task.id });
   const startedAtMs = Date.now();
-  const sandbox = await res.runner
-    .start({
-      image: res.image,
-      taskId: task.id,
-      attempt: task.attempt,
-      workerId: res.workerId,
-      workspaceDir: ready.workspace.workspaceDir,
-      claudeConfigDir: ready.workspace.claudeConfigDir,
-      gatewaySocketPath: res.gateway.socketPath,
-      egressSocketPath: ready.egress?.socketPath ?? null,
-      env: ready.env,
-      cmd: ['claude', ...ready.args],
-      memoryMb: opts.resources?.memory_mb ?? cfg.sandbox.memory_mb,
-      cpus: opts.resources?.cpus ?? cfg.sandbox.cpus,
-      pids: opts.resources?.pids ?? cfg.sandbox.pids,
-      nofile: cfg.sandbox.nofile,
-      tmpfsMb: cfg.sandbox.tmpfs_mb,
-      runtime: cfg.sandbox.runtime ?? undefined,
-      extraLabels: res.extraLabels,
-    })
-    .catch((err: unknown) => {
-      throw sandboxFault(err, res.image);
-    });
+  const limits = {
+    memoryMb: opts.resources?.memory_mb ?? cfg.sandbox.memory_mb,
+    cpus: opts.resources?.cpus ?? cfg.sandbox.cpus,
+    pids: opts.resources?.pids ?? cfg.sandbox.pids,
+  };
+  const cmd = ['claude', ...ready.args];
+  const warm = ready.slot ? await handOffOrNull(res, ready.slot, { taskId: task.id, attempt: task.attempt, env: ready.env, cmd, limits, logFields: { task_id: task.id, attempt: task.attempt } }, log) : null;
+  const sandbox = await (
+    warm
+      ? Promise.resolve(warm)
+      : res.runner.start({
+          image: res.image,
+          taskId: task.id,
+          attempt: task.attempt,
+          workerId: res.workerId,
+          workspaceDir: ready.workspace.workspaceDir,
+          claudeConfigDir: ready.workspace.claudeConfigDir,
+          gatewaySocketPath: res.gateway.socketPath,
+          egressSocketPath: ready.egress?.socketPath ?? null,
+          env: ready.env,
+          cmd,
+          ...limits,
+          nofile: cfg.sandbox.nofile,
+          tmpfsMb: cfg.sandbox.tmpfs_mb,
+          runtime: cfg.sandbox.runtime ?? undefined,
+          extraLabels: res.extraLabels,
+        })
+  ).catch((err: unknown) => {
+    throw sandboxFault(err, res.image);
+  });
   cleanup.defer('removing the sandbox', () => sandbox.remove());
-  log.info({ action: 'sandbox_started', container: sandbox.id.slice(0, 12), start_ms: sandbox.startMs }, 'sandbox started');
+  log.info({ action: 'sandbox_started', container: sandbox.id.slice(0, 12), start_ms: sandbox.startMs, warm: warm !== null }, 'sandbox started');
   recordSandboxStart(res.metrics, sandbox.startMs / 1000);
+  if (warm) recordPoolHit(res.metrics, sandbox.startMs / 1000);
 
   const stream = createStreamFacts();
   const stderrTail = new StderrTail(4096);

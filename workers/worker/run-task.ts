@@ -5,8 +5,10 @@ import { recordTaskPickedUp } from '../../src/observability/metrics.js';
 import type { TaskJobData } from '../../src/queue/task-queue.js';
 import type { ClaimedTask, Limits, TaskOutcomeWrite } from '../../src/tasks/lifecycle/index.js';
 import { AttemptCleanup } from './attempt-cleanup.js';
+import { AttemptPhases } from './attempt-phases.js';
 import { collectOutcome, throwIfOutputRejected } from './collect-phase.js';
 import { EventSink } from './event-sink.js';
+import { takePoolSlot } from './pool-claim.js';
 import { prepareAttempt } from './prepare-phase.js';
 import type { WorkerResources } from './resources.js';
 import { FAULT_POLICY, InfraFault, sandboxFault } from './retry-policy.js';
@@ -73,33 +75,46 @@ export async function runTaskJob(res: WorkerResources, job: Job<TaskJobData>, to
   });
   try {
     // Cancelled while this attempt was waiting for a retry: nothing runs.
+    const phases = new AttemptPhases();
     const outcome = task.cancel_requested_at
       ? endedBeforeStart('cancelled', 'cancelled', 'task was cancelled before it started')
-      : await runAttempt(res, task, sink, control);
-    await finish(res, task, sink, log, outcome);
+      : await runAttempt(res, task, sink, control, phases);
+    await finish(res, task, sink, log, outcome, phases);
   } catch (err) {
     await handleFault(res, job, token, task, sink, log, err);
   }
 }
 
 /** Plan, prepare, run, collect: the attempt's outcome, with everything it acquired released. */
-async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSink, control: AttemptControl): Promise<TaskOutcomeWrite> {
+async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSink, control: AttemptControl, phases: AttemptPhases): Promise<TaskOutcomeWrite> {
   const log = res.logger.child({ task_id: task.id });
   // Key, budget and egress first: a task without a usable key fails fast (auth_failed), before any sandbox.
-  const planned = await planTaskRun(res.sql, res.config, task);
+  const planned = await phases.time('plan', () => planTaskRun(res.sql, res.config, task));
   if (!planned.ok) return planned.failure;
   const { plan } = planned;
   log.info({ action: 'task_plan', key_source: plan.keySource, budget_usd: plan.budgetUsd, max_output_tokens: plan.maxOutputTokens, egress: plan.egress.mode }, 'task limits');
   const cleanup = new AttemptCleanup(log);
   const session = res.gateway.openSession({ taskId: task.id, apiKey: plan.apiKey, budgetUsd: plan.budgetUsd, maxOutputTokens: plan.maxOutputTokens });
-  cleanup.defer('closing the gateway session', () => res.gateway.closeSession(session.token));
+  // A warm sandbox serves this attempt only: it is released with the rest, whatever the outcome.
+  const slot = takePoolSlot(res, plan, log);
+  if (slot) cleanup.defer('releasing the warm sandbox', () => slot.release());
   try {
-    const prepared = await prepareAttempt(res, task, plan, session, control.signal, cleanup);
+    const prepared = await phases.time('prepare', () => prepareAttempt(res, task, plan, session, control.signal, cleanup, slot, phases));
     if (prepared.kind === 'ended') return prepared.outcome;
     const run = await runSandbox(res, task, prepared.ready, sink, control.signal, cleanup);
-    return await collectOutcome(res, task, prepared.ready, run, sink, session);
+    phases.add('sandbox_start', run.sandbox.startMs);
+    phases.add('run', Date.now() - run.startedAtMs - run.sandbox.startMs);
+    return await phases.time('collect', () => collectOutcome(res, task, prepared.ready, run, sink, session));
   } finally {
-    await cleanup.run();
+    // The task's token dies before its terminal write, never after (the sandbox has exited, or is about to
+    // be removed): closing it is a map deletion, unlike the rest.
+    res.gateway.closeSession(session.token);
+    // Collected (or failed): the releases run off the terminal write's path, tracked until done.
+    const t0 = Date.now();
+    res.cleanups.track(
+      task.id,
+      cleanup.run().then(() => log.debug({ action: 'attempt_released', attempt: task.attempt, cleanup_ms: Date.now() - t0 }, 'attempt resources released')),
+    );
   }
 }
 
@@ -108,11 +123,12 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
  * the attempt fails instead (output_rejected), and the task's `status` and `end` are written with the
  * terminal row in one transaction, so the stream never carries two ends and `end` never precedes the row.
  */
-async function finish(res: WorkerResources, task: ClaimedTask, sink: EventSink, log: Log, o: TaskOutcomeWrite): Promise<void> {
+async function finish(res: WorkerResources, task: ClaimedTask, sink: EventSink, log: Log, o: TaskOutcomeWrite, phases: AttemptPhases): Promise<void> {
   // Events and the row are retried through a Postgres outage: the terminal write is delayed, never lost.
-  await withTransientRetry(() => sink.close(), dbRetry(log));
+  await phases.time('event_flush', () => withTransientRetry(() => sink.close(), dbRetry(log)));
   throwIfOutputRejected(sink);
-  const applied = await withTransientRetry(() => res.lifecycle.finish(task.lease, o), dbRetry(log));
+  const applied = await phases.time('terminal_write', () => withTransientRetry(() => res.lifecycle.finish(task.lease, o), dbRetry(log)));
+  log.info({ action: 'attempt_phases', attempt: task.attempt, ...phases.fields() }, 'attempt phases');
   if (!applied) {
     log.warn({ action: 'finish_fenced', attempt: task.attempt }, 'a newer attempt holds the task; result of this attempt dropped');
     return;

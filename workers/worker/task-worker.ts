@@ -17,19 +17,21 @@ import { createModelGateway } from '../gateway/server.js';
 import { checkEngine } from '../sandbox/errors.js';
 import { sandboxImageTag } from '../sandbox/build.js';
 import { SANDBOX_LABEL } from '../sandbox/labels.js';
+import { SandboxPool } from '../sandbox/pool.js';
 import { SandboxRunner } from '../sandbox/runner.js';
 import { releaseStaleScratch, uncappedScratchProblem } from '../sandbox/scratch-quota.js';
 import { selfCheckSandbox } from '../sandbox/self-check.js';
 import { checkHostGit } from '../workspace/git-version.js';
 import { createPricing } from '../gateway/pricing.js';
 import { ActiveAttempts } from './attempts.js';
+import { BackgroundCleanups } from './background-cleanups.js';
 import { listenForControl } from './control-listener.js';
 import { isWorkerAlive, startHeartbeat } from './liveness.js';
 import { startOrphanReaper } from './orphans.js';
 import type { WorkerResources } from './resources.js';
 import { runTaskJob } from './run-task.js';
 import { startWorkerOpsServer } from './ops-server.js';
-import { createMetrics, observeWorkerBusy, setWorkerCapacity } from '../../src/observability/metrics.js';
+import { createMetrics, observeWorkerBusy, setPoolState, setWorkerCapacity } from '../../src/observability/metrics.js';
 import { STALLED_LIMIT_REASON } from './worker-lost.js';
 import { startCancelWatch } from './cancel-watch.js';
 import { superviseWorker } from './worker-watchdog.js';
@@ -124,6 +126,34 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const webhooks = createWebhookQueue(queueConnection, config);
   const metrics = createMetrics({ include: { http: false, tasks: true, process: config.metrics.default_metrics } });
   setWorkerCapacity(metrics, config.queue.worker_concurrency);
+  const cleanups = new BackgroundCleanups();
+  const poolSize = config.worker.pool_size ?? config.queue.worker_concurrency;
+  const poolRunRoot = path.join(socketDir, 'pool');
+  const pool =
+    poolSize > 0
+      ? new SandboxPool({
+          docker,
+          runner,
+          size: poolSize,
+          base: {
+            image,
+            workerId,
+            memoryMb: config.sandbox.memory_mb,
+            cpus: config.sandbox.cpus,
+            pids: config.sandbox.pids,
+            nofile: config.sandbox.nofile,
+            tmpfsMb: config.sandbox.tmpfs_mb,
+            runtime,
+            extraLabels,
+          },
+          scratch: { parentDir: scratchDir, sizeMb: config.sandbox.scratch.size_mb, mode: config.sandbox.scratch.mode, imageDir: scratchImageDir },
+          runRoot: path.join(poolRunRoot, workerId),
+          gatewaySocketPath: gateway.socketPath,
+          logger,
+          onChange: (size, idle) => setPoolState(metrics, size, idle),
+          isBusy: () => active.size > 0,
+        })
+      : null;
   const relay = createOutboxRelay({ sql, publisher: queueConnection, prefix, webhooks, queue, metrics, logger });
   const lifecycle = createTaskLifecycle({ sql, relay, logger });
   const res: WorkerResources = {
@@ -135,6 +165,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     lifecycle,
     docker,
     runner,
+    cleanups,
+    pool,
     gateway,
     workerId,
     image,
@@ -174,6 +206,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
           await runTaskJob(res, job, token, { signal: AbortSignal.any([controller.signal, timeout]) });
         } finally {
           active.end(job.data.taskId, controller);
+          // Idle now: the pool tops itself up (it waits while attempts run and a warm sandbox is left).
+          if (active.size === 0) pool?.refill();
         }
       }),
       {
@@ -208,10 +242,15 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     logger,
     scratchRoot: path.resolve(config.sandbox.scratch_root),
     imageRoot,
+    poolRunRoot,
     intervalMs: config.sandbox.reap_interval,
     extraLabels,
-    isLive: async (owner, taskId) => (owner === workerId ? active.has(taskId) : isWorkerAlive(publisher, prefix, owner)),
+    // A pool slot's id stands in for the task id in its labels and scratch name.
+    isLive: async (owner, holder) =>
+      owner === workerId ? active.has(holder) || cleanups.has(holder) || (pool?.holds(holder) ?? false) : isWorkerAlive(publisher, prefix, owner),
+    onRound: () => pool?.refresh(),
   });
+  pool?.start();
   const reconciler = startReconciler(sql, queue, logger, config.queue.reconcile_interval);
   const retention = startRetentionPruner({ sql, retention: config.retention, logger, metrics });
   const purger = startDeletionPurger({
@@ -243,6 +282,9 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     }, deadlineMs);
     await closing;
     clearTimeout(timer);
+    // No job runs any more: the attempts' releases finish, the idle warm sandboxes go.
+    await cleanups.drain();
+    await pool?.drain().catch((err: unknown) => logger.warn({ err }, 'draining the sandbox pool failed'));
     await webhookWorker.close();
     // After the last attempt's transition: what its inline delivery left is delivered before Redis closes.
     outbox.stop();

@@ -1,4 +1,4 @@
-import { chmod, lchown, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Resolver } from '../../src/net/address-guard.js';
 import { applyPatch, createBaseline, type GitStepOptions } from './diff.js';
@@ -30,6 +30,16 @@ export interface PrepareWorkspaceOptions {
   /** For the whole preparation (clone, baseline, patch). Default 120 s. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Prepare into this layout, made empty beforehand by makeWorkspaceDirs (a pool slot whose sandbox already
+   * mounts its dirs), instead of a fresh `<scratchRoot>/<taskId>-<attempt>`; it is checked to be empty.
+   */
+  inPlace?: PreparedWorkspace;
+  /**
+   * With inPlace: its baseline.git already records the empty workspace (made with the layout). An empty source
+   * with no patch keeps it; any other source replaces it after the clone.
+   */
+  baselineReady?: boolean;
 }
 
 export type WorkspaceErrorCode = 'source_refused' | 'git_failed' | 'patch_failed' | 'timeout' | 'aborted' | 'io_failed';
@@ -63,35 +73,47 @@ export function parseScratchDirName(name: string): { taskId: string; attempt: nu
   return { taskId: match[1], attempt: Number(match[2]) };
 }
 
-export async function prepareWorkspace(opts: PrepareWorkspaceOptions): Promise<PreparedWorkspace> {
-  const name = scratchDirName(opts.taskId, opts.attempt);
-  // Refuse a bad source before touching the disk or running git.
-  const clone = opts.source.type === 'git' ? await resolveCloneTarget(opts.source, opts.policy, opts.resolver) : null;
-
-  const root = path.join(path.resolve(opts.scratchRoot), name);
-  const ws: PreparedWorkspace = {
+/** The dirs of a workspace rooted at `root`. */
+export function workspaceLayout(root: string): PreparedWorkspace {
+  return {
     root,
     workspaceDir: path.join(root, 'workspace'),
     claudeConfigDir: path.join(root, 'claude'),
     baselineGitDir: path.join(root, 'baseline.git'),
     sourceCommit: null,
   };
+}
+
+export async function prepareWorkspace(opts: PrepareWorkspaceOptions): Promise<PreparedWorkspace> {
+  const name = scratchDirName(opts.taskId, opts.attempt);
+  // Refuse a bad source before touching the disk or running git.
+  const clone = opts.source.type === 'git' ? await resolveCloneTarget(opts.source, opts.policy, opts.resolver) : null;
+
+  const ws: PreparedWorkspace = opts.inPlace ? { ...opts.inPlace, sourceCommit: null } : workspaceLayout(path.join(path.resolve(opts.scratchRoot), name));
+  const root = ws.root;
   const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_PREPARE_TIMEOUT_MS);
   const step = (): GitStepOptions => ({ timeoutMs: Math.max(1, deadline - Date.now()), ...(opts.signal ? { signal: opts.signal } : {}) });
 
   try {
-    await makeScratchDirs(opts.scratchRoot, ws);
+    const premadeBaseline = opts.inPlace !== undefined && opts.baselineReady === true;
+    if (opts.inPlace) await checkEmptyLayout(ws, premadeBaseline);
+    else await makeScratchDirs(opts.scratchRoot, ws);
     if (clone !== null && opts.source.type === 'git') {
       ws.sourceCommit = await cloneSource(ws, clone, opts.source.ref, step);
     }
-    await createBaseline(ws, step()).catch((error: unknown) => {
-      throw gitStepError('workspace baseline', error);
-    });
+    // The empty workspace's baseline was recorded with the layout; a clone needs its own.
+    if (!premadeBaseline || clone !== null) {
+      if (premadeBaseline) await rm(ws.baselineGitDir, { recursive: true, force: true });
+      await createBaseline(ws, step()).catch((error: unknown) => {
+        throw gitStepError('workspace baseline', error);
+      });
+    }
     if (opts.patch) await replayPatch(ws, opts.patch, step());
     await handOver(ws, opts.uid ?? SANDBOX_ID, opts.gid ?? SANDBOX_ID);
     return ws;
   } catch (error) {
-    await rm(root, { recursive: true, force: true }).catch(() => {});
+    // An in-place layout belongs to its pool slot, which removes it whole.
+    if (!opts.inPlace) await rm(root, { recursive: true, force: true }).catch(() => {});
     throw toWorkspaceError(error);
   }
 }
@@ -117,6 +139,15 @@ async function makeScratchDirs(scratchRoot: string, ws: PreparedWorkspace): Prom
   await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
   // A leftover of a crashed worker with the same attempt (the attempt number is a fencing token, so never live).
   await rm(ws.root, { recursive: true, force: true });
+  await makeWorkspaceDirs(ws);
+}
+
+/**
+ * The empty, root-owned workspace and claude dirs under a new `ws.root` (which must not exist). A pool slot
+ * makes them before its sandbox starts, so the sandbox's mounts are these dirs; the task's workspace is
+ * prepared into them at claim and handed to the sandbox user only then.
+ */
+export async function makeWorkspaceDirs(ws: PreparedWorkspace): Promise<void> {
   await mkdir(ws.root, { mode: 0o700 });
   // The container reaches its bind mounts without walking the host path, so the root stays 0700.
   // (chmod too: mkdir's mode is filtered by the umask.)
@@ -124,6 +155,16 @@ async function makeScratchDirs(scratchRoot: string, ws: PreparedWorkspace): Prom
   await mkdir(ws.workspaceDir, { mode: 0o755 });
   await mkdir(ws.claudeConfigDir, { mode: 0o700 });
   await chmod(ws.claudeConfigDir, 0o700);
+}
+
+/** An in-place layout must be exactly what makeWorkspaceDirs left: real, empty, root-owned dirs. */
+async function checkEmptyLayout(ws: PreparedWorkspace, withBaseline: boolean): Promise<void> {
+  for (const dir of [ws.root, ws.workspaceDir, ws.claudeConfigDir]) {
+    const info = await lstat(dir);
+    if (!info.isDirectory() || info.uid !== process.getuid?.()) throw new WorkspaceError(`${dir} is not a directory this worker made`, 'io_failed');
+  }
+  const held = [...(await readdir(ws.workspaceDir)), ...(await readdir(ws.claudeConfigDir))];
+  if (held.length > 0 || (await readdir(ws.root)).length !== (withBaseline ? 3 : 2)) throw new WorkspaceError(`${ws.root} is not an empty workspace layout`, 'io_failed');
 }
 
 /** Clones into the (empty) workspace dir; returns the checked-out commit. */
