@@ -222,8 +222,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       }
     }
 
-    // Leftovers: reapers on the live workers remove what the killed ones left (bounded wait).
-    const leftovers = async () => (await docker.listContainers({ all: true, filters: { label: [`aicli.test_id=${id}`] } })).length;
+    // Leftovers: reapers on the live workers remove what the killed ones left (bounded wait). A live
+    // worker's own warm pool is not a leftover while it runs: it is counted after those workers are
+    // stopped (SIGTERM drains the pool), below.
+    const liveWorkerIds = () =>
+      new Set(workers.flatMap((w) => (w && w.child.exitCode === null ? [(w.output().match(/"worker_id":"([^"]+)"/) ?? [])[1] ?? ''] : [])));
+    const containersOf = async () => docker.listContainers({ all: true, filters: { label: [`aicli.test_id=${id}`] } });
+    const leftovers = async () => {
+      const live = liveWorkerIds();
+      return (await containersOf()).filter((c) => !(c.Labels['aicli.pool_slot'] && live.has(c.Labels['aicli.worker_id'] ?? ''))).length;
+    };
     const scratchLeft = () => {
       const root = path.join(dir, 'scratch');
       const found: string[] = [];
@@ -235,8 +243,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       return found;
     };
     const leftDeadline = Date.now() + 30_000;
-    while ((await leftovers()) > 0 || scratchLeft().length > 0) {
+    while ((await leftovers()) > 0) {
       if (Date.now() > leftDeadline) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const reapedWhileLive = await leftovers();
+    // Then the live workers stop as in a deploy: each drains its pool and releases its scratch.
+    await Promise.all(workers.map((w) => w?.stop('SIGTERM')));
+    const stoppedDeadline = Date.now() + 30_000;
+    while ((await containersOf()).length > 0 || scratchLeft().length > 0) {
+      if (Date.now() > stoppedDeadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     const retries = rows.reduce((n, r) => n + Math.max(0, r.attempt - 1), 0);
@@ -255,7 +271,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       recoveryDuringOutageMs,
       lockDurationMs: LOCK_MS,
       stalledIntervalMs: STALLED_MS,
-      leftoverContainers: await leftovers(),
+      leftoverContainers: reapedWhileLive + (await containersOf()).length,
       leftoverScratch: scratchLeft(),
       table,
     };
