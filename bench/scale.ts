@@ -14,7 +14,7 @@ import { claimWithinLimits } from '../src/tasks/lifecycle/claim.js';
 import { testConfig, testEnv, testId } from '../test/support/config.js';
 import { spawnCli, type CliProcess } from '../test/support/processes.js';
 import { REDIS_URL } from '../test/support/services.js';
-import { benchDatabase } from './support.js';
+import { benchDatabase, median } from './support.js';
 import { checkCursorFormat, createFreshUser, cursorAt, enqueueBacklog, heavyUser, type BenchUser } from './scale/fixtures.js';
 import { paired, pairedLoad, postLoad, timedGet, type Line, type LoadRunner, type PostTarget } from './scale/measure.js';
 import { BENCH_PASSWORD, HEAVY_EMAIL, openSeededDatabase, PRUNE_ROLE } from './scale/seed.js';
@@ -30,7 +30,6 @@ const MIN_RATIO = 0.9;
 /** The issue's enqueue bar: the API at least this fraction of the raw loop's throughput. */
 const MIN_ENQUEUE_RATIO = 0.6;
 let enqueueFigures: { ratio: number; p99Ms: number } | null = null;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const DB_NAME = SCALE === 1 ? 'aicli_bench_scale' : `aicli_bench_scale_${String(SCALE).replace(/\W/g, '_')}`;
 
 interface Api {

@@ -20,6 +20,22 @@ export interface Line {
   ratio: number;
 }
 
+/** `n` runs of each, alternating which goes first, so drift between runs falls on both alike. */
+async function alternate<T>(n: number, heavy: () => Promise<T>, fresh: () => Promise<T>): Promise<{ heavy: T[]; fresh: T[] }> {
+  const h: T[] = [];
+  const f: T[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 2 === 0) {
+      h.push(await heavy());
+      f.push(await fresh());
+    } else {
+      f.push(await fresh());
+      h.push(await heavy());
+    }
+  }
+  return { heavy: h, fresh: f };
+}
+
 const spread = (xs: readonly number[]): Spread => ({ p50: median(xs), p99: percentile(xs, 99) });
 
 /**
@@ -31,17 +47,7 @@ export async function paired(name: string, samples: number, heavy: () => Promise
     await heavy();
     await fresh();
   }
-  const h: number[] = [];
-  const f: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    if (i % 2 === 0) {
-      h.push(await heavy());
-      f.push(await fresh());
-    } else {
-      f.push(await fresh());
-      h.push(await heavy());
-    }
-  }
+  const { heavy: h, fresh: f } = await alternate(samples, heavy, fresh);
   const line = { name, unit: 'ms', heavy: spread(h), fresh: spread(f) };
   return { ...line, ratio: line.fresh.p50 / line.heavy.p50 };
 }
@@ -96,17 +102,7 @@ export type LoadRunner = () => Promise<LoadResult>;
  * per-round ratios (throughput heavy/fresh, p99 fresh/heavy), so drift between rounds cancels.
  */
 export async function pairedLoad(rounds: number, heavy: LoadRunner, fresh: LoadRunner): Promise<{ throughput: Line; p99: Line; runs: { heavy: LoadResult[]; fresh: LoadResult[] } }> {
-  const h: LoadResult[] = [];
-  const f: LoadResult[] = [];
-  for (let i = 0; i < rounds; i++) {
-    if (i % 2 === 0) {
-      h.push(await heavy());
-      f.push(await fresh());
-    } else {
-      f.push(await fresh());
-      h.push(await heavy());
-    }
-  }
+  const { heavy: h, fresh: f } = await alternate(rounds, heavy, fresh);
   const pairs = h.map((x, i) => [x, f[i] as LoadResult] as const);
   const rps = (xs: LoadResult[]) => ({ p50: median(xs.map((x) => x.rps)), p99: Math.min(...xs.map((x) => x.rps)) });
   const p99 = (xs: LoadResult[]) => ({ p50: median(xs.map((x) => x.p99Ms)), p99: Math.max(...xs.map((x) => x.p99Ms)) });
