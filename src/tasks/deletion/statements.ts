@@ -21,10 +21,16 @@ export async function deletedUsers(sql: Runner, limit: number): Promise<string[]
   return rows.map((r) => r.id);
 }
 
-/** Up to `limit` queued or running tasks in the scope: they are cancelled before anything is removed. */
+/**
+ * Up to `limit` tasks of the scope still to cancel before anything is removed: queued ones, and running
+ * ones not yet asked to stop (a running task asked once stops at its worker; asking every round again
+ * would only repeat the control message).
+ */
 export async function activeTasks(sql: Runner, scope: PurgeScope, limit: number): Promise<{ id: string; owner_id: string }[]> {
   return sql<{ id: string; owner_id: string }[]>`
-    select t.id, t.owner_id from tasks t where ${inScope(sql, scope)} and t.status in ('queued', 'running') limit ${limit}`;
+    select t.id, t.owner_id from tasks t
+    where ${inScope(sql, scope)} and (t.status = 'queued' or (t.status = 'running' and t.cancel_requested_at is null))
+    limit ${limit}`;
 }
 
 /**
