@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Five groups, run one after another (sequence.groupOrder): fast tests in parallel; then the files that
+// Seven groups, run one after another (sequence.groupOrder): fast tests in parallel; then the files that
 // start containers or the real `claude` binary, one at a time (each CLI run costs 1-2 s of CPU on a 2-core
-// machine); then the browser tests (chromium), one at a time; then the chaos suite alone; then the compose
-// stack. All write one JSON report that .ci/run summarises.
+// machine); then the walk of the troubleshooting guide; then the Redis Cluster and Sentinel topologies (each
+// file starts its own redis-server processes); then the browser tests (chromium), one at a time; then the
+// chaos suite alone; then the compose stack. All write one JSON report that .ci/run summarises.
 export default defineConfig({
   test: {
     reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
@@ -32,12 +33,35 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // The troubleshooting guide, section by section: each symptom caused for real, then remedied.
+          name: 'seed',
+          include: ['test/seed/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 240_000,
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Real redis-server processes on loopback: a 3-master cluster, and a master, a replica and 3 sentinels.
+          name: 'redis',
+          include: ['test/redis/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          sequence: { groupOrder: 3 },
+        },
+      },
+      {
+        extends: true,
+        test: {
           // Chromium against the real system, one file at a time.
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 240_000,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 4 },
         },
       },
       {
@@ -48,7 +72,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 300_000,
-          sequence: { groupOrder: 3 },
+          sequence: { groupOrder: 5 },
         },
       },
       {
@@ -60,7 +84,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 900_000,
-          sequence: { groupOrder: 4 },
+          sequence: { groupOrder: 6 },
         },
       },
     ],
