@@ -106,9 +106,30 @@ export async function listTasks(
 }
 
 /** Rows accepted by the API whose job may never have reached Redis (the reconciler re-adds them). */
-export async function listQueuedSince(sql: Sql, olderThanMs: number, limit: number): Promise<Array<{ id: string; priority: number | null }>> {
-  return sql<Array<{ id: string; priority: number | null }>>`
-    select id, (options->>'priority')::int as priority from tasks
-    where status = 'queued' and created_at < now() - make_interval(secs => ${olderThanMs / 1000})
-    order by created_at limit ${limit}`;
+export interface QueuedRow {
+  id: string;
+  priority: number | null;
+  created_at: Date;
+}
+
+/**
+ * One page of the queued rows older than `olderThanMs`, in (created_at, id) order after `after`: the
+ * reconciler walks the whole backlog a page per round, so every queued row is looked at, not only the
+ * oldest page.
+ */
+export async function listQueuedPage(
+  sql: Sql,
+  o: { olderThanMs: number; limit: number; after?: { createdAt: Date; id: string } },
+): Promise<QueuedRow[]> {
+  const older = sql`created_at < now() - make_interval(secs => ${o.olderThanMs / 1000})`;
+  const columns = sql`id, (options->>'priority')::int as priority, created_at`;
+  // Two statements, not one with a nullable bound: a generic plan keeps the bound in the index condition.
+  if (!o.after) {
+    return sql<QueuedRow[]>`select ${columns} from tasks where status = 'queued' and ${older} order by created_at, id limit ${o.limit}`;
+  }
+  return sql<QueuedRow[]>`
+    select ${columns} from tasks
+    where status = 'queued' and ${older}
+      and (created_at, id) > (${o.after.createdAt}, ${o.after.id}::uuid)
+    order by created_at, id limit ${o.limit}`;
 }

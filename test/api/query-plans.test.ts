@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../src/db/audit.js';
 import { submitTask } from '../../src/db/task-submit.js';
 import { listTaskEvents } from '../../src/db/task-events.js';
-import { findTask, listQueuedSince, listTasks } from '../../src/db/tasks.js';
+import { findTask, listQueuedPage, listTasks } from '../../src/db/tasks.js';
 import { claimWithinLimits } from '../../src/tasks/lifecycle/claim.js';
 import { deleteExpiredEvents, deleteExpiredTasks } from '../../src/tasks/retention/statements.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -162,6 +162,12 @@ const cursorOf = async (ownerId: string, depth: number) => {
   return { createdAt: row!.created_at.toISOString(), id: row!.id };
 };
 
+const queuedPosition = async (depth: number) => {
+  const [row] = await db.sql<{ created_at: Date; id: string }[]>`
+    select created_at, id from tasks where status = 'queued' order by created_at, id offset ${depth} limit 1`;
+  return { createdAt: row!.created_at, id: row!.id };
+};
+
 /** `index`: the index the plan should read (for the failure message); `budget`: the most rows it may read of the big tables. */
 /** `customPlan`: the statement runs with plan_cache_mode force_custom_plan in production (the pruner sets it). */
 type Case = { name: string; match: RegExp; run: (sql: postgres.Sql) => Promise<unknown>; index: string | RegExp; budget: number; ownTransaction?: boolean; customPlan?: boolean };
@@ -209,7 +215,15 @@ const cases = (): Case[] => {
       // The task's events after seq 1000 (1,000 of them; the page takes 500), of a table of 300,000.
       budget: 1000,
     },
-    { name: 'reconciler scan', match: /where status = 'queued' and created_at </, run: (sql) => listQueuedSince(sql as never, 5000, 200), index: 'idx_tasks_status_created', budget: 200 },
+    { name: 'reconciler sweep: first page', match: /where status = 'queued' and created_at </, run: (sql) => listQueuedPage(sql as never, { olderThanMs: 5000, limit: 200 }), index: 'idx_tasks_queued_sweep', budget: 200 },
+    {
+      // A page from the middle of the 3,000-task backlog: read from its bound, not from the oldest row.
+      name: 'reconciler sweep: a page after a position',
+      match: /where status = 'queued' and created_at </,
+      run: async (sql) => listQueuedPage(sql as never, { olderThanMs: 5000, limit: 200, after: await queuedPosition(1500) }),
+      index: 'idx_tasks_queued_sweep',
+      budget: 400,
+    },
     { name: 'audit list', match: /from audit_log/, run: (sql) => listAudit(sql as never, { limit: 50 }), index: 'audit_log_pkey', budget: 50 },
     { name: 'audit list: rare action', match: /from audit_log/, run: (sql) => listAudit(sql as never, { limit: 50, action: 'user_role_changed' }), index: 'idx_audit_log_action_id', budget: 50 },
     {

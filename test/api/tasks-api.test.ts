@@ -180,6 +180,34 @@ describe('tasks', () => {
     }
   });
 
+  it('the reconciler sweeps the whole backlog a page per round: a row past the oldest page gets its job too', async () => {
+    const ws = (await call('POST', '/api/v1/workspaces', { token: tokenA, body: { name: 'sweep' } })).json.id as string;
+    const [owner] = await db.sql<{ owner_id: string }[]>`select owner_id from workspaces where id = ${ws}`;
+    // 450 queued rows whose jobs were never added (as if Redis had lost them), the youngest a minute old.
+    const rows = await db.sql<{ id: string }[]>`
+      insert into tasks (owner_id, workspace_id, status, prompt, created_at)
+      select ${owner!.owner_id}, ${ws}, 'queued', 'lost job', now() - interval '1 minute' - g * interval '1 second' from generate_series(1, 450) g
+      returning id`;
+    const position = {};
+    const logger = createLogger(testConfig(id, db.url), 'test');
+    let rounds = 0;
+    do {
+      await reconcileQueuedTasks(db.sql, t.queue, logger, { olderThanMs: 0, limit: 200, position });
+      rounds++;
+    } while ((position as { after?: unknown }).after && rounds < 20);
+    expect(rounds).toBeLessThan(20);
+    const jobs = await Promise.all(rows.map((r) => t.queue.getJob(r.id)));
+    expect(jobs.filter((j) => !j).length).toBe(0);
+    const [marked] = await db.sql<{ n: number }[]>`select count(*)::int as n from tasks where workspace_id = ${ws} and enqueued_at is not null`;
+    expect(marked!.n).toBe(450);
+    // A full second sweep finds nothing missing.
+    let again = 0;
+    do again += await reconcileQueuedTasks(db.sql, t.queue, logger, { olderThanMs: 0, limit: 200, position });
+    while ((position as { after?: unknown }).after);
+    expect(again).toBe(0);
+    await db.sql`update tasks set status = 'cancelled', finished_at = now() where workspace_id = ${ws}`;
+  });
+
   it('refuses to delete a workspace with queued tasks (409) and deletes an idle one (204)', async () => {
     expect((await call('DELETE', `/api/v1/workspaces/${wsA}`, { token: tokenA })).status).toBe(409);
     const idle = await call('POST', '/api/v1/workspaces', { token: tokenA, body: { name: 'idle' } });
