@@ -1,4 +1,5 @@
 import type { Sql } from './client.js';
+import { CURSOR_CREATED_AT, type KeysetPosition } from './keyset.js';
 import type { UserRow } from './users.js';
 
 export interface AdminUserRow {
@@ -13,11 +14,20 @@ export interface AdminUserRow {
 
 const COLUMNS = 'id, email, role, disabled, password_hash is not null as has_password, created_at, updated_at';
 
-export async function listUsers(sql: Sql, q: { limit: number; offset: number; role?: string }): Promise<AdminUserRow[]> {
-  return sql<AdminUserRow[]>`
-    select ${sql.unsafe(COLUMNS)} from users
-    where deleted_at is null and (${q.role ?? null}::text is null or role = ${q.role ?? null})
-    order by created_at, id limit ${q.limit} offset ${q.offset}`;
+/**
+ * A page of users in (created_at, id) order: after `cursor` (keyset, read from its bound), or after
+ * `offset` rows (kept for clients of the first API version; it reads every row it skips).
+ */
+export async function listUsers(
+  sql: Sql,
+  q: { limit: number; offset?: number; cursor?: KeysetPosition; role?: string },
+): Promise<Array<AdminUserRow & { cursor_created_at: string }>> {
+  return sql<Array<AdminUserRow & { cursor_created_at: string }>>`
+    select ${sql.unsafe(COLUMNS)}, ${sql.unsafe(CURSOR_CREATED_AT)} from users
+    where deleted_at is null
+      ${q.role !== undefined ? sql`and role = ${q.role}` : sql``}
+      ${q.cursor ? sql`and (created_at, id) > (${q.cursor.createdAt}::text::timestamptz, ${q.cursor.id}::uuid)` : sql``}
+    order by created_at, id limit ${q.limit} ${q.offset ? sql`offset ${q.offset}` : sql``}`;
 }
 
 export async function findAdminUser(sql: Sql, id: string): Promise<AdminUserRow | undefined> {

@@ -1,4 +1,5 @@
 import type { Sql } from './client.js';
+import { CURSOR_CREATED_AT, type KeysetPosition } from './keyset.js';
 import type { TaskRecord } from '../domain/task-json.js';
 import type { TaskStatus } from '../domain/task-status.js';
 
@@ -78,17 +79,13 @@ export async function findTaskDiff(
   return row;
 }
 
-export interface TaskCursor {
-  createdAt: string;
-  id: string;
-}
 
 /** Keyset pagination on (created_at, id) descending: stable under concurrent inserts. */
 export async function listTasks(
   sql: Sql,
   ownerId: string,
-  q: { workspaceId?: string; status?: TaskStatus; cursor?: TaskCursor; limit: number },
-): Promise<TaskRow[]> {
+  q: { workspaceId?: string; status?: TaskStatus; cursor?: KeysetPosition; limit: number },
+): Promise<Array<TaskRow & { cursor_created_at: string }>> {
   // A workspace's tasks are all its owner's (a task is submitted through its owner's workspace), so with a
   // workspace the owner is checked once, on the workspace row. An owner predicate on tasks too would let
   // the plan the driver's prepared statement settles on (generic, blind to the owner's skew) intersect the
@@ -96,11 +93,11 @@ export async function listTasks(
   const scope = q.workspaceId
     ? sql`workspace_id = ${q.workspaceId} and exists (select 1 from workspaces w where w.id = ${q.workspaceId} and w.owner_id = ${ownerId})`
     : sql`owner_id = ${ownerId}`;
-  return sql<TaskRow[]>`
-    select ${sql.unsafe(TASK_COLUMNS)} from tasks
+  return sql<Array<TaskRow & { cursor_created_at: string }>>`
+    select ${sql.unsafe(TASK_COLUMNS)}, ${sql.unsafe(CURSOR_CREATED_AT)} from tasks
     where ${scope}
       ${q.status ? sql`and status = ${q.status}` : sql``}
-      ${q.cursor ? sql`and (created_at, id) < (${q.cursor.createdAt}::timestamptz, ${q.cursor.id}::uuid)` : sql``}
+      ${q.cursor ? sql`and (created_at, id) < (${q.cursor.createdAt}::text::timestamptz, ${q.cursor.id}::uuid)` : sql``}
     order by created_at desc, id desc
     limit ${q.limit}`;
 }
@@ -109,7 +106,7 @@ export async function listTasks(
 export interface QueuedRow {
   id: string;
   priority: number | null;
-  created_at: Date;
+  cursor_created_at: string;
 }
 
 /**
@@ -119,10 +116,10 @@ export interface QueuedRow {
  */
 export async function listQueuedPage(
   sql: Sql,
-  o: { olderThanMs: number; limit: number; after?: { createdAt: Date; id: string } },
+  o: { olderThanMs: number; limit: number; after?: KeysetPosition },
 ): Promise<QueuedRow[]> {
   const older = sql`created_at < now() - make_interval(secs => ${o.olderThanMs / 1000})`;
-  const columns = sql`id, (options->>'priority')::int as priority, created_at`;
+  const columns = sql`id, (options->>'priority')::int as priority, ${sql.unsafe(CURSOR_CREATED_AT)}`;
   // Two statements, not one with a nullable bound: a generic plan keeps the bound in the index condition.
   if (!o.after) {
     return sql<QueuedRow[]>`select ${columns} from tasks where status = 'queued' and ${older} order by created_at, id limit ${o.limit}`;
@@ -130,6 +127,6 @@ export async function listQueuedPage(
   return sql<QueuedRow[]>`
     select ${columns} from tasks
     where status = 'queued' and ${older}
-      and (created_at, id) > (${o.after.createdAt}, ${o.after.id}::uuid)
+      and (created_at, id) > (${o.after.createdAt}::text::timestamptz, ${o.after.id}::uuid)
     order by created_at, id limit ${o.limit}`;
 }

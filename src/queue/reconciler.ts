@@ -1,4 +1,5 @@
 import type { Sql } from '../db/client.js';
+import type { KeysetPosition } from '../db/keyset.js';
 import { listQueuedPage, markEnqueued, type QueuedRow } from '../db/tasks.js';
 import type { Logger } from '../observability/logger.js';
 import { startPeriodic } from '../util/periodic.js';
@@ -9,7 +10,7 @@ const LOOKUPS_IN_FLIGHT = 50;
 
 /** Where the sweep stands in the backlog: after this row, or at its start. */
 export interface SweepPosition {
-  after?: { createdAt: Date; id: string };
+  after?: KeysetPosition;
 }
 
 /**
@@ -27,7 +28,7 @@ export async function reconcileQueuedTasks(
   const position = opts.position ?? {};
   const rows = await listQueuedPage(sql, { olderThanMs: opts.olderThanMs, limit: opts.limit, after: position.after });
   const last = rows[rows.length - 1];
-  position.after = rows.length === opts.limit && last ? { createdAt: last.created_at, id: last.id } : undefined;
+  position.after = rows.length === opts.limit && last ? { createdAt: last.cursor_created_at, id: last.id } : undefined;
   let added = 0;
   for (let i = 0; i < rows.length; i += LOOKUPS_IN_FLIGHT) {
     const chunk = rows.slice(i, i + LOOKUPS_IN_FLIGHT);

@@ -163,8 +163,8 @@ const cursorOf = async (ownerId: string, depth: number) => {
 };
 
 const queuedPosition = async (depth: number) => {
-  const [row] = await db.sql<{ created_at: Date; id: string }[]>`
-    select created_at, id from tasks where status = 'queued' order by created_at, id offset ${depth} limit 1`;
+  const [row] = await db.sql<{ created_at: string; id: string }[]>`
+    select created_at::text, id from tasks where status = 'queued' order by created_at, id offset ${depth} limit 1`;
   return { createdAt: row!.created_at, id: row!.id };
 };
 

@@ -156,6 +156,26 @@ describe('tasks', () => {
     }
   });
 
+  it('pages through tasks created within one millisecond without skipping one (the cursor keeps microseconds)', async () => {
+    const ws = (await call('POST', '/api/v1/workspaces', { token: tokenA, body: { name: 'same-ms' } })).json.id as string;
+    const [owner] = await db.sql<{ owner_id: string }[]>`select owner_id from workspaces where id = ${ws}`;
+    // Five tasks in the same millisecond, a few microseconds apart: a cursor cut to milliseconds lands
+    // before all of them, and the rows between the cut and the page's last row were never shown.
+    const rows = await db.sql<{ id: string }[]>`
+      insert into tasks (owner_id, workspace_id, status, prompt, created_at, finished_at)
+      select ${owner!.owner_id}, ${ws}, 'succeeded', 'same ms', timestamptz '2026-06-01 12:00:00.123000+00' + g * interval '100 microseconds', now()
+      from generate_series(1, 5) g order by g returning id`;
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await call('GET', `/api/v1/tasks?workspace_id=${ws}&limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: tokenA });
+      expect(page.status).toBe(200);
+      seen.push(...page.json.items.map((x: { id: string }) => x.id));
+      cursor = page.json.next_cursor;
+    } while (cursor && seen.length < 20);
+    expect(seen).toEqual(rows.map((r) => r.id).reverse());
+  });
+
   it('answers 503 while Redis is away, keeps the row, and the reconciler enqueues it later', async () => {
     const downCfg = testConfig(id, db.url, { redis: { url: 'redis://127.0.0.1:1' }, limits: MANY_TASKS });
     const down = buildTestApp(downCfg, db.sql);

@@ -114,7 +114,9 @@ export const taskSchema = z
 
 export const listOf = (item: z.ZodTypeAny) => z.object({ items: z.array(item) }).strict();
 
-export const taskPageSchema = z.object({ items: z.array(taskSchema), next_cursor: z.string().nullable().describe('Pass as cursor for the next page') }).strict();
+/** A keyset page: its items and the cursor of the next one (null on the last page). */
+export const pageOf = (item: z.ZodTypeAny) => z.object({ items: z.array(item), next_cursor: z.string().nullable().describe('Pass as cursor for the next page') }).strict();
+export const taskPageSchema = pageOf(taskSchema);
 
 export const tokenPairSchema = z
   .object({

@@ -4,10 +4,11 @@ import type { Identity } from '../../auth/identity.js';
 import { hashPassword } from '../../auth/password.js';
 import { findAdminUser, insertUserWithOptionalPassword, listUsers, markUserDeleted, updateUserAccess, type AdminUserRow } from '../../db/admin-users.js';
 import { roleExists } from '../../db/roles.js';
-import { conflict, notFound, unprocessable } from '../errors.js';
+import { badRequest, conflict, notFound, unprocessable } from '../errors.js';
 import type { AuthEnv } from '../middleware/auth.js';
 import { err, noContent, ok } from '../openapi/response-docs.js';
-import { adminUserSchema, listOf } from '../openapi/schemas.js';
+import { adminUserSchema, pageOf } from '../openapi/schemas.js';
+import { decodePageCursor, nextCursor } from '../page-cursor.js';
 import { defineRoute, need, type RouteDef } from '../route.js';
 import { uuidParam } from './params.js';
 import { auditRequest } from '../audit-request.js';
@@ -16,10 +17,20 @@ import { requireRoleWithinOwn } from './grant-guard.js';
 /** The role whose last enabled holder cannot be demoted or disabled through the API. */
 const ADMIN_ROLE = 'admin';
 
+/** OFFSET reads every row it skips: past this many, a client pages with next_cursor. */
+const MAX_OFFSET = 10_000;
+
 const listQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(500).default(100),
-    offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
+    offset: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_OFFSET, `offset: at most ${MAX_OFFSET}; page with cursor=<next_cursor> instead`)
+      .optional()
+      .describe('Deprecated: page with cursor'),
     role: z.string().max(64).optional(),
   })
   .strict();
@@ -62,9 +73,11 @@ export function adminUserRoutes(identity: Identity): RouteDef[] {
   const unknownRole = err(422, 'Unknown role');
 
   return [
-    defineRoute({ method: 'GET', path: PATH, summary: 'List users', tag, access, query: listQuery, responses: [ok(listOf(adminUserSchema))] }, async (c, input) => {
+    defineRoute({ method: 'GET', path: PATH, summary: 'List users', tag, access, query: listQuery, responses: [ok(pageOf(adminUserSchema))] }, async (c, input) => {
       const q = input.query();
-      return c.json({ items: (await listUsers(sql, q)).map(adminUserJson) });
+      if (q.cursor !== undefined && q.offset !== undefined) throw badRequest('send cursor or offset, not both: cursor=<next_cursor> pages on from the previous page');
+      const rows = await listUsers(sql, { ...q, cursor: q.cursor ? decodePageCursor(q.cursor) : undefined, limit: q.limit + 1 });
+      return c.json({ items: rows.slice(0, q.limit).map(adminUserJson), next_cursor: nextCursor(rows, q.limit) });
     }),
     defineRoute(
       {

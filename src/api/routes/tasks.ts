@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { createOnce } from '../../db/idempotency.js';
 import { loadArtifact } from '../../db/task-artifacts.js';
-import { findTask, findTaskDiff, listTasks, type TaskCursor, type TaskRow } from '../../db/tasks.js';
+import { findTask, findTaskDiff, listTasks, type TaskRow } from '../../db/tasks.js';
+import { decodePageCursor, nextCursor } from '../page-cursor.js';
 import { clearEnqueued, submitTask, type TaskSubmission } from '../../db/task-submit.js';
 import { taskJson } from '../../domain/task-json.js';
 import { TASK_STATUSES } from '../../domain/task-status.js';
@@ -44,21 +45,6 @@ const eventsQuery = z
 const PATH = '/api/v1/tasks';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/;
-const encodeCursor = (c: TaskCursor) => Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
-function decodeCursor(text: string): TaskCursor {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as [string, string];
-    // Both go into the page query as they are: only a uuid and a real timestamp may (a NUL byte or a
-    // wrong-typed value would be an error of the database, not of the request).
-    if (typeof createdAt !== 'string' || typeof id !== 'string' || !UUID.test(id) || !ISO_TIMESTAMP.test(createdAt) || Number.isNaN(Date.parse(createdAt))) throw new Error('shape');
-    return { createdAt, id };
-  } catch {
-    throw badRequest('cursor is invalid: pass the next_cursor value of the previous page unchanged');
-  }
-}
 
 export function taskRoutes(r: ApiResources): RouteDef[] {
   const requestSchema = taskRequestSchema(r.config);
@@ -158,13 +144,10 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
         const rows = await listTasks(r.sql, c.get('principal').userId, {
           workspaceId: q.workspace_id,
           status: q.status,
-          cursor: q.cursor ? decodeCursor(q.cursor) : undefined,
+          cursor: q.cursor ? decodePageCursor(q.cursor) : undefined,
           limit: q.limit + 1,
         });
-        const page = rows.slice(0, q.limit);
-        const last = page[page.length - 1];
-        const next = rows.length > q.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null;
-        return c.json({ items: page.map(taskJson), next_cursor: next });
+        return c.json({ items: rows.slice(0, q.limit).map(taskJson), next_cursor: nextCursor(rows, q.limit) });
       },
     ),
     defineRoute({ method: 'GET', path: `${PATH}/:id`, summary: 'Get a task', tag, access: read, responses: [ok(taskSchema)] }, async (c) =>
