@@ -81,7 +81,7 @@ async function main() {
   const lines: Line[] = [];
   try {
     const heavy = await heavyUser(db.sql, db.heavyId, HEAVY_EMAIL, shape.eventsPerManyEventTask);
-    const fresh = await createFreshUser(db.sql, runId, shape.eventsPerManyEventTask);
+    const fresh = await createFreshUser(db.sql, runId, shape.eventsPerManyEventTask, shape);
     console.log(`backlog jobs added to the queue: ${await enqueueBacklog(db.sql, queue, heavy.id)}`);
     const api = await startApi(runId, db.url);
     const emptyApi = await startApi(`${runId}e`, empty.url);
@@ -94,9 +94,11 @@ async function main() {
       printLine(line);
     };
 
-    const first = (await (await fetch(`${api.url}/api/v1/tasks?limit=2`, { headers: auth.heavy })).json()) as Parameters<typeof checkCursorFormat>[0];
-    checkCursorFormat(first);
-    const deep = { heavy: await cursorAt(db.sql, heavy.id, Math.floor(shape.heavyFinished / 2)), fresh: await cursorAt(db.sql, fresh.id, 50) };
+    const first = (await (await fetch(`${api.url}/api/v1/tasks?limit=2`, { headers: auth.heavy })).json()) as Parameters<typeof checkCursorFormat>[1];
+    await checkCursorFormat(db.sql, first);
+    // Both deep pages hold finished tasks (the newest of either list are its queued ones, smaller rows): the
+    // heavy user's halfway down its history, the fresh user's past its 100 queued.
+    const deep = { heavy: await cursorAt(db.sql, heavy.id, shape.heavyBacklog + Math.floor(shape.heavyFinished / 2)), fresh: await cursorAt(db.sql, fresh.id, 120) };
     const deepFailed = { heavy: await cursorAt(db.sql, heavy.id, Math.floor(shape.heavyFinished / 10), 'failed'), fresh: await cursorAt(db.sql, fresh.id, 5, 'failed') };
 
     console.log(`\nheavy user against a fresh one, ${SAMPLES} interleaved samples each; ratio = fresh p50 / heavy p50`);

@@ -156,10 +156,26 @@ async function dropForBulkLoad(sql: postgres.Sql): Promise<() => Promise<void>> 
   };
 }
 
+/**
+ * Events seq `from`..`to` of the tasks in `tasks` (columns id, created_at), inserted in the order the worker's
+ * event sinks write them: `streams` tasks at a time, each adding `perFlush` events per batch, the batches of
+ * the running tasks interleaved. A replay then reads the pages a real one reads, for the seed and the fresh
+ * user alike.
+ */
+export function interleavedStreamsSql(tasks: string, from: string, to: string, streams: string, perFlush: string): string {
+  return `
+    insert into task_events (task_id, seq, attempt, type, payload, created_at)
+    select t.id, s, 1, case when s = ${to} then 'end' else 'claude' end,
+      '{"type":"assistant","message":{"content":[{"type":"text","text":"seeded"}]}}', t.created_at + s * interval '1 second'
+    from (select id, created_at, row_number() over (order by created_at desc, id) - 1 as n from ${tasks}) t
+    cross join generate_series(${from}, ${to}) s
+    order by t.n / ${streams}, (s - 1) / ${perFlush}, t.n, s`;
+}
+
 // Statuses of finished tasks, by share: what a team's history looks like.
 const FINISHED_STATUS = `(case when g % 100 < 70 then 'succeeded' when g % 100 < 90 then 'failed'
   when g % 100 < 97 then 'cancelled' else 'timed_out' end)`;
-const RESULT = `jsonb_build_object('text', 'done', 'is_error', false, 'subtype', 'success', 'num_turns', 3, 'total_cost_usd', 0.01)`;
+export const RESULT = `jsonb_build_object('text', 'done', 'is_error', false, 'subtype', 'success', 'num_turns', 3, 'total_cost_usd', 0.01)`;
 
 async function insertTasks(sql: postgres.Sql, shape: SeedShape, heavyId: string): Promise<void> {
   // Workspaces numbered per owner, so a generated row picks its workspace (and owner) by arithmetic.
@@ -229,9 +245,10 @@ async function insertEvents(sql: postgres.Sql, shape: SeedShape, heavyId: string
   await sql`create temp table many_event_tasks as
     select id, created_at from tasks where owner_id = ${heavyId} and status = 'succeeded' order by created_at desc limit ${shape.manyEventTasks}`;
   await sql`update task_events set type = 'claude' where task_id in (select id from many_event_tasks) and seq = ${shape.eventsPerTask}`;
-  await sql.unsafe(`
-    insert into task_events (task_id, seq, attempt, type, payload, created_at)
-    select t.id, s, 1, case when s = $2::int then 'end' else 'claude' end,
-      '{"type":"assistant","message":{"content":[{"type":"text","text":"seeded"}]}}', t.created_at + s * interval '1 second'
-    from many_event_tasks t cross join generate_series($1::int + 1, $2::int) s`, [shape.eventsPerTask, shape.eventsPerManyEventTask]);
+  await sql.unsafe(interleavedStreamsSql('many_event_tasks', '$1::int + 1', '$2::int', '$3::int', '$4::int'), [
+    shape.eventsPerTask,
+    shape.eventsPerManyEventTask,
+    shape.concurrentStreams,
+    shape.eventsPerFlush,
+  ]);
 }

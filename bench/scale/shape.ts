@@ -15,6 +15,12 @@ export interface SeedShape {
   eventsPerTask: number;
   manyEventTasks: number;
   eventsPerManyEventTask: number;
+  /**
+   * How the many-event tasks' streams lie in the table, for both users alike: written by this many tasks
+   * at once, each flushing this many events per batch (as the worker's event sink writes them).
+   */
+  concurrentStreams: number;
+  eventsPerFlush: number;
 }
 
 export function seedShape(scale: number): SeedShape {
@@ -32,6 +38,8 @@ export function seedShape(scale: number): SeedShape {
     manyEventTasks: n(100, 2),
     // 100 tasks of 2,000 events each: replays that read many rows, for both users.
     eventsPerManyEventTask: 2000,
+    concurrentStreams: 16,
+    eventsPerFlush: 5,
   };
 }
 
