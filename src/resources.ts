@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './queue/redis.js';
 import type { AuthInvalidation } from './auth/invalidation.js';
 import type { AccessTokens } from './auth/jwt.js';
 import type { Config } from './config/index.js';
@@ -21,7 +21,7 @@ export interface ApiResources {
   queue: TaskQueue;
   webhooks: WebhookQueue;
   /** Command connection (fails fast when Redis is away). */
-  redis: Redis;
+  redis: RedisClient;
   /** Prometheus registry and handles; createApp makes one (with the queue gauges) when absent. */
   metrics?: Metrics;
   /** The process's one Redis subscriber, fanned out to SSE clients. */

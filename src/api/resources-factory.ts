@@ -21,9 +21,9 @@ export interface OwnedApiResources extends ApiResources {
 
 /** The API's Redis-side resources: a command connection, the queues, and the one subscriber (SSE and identity changes). */
 export function createApiResources(config: Config, sql: Sql, logger: Logger, tokens: AccessTokens, accessLog: Logger | null = null): OwnedApiResources {
-  const redis = createRedis(config.redis.url, 'command', 'aicli-api');
-  const queueConnection = createRedis(config.redis.url, 'command', 'aicli-api-queue');
-  const subscriber = createRedis(config.redis.url, 'subscriber', `aicli-api-events:${config.redis.key_prefix}`);
+  const redis = createRedis(config.redis, 'command', 'aicli-api');
+  const queueConnection = createRedis(config.redis, 'command', 'aicli-api-queue');
+  const subscriber = createRedis(config.redis, 'subscriber', `aicli-api-events:${config.redis.key_prefix}`);
   const queue = createTaskQueue(queueConnection, config);
   const webhooks = createWebhookQueue(queueConnection, config);
   const hub = new EventHub(subscriber, config.redis.key_prefix, logger);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
 
 /** What changed: a user (role, disabled, deleted), a login session, an API key, or an API-made role. */
@@ -28,8 +28,8 @@ export class AuthInvalidation {
   #closed = false;
 
   constructor(
-    private readonly subscriber: Redis,
-    private readonly publisher: Redis,
+    private readonly subscriber: RedisClient,
+    private readonly publisher: RedisClient,
     prefix: string,
     private readonly logger: Logger,
   ) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
 import { redisReady } from './redis-ready.js';
 
@@ -14,7 +14,7 @@ if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return {0, ttl} end
 return {1, ttl}
 `;
 
-type ThrottleRedis = Redis & { aicliLoginAttempt(key: string, limit: number, windowMs: number): Promise<[number, number]> };
+type ThrottleRedis = RedisClient & { aicliLoginAttempt(key: string, limit: number, windowMs: number): Promise<[number, number]> };
 
 /**
  * Failed password logins per account (auth.login_failures_per_account within auth.login_failure_window),
@@ -26,7 +26,7 @@ export class LoginThrottle {
   readonly #redis: ThrottleRedis;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     private readonly limit: number,
     private readonly windowMs: number,

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
 import { redisReady } from './redis-ready.js';
 
@@ -43,7 +43,7 @@ end
 return {n, ttl, limit, grant}
 `;
 
-type RateRedis = Redis & { aicliRateLease(...args: Array<string | number>): Promise<[number, number, number, number]> };
+type RateRedis = RedisClient & { aicliRateLease(...args: Array<string | number>): Promise<[number, number, number, number]> };
 
 /** Requests reserved in Redis that this process may admit without asking again, until `validUntil`. */
 interface Lease {
@@ -74,7 +74,8 @@ const MAX_BUCKETS = 20_000;
 /**
  * Fixed-window counters in Redis, shared by every API process. Keys are `<prefix>ip:<ip>`,
  * `<prefix>user:<id>`, `<prefix>apikey:<id>` and `<prefix>login:<ip>`; `whitelist:ip:<ip>` exempts an
- * address (bare, as the `redis-cli SET` in docs/troubleshooting.ko.md shows, or under the prefix). Redis trouble lets requests through.
+ * address (bare, as the `redis-cli SET` in docs/troubleshooting.ko.md shows, or under the prefix; on a
+ * Redis Cluster under the prefix only, and likewise `user_limit:<id>`). Redis trouble lets requests through.
  *
  * A quiet client is counted in Redis on every request. A busy one (a rate of HOT_DEMAND requests per
  * rate_limit.sync_interval or more in this process) is counted in leases: this process reserves about one interval's
@@ -91,7 +92,7 @@ export class RateLimiter {
   #whitelistSize = 0;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     whitelist: string[],
     private readonly syncIntervalMs: number,
@@ -199,16 +200,19 @@ export class RateLimiter {
 
   async #fetch(bucket: string, rule: RateRule, o: { ip?: string | null; userId?: string }, want: number, now: number): Promise<Lease | null> {
     const none = `${this.prefix}__none__`;
-    const wl = o.ip ? `whitelist:ip:${o.ip}` : none;
-    const mult = o.userId ? `user_limit:${o.userId}` : none;
+    const wl = o.ip ? `whitelist:ip:${o.ip}` : null;
+    const mult = o.userId ? `user_limit:${o.userId}` : null;
+    // On a Redis Cluster a script may touch one slot only: the bare keys hash elsewhere (CROSSSLOT would
+    // fail every check open), so there only the keys under the hash-tagged prefix count.
+    const bare = (key: string | null) => (key && !this.#redis.isCluster ? key : none);
     try {
       await redisReady(this.#redis, 1000);
       const [count, ttlMs, limit, granted] = await this.#redis.aicliRateLease(
         this.prefix + bucket,
-        wl,
-        o.ip ? this.prefix + wl : none,
-        mult,
-        o.userId ? this.prefix + mult : none,
+        bare(wl),
+        wl ? this.prefix + wl : none,
+        bare(mult),
+        mult ? this.prefix + mult : none,
         rule.requests,
         rule.window,
         Math.max(1, Math.min(want, rule.requests)),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/client.js';
 import { findRole, syncConfigRoles } from '../db/roles.js';
@@ -19,7 +19,7 @@ export class Rbac {
   constructor(
     private readonly cfg: Config['rbac'],
     private readonly sql: Sql,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly logger: Logger,
     private readonly invalidation: AuthInvalidation,

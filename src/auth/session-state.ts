@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Sql } from '../db/client.js';
 import { findUserState, type UserState } from '../db/roles.js';
 import type { Logger } from '../observability/logger.js';
@@ -29,7 +29,7 @@ export class SessionState {
 
   constructor(
     private readonly sql: Sql,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly cacheTtlMs: number,
     /** How long a revocation marker must outlive the tokens it kills: the access-token lifetime plus skew. */

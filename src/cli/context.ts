@@ -4,7 +4,7 @@ import { databaseUrl, loadConfig, type Config } from '../config/index.js';
 import { createSql, pingDatabase, type Sql } from '../db/client.js';
 import { assertSchemaCurrent } from '../db/migrate.js';
 import { openLogs, type Logger, type ProcessLogs } from '../observability/logger.js';
-import { createRedis } from '../queue/redis.js';
+import { createRedis, describeRedisTarget } from '../queue/redis.js';
 import { describeFatal, StartupError } from './fatal.js';
 
 /** The repository's migrations directory (dist/src/cli → ../../../migrations, src/cli → ../../migrations). */
@@ -59,7 +59,7 @@ export async function requireCurrentSchema(sql: Sql): Promise<void> {
 }
 
 export async function checkRedis(cfg: Config): Promise<void> {
-  const redis = createRedis(cfg.redis.url, 'command', 'aicli-startup-check');
+  const redis = createRedis(cfg.redis, 'command', 'aicli-startup-check');
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(Object.assign(new Error('no answer within 3 s'), { code: 'ETIMEDOUT' })), 3000);
@@ -73,8 +73,7 @@ export async function checkRedis(cfg: Config): Promise<void> {
       });
     });
   } catch (err) {
-    const where = cfg.redis.url.replace(/\/\/[^@]*@/, '//***@');
-    throw new StartupError(describeFatal(err, { kind: 'redis', where }), { cause: err });
+    throw new StartupError(describeFatal(err, { kind: 'redis', where: describeRedisTarget(cfg.redis) }), { cause: err });
   } finally {
     redis.disconnect();
   }

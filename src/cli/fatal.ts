@@ -25,7 +25,7 @@ export function describeFatal(err: unknown, target?: Target): string {
   const e = err as { code?: string; message?: string; address?: string; port?: number };
   if (target?.kind === 'database') return describeDatabaseError(e, target.where);
   if (target?.kind === 'redis') {
-    return `failed to connect to redis at ${target.where}: ${e.message ?? 'no answer'}: start redis-server (scripts/setup-host.sh) or set redis.url / REDIS_URL`;
+    return `failed to connect to redis at ${target.where}: ${e.message ?? 'no answer'}: start redis-server (scripts/setup-host.sh) or set redis.url / REDIS_URL (redis.cluster.nodes, redis.sentinel.nodes for those topologies)`;
   }
   return `unexpected error: ${e.message ?? String(err)}`;
 }

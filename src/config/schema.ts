@@ -7,6 +7,7 @@ import { normalizeDomainPattern } from '../net/egress-policy.js';
 import { authSection, oauth2Section, rateLimitSection, rbacSection, securitySection } from './sections/identity.js';
 import { retentionSection } from './sections/retention.js';
 import { cacheSection } from './sections/cache.js';
+import { redisSection } from './sections/redis.js';
 import { egressSection, limitsSection, pricingSection, scratchSection, secretsSection } from './sections/sandbox-policy.js';
 
 // One schema, one set of defaults. Every key is documented in configs/config.example.yml.
@@ -41,14 +42,6 @@ const database = z
     conn_max_idle_time: duration('5m'),
     connect_timeout: duration('10s'),
     slow_query_ms: z.coerce.number().int().nonnegative().default(500),
-  })
-  .strict()
-  .default({});
-
-const redis = z
-  .object({
-    url: z.string().default('redis://127.0.0.1:6379'),
-    key_prefix: z.string().min(1).default('aicli'),
   })
   .strict()
   .default({});
@@ -188,7 +181,7 @@ export const configSchema = z
     environment: z.enum(['development', 'staging', 'production', 'test']).default('development'),
     server,
     database,
-    redis,
+    redis: redisSection,
     auth: authSection,
     oauth2: oauth2Section,
     rbac: rbacSection,

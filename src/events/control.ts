@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 
 /** Control messages from API processes to every worker; the worker that holds the task acts on it. */
 export const controlChannel = (prefix: string): string => `${prefix}:control`;
 
 export type ControlMessage = { type: 'cancel'; taskId: string };
 
-export async function publishControl(redis: Redis, prefix: string, msg: ControlMessage): Promise<number> {
+export async function publishControl(redis: RedisClient, prefix: string, msg: ControlMessage): Promise<number> {
   return redis.publish(controlChannel(prefix), JSON.stringify(msg));
 }
 

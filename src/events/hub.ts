@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
 import { taskChannel, type PublishedEvent } from './channels.js';
 
@@ -13,7 +13,7 @@ export class EventHub {
   readonly #pending = new Map<string, Promise<unknown>>();
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {

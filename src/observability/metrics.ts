@@ -1,5 +1,5 @@
 import { withTimeout } from '../util/with-timeout.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import { ERROR_CODES as TASK_ERROR_CODES } from '../domain/error-codes.js';
 import { isTerminalStatus, type TerminalStatus } from '../domain/task-status.js';
@@ -12,7 +12,7 @@ import { QUEUE_STATES, readQueueStats, type QueueStats } from './queue-stats.js'
 
 /** Where the queue gauges come from: read lazily at scrape time, never polled. */
 export interface QueueGaugeSource {
-  redis: Redis;
+  redis: RedisClient;
   /** BullMQ prefix (redis.key_prefix). */
   prefix: string;
   names: readonly string[];

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 
 /** The job states the gauges report; `paused` holds the waiting jobs of a paused queue (BullMQ moves them there). */
 export const QUEUE_STATES = ['waiting', 'paused', 'prioritized', 'delayed', 'active', 'failed', 'completed'] as const;
@@ -89,7 +89,7 @@ function keysFor(prefix: string, queue: string): string[] {
  * Reads the counts of every state and the oldest waiting age of the given queues in ONE Redis round trip
  * (EVALSHA; EVAL once per connection when the script cache does not hold it yet).
  */
-export async function readQueueStats(redis: Redis, prefix: string, queues: readonly string[], nowMs = Date.now()): Promise<QueueStats[]> {
+export async function readQueueStats(redis: RedisClient, prefix: string, queues: readonly string[], nowMs = Date.now()): Promise<QueueStats[]> {
   if (queues.length === 0) return [];
   const keys = queues.flatMap((q) => keysFor(prefix, q));
   const args = [String(nowMs), ...queues.map((q) => `${prefix}:${q}:`)];

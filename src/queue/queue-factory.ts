@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { Config } from '../config/index.js';
 import { JOB_CATALOG, type JobData, type JobName } from './job-catalog.js';
 
@@ -11,7 +11,7 @@ export type CatalogQueue<Name extends JobName> = Queue<JobData<Name>, void, Name
  * backoff with jitter) and finished jobs kept a bounded time. Connection errors surface on each call (an
  * add answers 503); the listener keeps them from crashing the process.
  */
-export function createCatalogQueue<Name extends JobName>(name: Name, connection: Redis, cfg: Config): CatalogQueue<Name> {
+export function createCatalogQueue<Name extends JobName>(name: Name, connection: RedisClient, cfg: Config): CatalogQueue<Name> {
   const job = JOB_CATALOG[name];
   const retry = job.retry(cfg);
   const queue = new Queue<JobData<Name>, void, Name>(job.queueName(cfg), {

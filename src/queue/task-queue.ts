@@ -1,5 +1,5 @@
 import { withTimeout } from '../util/with-timeout.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { Config } from '../config/index.js';
 import type { JobData } from './job-catalog.js';
 import { createCatalogQueue, type CatalogQueue } from './queue-factory.js';
@@ -10,7 +10,7 @@ export type TaskJobData = JobData<typeof TASK_JOB_NAME>;
 
 export type TaskQueue = CatalogQueue<typeof TASK_JOB_NAME>;
 
-export function createTaskQueue(connection: Redis, cfg: Config): TaskQueue {
+export function createTaskQueue(connection: RedisClient, cfg: Config): TaskQueue {
   return createCatalogQueue(TASK_JOB_NAME, connection, cfg);
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { Config } from '../config/index.js';
 import { JOB_CATALOG, type JobData } from './job-catalog.js';
 import { createCatalogQueue, type CatalogQueue } from './queue-factory.js';
@@ -12,7 +12,7 @@ export type WebhookQueue = CatalogQueue<typeof WEBHOOK_JOB_NAME>;
 
 export const webhookQueueName = (cfg: Config) => JOB_CATALOG[WEBHOOK_JOB_NAME].queueName(cfg);
 
-export function createWebhookQueue(connection: Redis, cfg: Config): WebhookQueue {
+export function createWebhookQueue(connection: RedisClient, cfg: Config): WebhookQueue {
   return createCatalogQueue(WEBHOOK_JOB_NAME, connection, cfg);
 }
 

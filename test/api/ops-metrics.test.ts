@@ -11,7 +11,7 @@ import {
   setWorkerCapacity,
   type Metrics,
 } from '../../src/observability/metrics.js';
-import { createRedis } from '../../src/queue/redis.js';
+import { createRedis, type RedisClient } from '../../src/queue/redis.js';
 import { TASK_JOB_NAME } from '../../src/queue/task-queue.js';
 import { buildTestApp, createTestUser, type TestApp } from '../support/api-app.js';
 import { testConfig, testId } from '../support/config.js';
@@ -22,7 +22,7 @@ import { family, parsePromText, sampleValue, type PromExposition } from './ops-p
 let db: TestDatabase;
 let t: TestApp;
 let metrics: Metrics;
-let metricsRedis: Redis;
+let metricsRedis: RedisClient;
 let app: ReturnType<typeof createApp>;
 const id = testId('opsmetrics');
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/queue/redis.js';
 import type { Sql } from '../../src/db/client.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
@@ -13,7 +13,7 @@ export interface TestLifecycle {
   relay: OutboxRelay;
   metrics: Metrics;
   webhooks: WebhookQueue;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/queue/redis.js';
 import type { Sql } from '../../src/db/client.js';
 import { pgSafeJson } from '../../src/db/pg-safe.js';
 import { describeDataException, isDataException, sqlState } from '../../src/db/retry.js';
@@ -9,7 +9,7 @@ import type { Logger } from '../../src/observability/logger.js';
 
 export interface EventSinkOptions {
   sql: Sql;
-  publisher: Redis;
+  publisher: RedisClient;
   prefix: string;
   taskId: string;
   attempt: number;

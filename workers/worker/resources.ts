@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/queue/redis.js';
 import type { Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
 import type { Logger } from '../../src/observability/logger.js';
@@ -16,7 +16,7 @@ export interface WorkerResources {
   sql: Sql;
   logger: Logger;
   /** Publishes task events (retrying connection: events are also in Postgres). */
-  publisher: Redis;
+  publisher: RedisClient;
   /** Every change of a task's state (claim, finish, retry, release) goes through it. */
   lifecycle: TaskLifecycle;
   docker: Dockerode;

@@ -66,7 +66,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
 
   // The heartbeat comes first: from now on other workers' reapers treat this worker's containers (the
   // self-check probe included) as live.
-  const publisher = createRedis(config.redis.url, 'worker', `aicli-worker-pub-${workerId}`);
+  const publisher = createRedis(config.redis, 'worker', `aicli-worker-pub-${workerId}`);
   const heartbeat = startHeartbeat(publisher, config.redis.key_prefix, workerId, config.worker.heartbeat_ttl);
   const scratchDir = path.resolve(config.sandbox.scratch_root, workerId);
   await mkdir(scratchDir, { recursive: true, mode: 0o711 });
@@ -119,8 +119,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     (released) => released.length > 0 && logger.info({ action: 'released_stale_scratch', count: released.length }, 'unmounted stale scratch'),
     (err: unknown) => logger.warn({ err }, 'releasing stale scratch mounts failed'),
   );
-  const queueConnection = createRedis(config.redis.url, 'command', `aicli-worker-q-${workerId}`);
-  const control = createRedis(config.redis.url, 'subscriber', `aicli-worker-ctl-${workerId}`);
+  const queueConnection = createRedis(config.redis, 'command', `aicli-worker-q-${workerId}`);
+  const control = createRedis(config.redis, 'subscriber', `aicli-worker-ctl-${workerId}`);
   const queue = createTaskQueue(queueConnection, config);
   // On the fail-fast connection: a delivery while Redis is away fails at once and the relay retries it.
   const webhooks = createWebhookQueue(queueConnection, config);
@@ -211,7 +211,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
         }
       }),
       {
-        connection: createRedis(config.redis.url, 'worker', `aicli-worker-${workerId}`),
+        connection: createRedis(config.redis, 'worker', `aicli-worker-${workerId}`),
         prefix,
         concurrency: config.queue.worker_concurrency,
         lockDuration: config.queue.lock_duration,
@@ -235,7 +235,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     return w;
   };
   const supervised = superviseWorker({ create: createWorker, probe: publisher, logger });
-  const webhookWorker = startWebhookWorker({ config, sql, logger, connection: createRedis(config.redis.url, 'worker', `aicli-webhooks-${workerId}`) });
+  const webhookWorker = startWebhookWorker({ config, sql, logger, connection: createRedis(config.redis, 'worker', `aicli-webhooks-${workerId}`) });
 
   const reaper = startOrphanReaper({
     docker,

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/queue/redis.js';
 import { taskJson } from '../../src/domain/task-json.js';
 import type { Config } from '../../src/config/index.js';
 import type { Sql } from '../../src/db/client.js';
@@ -15,7 +15,7 @@ import { createWebhookGuard } from '../../src/webhooks/guard.js';
  * Delivers terminal tasks' webhooks: one signed POST of the task JSON per task, retried with backoff
  * (BullMQ attempts) until the receiver answers 2xx. A refused address is final and never connected to.
  */
-export function startWebhookWorker(o: { config: Config; sql: Sql; logger: Logger; connection: Redis }): Worker<WebhookJobData> {
+export function startWebhookWorker(o: { config: Config; sql: Sql; logger: Logger; connection: RedisClient }): Worker<WebhookJobData> {
   const guard = createWebhookGuard(o.config.webhooks);
   const worker = new Worker<WebhookJobData>(
     webhookQueueName(o.config),

@@ -1,12 +1,12 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/queue/redis.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { withTimeout } from '../../src/util/with-timeout.js';
 
 export interface WatchdogOptions<W extends Worker> {
   create: () => W;
   /** A separate connection used to tell "Redis is back" from "Redis is still away". */
-  probe: Redis;
+  probe: RedisClient;
   logger: Logger;
   checkEveryMs?: number;
   /** How long the worker's blocking connection may stay down after Redis answers again. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../queue/redis.js';
 import type { Config } from '../../config/index.js';
 import { bearerMatches } from '../../auth/bearer.js';
 import { createMetrics, type Metrics } from '../../observability/metrics.js';
@@ -33,7 +33,7 @@ export function metricsRoutes(m: Metrics, bearerToken: string): RouteDef[] {
 }
 
 /** The API's registry: HTTP metrics, the queue gauges (task and webhook queues) and, by default, process metrics. */
-export function createApiMetrics(cfg: Config, redis: Redis): Metrics {
+export function createApiMetrics(cfg: Config, redis: RedisClient): Metrics {
   return createMetrics({
     include: { http: true, tasks: false, process: cfg.metrics.default_metrics },
     queues: {

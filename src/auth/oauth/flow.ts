@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../queue/redis.js';
 import type { Config } from '../../config/index.js';
 import type { Logger } from '../../observability/logger.js';
 import { redisReady } from '../redis-ready.js';
@@ -19,7 +19,7 @@ interface PendingLogin {
 export class OAuthFlow {
   constructor(
     private readonly cfg: Config['oauth2'],
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {}

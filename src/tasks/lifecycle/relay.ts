@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../queue/redis.js';
 import type { Sql } from '../../db/client.js';
 import { deleteOutbox, lockOutboxRow, lockPendingOutbox, type OutboxRow } from '../../db/task-outbox.js';
 import { taskChannel } from '../../events/channels.js';
@@ -13,7 +13,7 @@ import { startPeriodic } from '../../util/periodic.js';
 export interface RelayDeps {
   sql: Sql;
   /** A command connection: publishes fail fast while Redis is away, and the row waits for the next round. */
-  publisher: Redis;
+  publisher: RedisClient;
   prefix: string;
   webhooks: WebhookQueue;
   /** Needed to remove the job of a task cancelled while queued; without it the claim skips the job. */
