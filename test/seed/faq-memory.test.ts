@@ -8,17 +8,23 @@ import { ApiClient } from '../support/api-client.js';
 import { testEnv, testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { spawnCli, type CliProcess } from '../support/processes.js';
+import { ensureTestSandboxImage } from '../support/sandbox-image.js';
+import { containersOf, removeContainersOf } from '../support/system.js';
+import { workerMetricsPort } from '../support/worker-metrics.js';
+import { releaseStaleScratch } from '../../workers/sandbox/scratch-quota.js';
 
 // The guide's FAQ "메모리 사용량을 줄이려면 어떻게 해야 하나요?" (how to use less memory), each remedy on real API
 // processes, each seen to take effect: the heap limit (GOGC has no Node counterpart; NODE_OPTIONS=
 // --max-old-space-size is ours), the database pool snippet pasted as the guide writes it (max_open_conns: 25,
-// max_idle_conns: 5), and the cache snippet (max_size: 100MB, ttl: 1h) against a tiny max_size.
+// max_idle_conns: 5), and the cache snippet (max_size: 100MB, ttl: 1h) against a tiny max_size; and on real
+// workers, what runs at once and what is kept started: queue.worker_concurrency and worker.pool_size.
 const MB = 1024 * 1024;
 const PASSWORD = 'a long enough password';
 
 let db: TestDatabase;
 let dir: string;
 const started: CliProcess[] = [];
+const workerIds: string[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase('memory');
@@ -26,7 +32,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // SIGTERM: a stopping worker removes its warm sandboxes and their scratch mounts.
+  await Promise.all(started.map((p) => p.stop('SIGTERM')));
   await Promise.all(started.map((p) => p.stop('SIGKILL')));
+  await Promise.all(workerIds.map((label) => removeContainersOf('aicli.test_id', label)));
+  if (dir) await releaseStaleScratch(path.join(dir, 'scratch'), async () => false);
   await db?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -138,5 +148,37 @@ describe('the guide\'s cache snippet', () => {
     expect(roomyBytes).toBeGreaterThan(1024);
     expect(tightBytes).toBeLessThanOrEqual(1024);
     process.stdout.write(`identity caches after 12 users: ${roomyBytes} bytes under 100MB, ${tightBytes} bytes under 1KB\n`);
+  });
+});
+
+describe('worker concurrency and the warm pool', () => {
+  it('queue.worker_concurrency sets the capacity and the warm sandboxes kept; worker.pool_size: 0 keeps none', async () => {
+    const image = await ensureTestSandboxImage();
+    const startWorker = async (extra: Record<string, string>) => {
+      const label = testId('memw');
+      workerIds.push(label);
+      const proc = spawnCli(['worker'], {
+        ...testEnv(label, db.url),
+        AICLI__SANDBOX__IMAGE: image,
+        AICLI__SANDBOX__SCRATCH_ROOT: path.join(dir, 'scratch'),
+        AICLI__WORKER__GATEWAY_SOCKET_DIR: path.join(dir, 'run', label),
+        AICLI__SANDBOX__EXTRA_LABELS: JSON.stringify({ 'aicli.test_id': label }),
+        ...extra,
+      });
+      started.push(proc);
+      await proc.waitFor(/"action":"worker_started"/, 60_000);
+      return { proc, label, metrics: `http://127.0.0.1:${workerMetricsPort(proc)}` };
+    };
+    const [two, lean] = await Promise.all([
+      startWorker({ AICLI__QUEUE__WORKER_CONCURRENCY: '2' }),
+      startWorker({ AICLI__QUEUE__WORKER_CONCURRENCY: '1', AICLI__WORKER__POOL_SIZE: '0' }),
+    ]);
+    expect(await gauge(two.metrics, 'aicli_worker_capacity')).toBe(2);
+    expect(await gauge(lean.metrics, 'aicli_worker_capacity')).toBe(1);
+    // The pool follows the concurrency unless pool_size says otherwise: two started containers, then none.
+    await expect.poll(async () => (await containersOf('aicli.test_id', two.label)).filter((c) => c.State === 'running').length, { timeout: 90_000, interval: 500 }).toBe(2);
+    expect(await gauge(two.metrics, 'aicli_sandbox_pool_size')).toBe(2);
+    expect(await gauge(lean.metrics, 'aicli_sandbox_pool_size')).toBe(0);
+    expect(await containersOf('aicli.test_id', lean.label)).toEqual([]);
   });
 });
