@@ -22,7 +22,7 @@ import { releaseStaleScratch } from '../../workers/sandbox/scratch-quota.js';
 // submitting, reading, cancelling and listing tasks through the balancer, and a follower streams a real
 // task's events (a real worker running the real CLI), reconnecting with Last-Event-ID as EventSource does.
 // Asserted: no request failed, and the follower saw every event the task stored, once, in order.
-const DRAIN_DELAY = '2s';
+const DRAIN_DELAY = '3s';
 const CHECK_INTERVAL_MS = 200;
 const LOOPS = 3;
 

@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 export interface Upstream {
   port: number;
   ready: boolean;
+  /** Checks in a row that got no answer (refused, timed out); `fall` of them take it out of rotation. */
+  missed: number;
   /** Requests sent to this upstream. */
   routed: number;
 }
@@ -22,10 +24,15 @@ export interface Balancer {
   close(): Promise<void>;
 }
 
-export async function startBalancer(ports: number[], opts: { checkIntervalMs?: number; checkTimeoutMs?: number } = {}): Promise<Balancer> {
+/**
+ * An answer other than 200 (a draining API's 503) takes an upstream out at once; `fall` checks in a row with
+ * no answer do too (one slow check on a loaded machine does not), as HAProxy's `fall` would.
+ */
+export async function startBalancer(ports: number[], opts: { checkIntervalMs?: number; checkTimeoutMs?: number; fall?: number } = {}): Promise<Balancer> {
   const checkIntervalMs = opts.checkIntervalMs ?? 200;
-  const checkTimeoutMs = opts.checkTimeoutMs ?? 1000;
-  const upstreams: Upstream[] = ports.map((port) => ({ port, ready: false, routed: 0 }));
+  const checkTimeoutMs = opts.checkTimeoutMs ?? 2000;
+  const fall = opts.fall ?? 3;
+  const upstreams: Upstream[] = ports.map((port) => ({ port, ready: false, missed: 0, routed: 0 }));
   const failures: string[] = [];
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let next = 0;
@@ -35,13 +42,15 @@ export async function startBalancer(ports: number[], opts: { checkIntervalMs?: n
     new Promise<void>((resolve) => {
       const req = http.get({ host: '127.0.0.1', port: u.port, path: '/readyz', agent: false, timeout: checkTimeoutMs }, (res) => {
         res.resume();
+        u.missed = 0;
         u.ready = res.statusCode === 200;
         res.on('end', () => resolve());
         res.on('error', () => resolve());
       });
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', () => {
-        u.ready = false;
+        u.missed++;
+        if (u.missed >= fall) u.ready = false;
         resolve();
       });
     });
