@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -94,6 +95,17 @@ afterAll(async () => {
   await db?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+/** A GET straight to one API process, past the balancer: its status and Connection header. */
+function direct(port: number, p: string): Promise<{ status: number; connection: string | undefined }> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+    });
+    req.on('error', () => resolve({ status: 0, connection: undefined }));
+  });
+}
 
 interface Followed {
   events: Array<{ id: number; event: string }>;
@@ -208,13 +220,16 @@ describe('rolling update of the API behind a load balancer that polls /readyz', 
       const old = apis[i]!;
       const routedBefore = balancer.upstreams.map((u) => u.routed);
       old.child.kill('SIGTERM');
+      // Draining: /readyz says 503 while the process still serves, each answer closing its connection.
+      const port = balancer.upstreams[i]!.port;
+      await expect.poll(async () => (await direct(port, '/readyz')).status, { timeout: 10_000, interval: 50 }).toBe(503);
+      expect(await direct(port, '/healthz')).toEqual({ status: 200, connection: 'close' });
       // Out of rotation before its listener closes: the balancer saw 503 while the process still served.
       await readyPoll(i).toBe(false);
       const exited = await old.exited;
       expect(exited.code, old.output().slice(-2000)).toBe(0);
       expect(old.output()).toContain('"action":"drain_delay"');
       expect(old.output()).not.toContain('"action":"drain_deadline"');
-      const port = balancer.upstreams[i]!.port;
       const fresh = startApi(port);
       await readyPoll(i).toBe(true);
       apis[i] = fresh;
