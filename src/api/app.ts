@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { createIdentity, type Identity } from '../auth/identity.js';
+import { registerCacheGauges } from '../observability/memory-metrics.js';
 import type { ApiResources } from '../resources.js';
 import { anonymousMetricsNotice, ConfigError, productionProblem } from '../config/index.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -63,6 +64,7 @@ export function buildApi(r: ApiResources): { app: Hono<AuthEnv>; routes: readonl
   const app = new Hono<AuthEnv>();
   const identity = createIdentity(r);
   const metrics = r.config.metrics.enabled ? (r.metrics ?? createApiMetrics(r.config, r.redis)) : null;
+  if (metrics) registerCacheGauges(metrics.registry, identity.cacheBudget);
   const routes = declaredRoutes(r, identity, metrics);
   // Security headers and CORS on everything, per-IP limits on /api and /auth.
   app.use('*', closeIfBodyUnread());

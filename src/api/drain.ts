@@ -8,6 +8,11 @@ export interface DrainResult {
 export interface HttpDrain {
   readonly draining: boolean;
   /**
+   * From now on every response says `Connection: close`, while the listener still accepts: keep-alive
+   * clients (a load balancer's pool) move to other replicas one response at a time. drain() does it too.
+   */
+  announce(): void;
+  /**
    * Stops accepting connections and lets the requests in flight finish until `deadlineMs`; then closes
    * every connection left. Resolves once the server holds no connection. Idempotent.
    */
@@ -23,11 +28,12 @@ export interface HttpDrain {
 export function trackRequests(server: Server): HttpDrain {
   const inFlight = new Set<ServerResponse>();
   let draining = false;
+  let announced = false;
   let result: Promise<DrainResult> | undefined;
   const closeIdleSoon = () => setImmediate(() => server.closeIdleConnections());
   server.on('request', (_req, res: ServerResponse) => {
     inFlight.add(res);
-    if (draining) res.setHeader('connection', 'close');
+    if (announced) res.setHeader('connection', 'close');
     res.once('close', () => {
       inFlight.delete(res);
       if (draining) closeIdleSoon();
@@ -35,6 +41,7 @@ export function trackRequests(server: Server): HttpDrain {
   });
   const drain = async (deadlineMs: number): Promise<DrainResult> => {
     draining = true;
+    announced = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
     server.closeIdleConnections();
@@ -51,6 +58,9 @@ export function trackRequests(server: Server): HttpDrain {
   return {
     get draining() {
       return draining;
+    },
+    announce: () => {
+      announced = true;
     },
     drain: (deadlineMs) => (result ??= drain(deadlineMs)),
   };

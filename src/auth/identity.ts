@@ -15,6 +15,8 @@ import { Sessions } from './sessions.js';
 /** Everything identity and access needs, built once per app from the API's resources. */
 export interface Identity {
   config: Config;
+  /** cache.max_size: what the identity caches hold between them (exported as aicli_cache_bytes). */
+  cacheBudget: CacheBudget;
   resources: ApiResources;
   audit: Audit;
   apiKeys: ApiKeys;
@@ -32,7 +34,7 @@ export interface Identity {
  * The options every identity cache of one process shares: auth.cache's ttl and size, under the process-wide
  * bounds of `cache` (its ttl is a ceiling; its max_size one budget for all of them).
  */
-export function localCacheOptions(cfg: Config): LocalCacheOptions {
+export function localCacheOptions(cfg: Config): LocalCacheOptions & { budget: CacheBudget } {
   return {
     ttlMs: Math.min(cfg.auth.cache.ttl, cfg.cache.ttl),
     maxEntries: cfg.auth.cache.max_entries,
@@ -54,6 +56,7 @@ export function createIdentity(r: ApiResources): Identity {
   rbac.ensureSynced().catch((err: unknown) => r.logger.warn({ err }, 'could not write the configured roles to Postgres yet'));
   return {
     config: cfg,
+    cacheBudget: cache.budget,
     resources: r,
     audit,
     apiKeys: new ApiKeys(cfg.auth.api_keys, r.sql, r.logger, r.invalidation, cache),

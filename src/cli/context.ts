@@ -25,6 +25,11 @@ export interface CommandContext {
 export function loadContext(opts: { config?: string }, name: string): CommandContext {
   const { config, source } = loadConfig({ configPath: opts.config });
   const logs = openLogs(config, name);
+  // At debug only: which file was read, and why this level (ENVIRONMENT's default or logging.level).
+  logs.logger.debug(
+    { action: 'config_loaded', config_file: source, environment: config.environment, log_level: logs.logger.level, log_level_from: config.logging.level ? 'logging.level' : 'environment' },
+    'configuration loaded',
+  );
   return { config, configSource: source, logger: logs.logger, logs };
 }
 

@@ -31,6 +31,22 @@ program
     runCommand(async () => (await import('./commands/migrate.js')).migrateCommand(loadContext(globals(), 'aicli-migrate'), opts)),
   );
 
+program
+  .command('backup')
+  .description('dump the database with pg_dump (plain SQL, no owners) into a new file')
+  .option('-o, --output <file>', 'file to write (default: backup_YYYYMMDD.sql here); never overwritten')
+  .action((opts: { output?: string }) =>
+    runCommand(async () => (await import('./commands/backup.js')).backupCommand(loadContext(globals(), 'aicli-backup'), opts)),
+  );
+
+program
+  .command('restore')
+  .description('load a backup into an empty database with psql, in one transaction')
+  .requiredOption('-i, --input <file>', 'the file aicli-web backup (or pg_dump) wrote')
+  .action((opts: { input: string }) =>
+    runCommand(async () => (await import('./commands/backup.js')).restoreCommand(loadContext(globals(), 'aicli-restore'), opts)),
+  );
+
 const users = program.command('users').description('manage users');
 users
   .command('create')

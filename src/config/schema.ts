@@ -23,6 +23,12 @@ const server = z
     body_limit_bytes: z.coerce.number().int().positive().default(1_048_576),
     max_prompt_chars: z.coerce.number().int().positive().default(100_000),
     shutdown_timeout: duration('10s'),
+    /**
+     * On SIGTERM, how long the API keeps serving with /readyz at 503 before it closes its listener, so a
+     * load balancer polling /readyz takes it out of rotation first (a rolling update with no failed
+     * request). 0: close at once (a single instance with nothing in front of it).
+     */
+    drain_delay: duration('0s'),
   })
   .strict()
   .default({});

@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric
 import { ERROR_CODES as TASK_ERROR_CODES } from '../domain/error-codes.js';
 import { isTerminalStatus, type TerminalStatus } from '../domain/task-status.js';
 import { HttpRequestMetrics } from './http-metrics.js';
+import { registerHeapLimitGauge } from './memory-metrics.js';
 import { QUEUE_STATES, readQueueStats, type QueueStats } from './queue-stats.js';
 
 // Metric names are part of the product's interface (dashboards and alerts use them). Labels never carry a task, user, workspace or worker id: Prometheus
@@ -209,7 +210,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   if (include.http) m.http.registerWith(registry);
   if (snapshot) register(m.queue.jobs, m.queue.oldestWaitingAge, m.queue.scrapeErrors);
   if (include.tasks) register(...Object.values(m.tasks), ...Object.values(m.pool), m.worker.busy, m.worker.capacity);
-  if (include.process) collectDefaultMetrics({ register: registry });
+  if (include.process) {
+    collectDefaultMetrics({ register: registry });
+    registerHeapLimitGauge(registry);
+  }
   // The error counter starts at 0 per queue, so `increase()` sees the first failure.
   for (const queue of opts.queues?.names ?? []) scrapeErrors.inc({ queue }, 0);
   for (const kind of ['tasks', 'events']) m.tasks.retentionPruned.inc({ kind }, 0);

@@ -134,8 +134,9 @@ describe('deploy/ Kubernetes manifests', () => {
     expect(cfg.server.host).toBe('0.0.0.0');
     expect(productionProblem(cfg, 'api')).toBeNull();
     expect(cfg.secrets.master_key).not.toBe('');
-    // Longer than the API's own drain, so it is never killed while finishing requests.
-    expect(pod.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(cfg.server.shutdown_timeout);
+    // Longer than the API's own drain (serving while unready, then finishing), so it is never killed mid-request.
+    expect(cfg.server.drain_delay).toBeGreaterThan(0);
+    expect(pod.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(cfg.server.drain_delay + cfg.server.shutdown_timeout);
     const job = podOf('Job', 'aicli-migrate');
     expect(job.containers[0]!.args).toEqual(['migrate']);
     expect(job.automountServiceAccountToken).toBe(false);

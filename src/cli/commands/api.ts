@@ -27,8 +27,10 @@ function jwtConfig(cfg: Config, logger: Logger): Config['auth']['jwt'] {
 export interface RunningApi {
   server: ApiServer;
   /**
-   * /readyz turns 503, SSE streams end (with a retry hint), the listener closes, and the requests in flight
-   * may finish until the deadline (server.shutdown_timeout); then the rest are cut and Redis is closed.
+   * /readyz turns 503 and the API goes on serving for server.drain_delay (every response closing its
+   * connection), so that a load balancer stops sending here first; then SSE streams end (with a retry
+   * hint), the listener closes, and the requests in flight may finish until the deadline
+   * (server.shutdown_timeout); then the rest are cut and Redis is closed.
    */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -47,6 +49,12 @@ export async function startApi(cfg: Config, sql: Sql, logger: Logger, accessLog:
     server,
     close: async (deadlineMs = cfg.server.shutdown_timeout) => {
       resources.startDraining();
+      const delayMs = cfg.server.drain_delay;
+      if (delayMs > 0) {
+        server.inFlight.announce();
+        logger.info({ action: 'drain_delay', drain_delay_ms: delayMs }, '/readyz answers 503; still serving until server.drain_delay has passed');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
       // A stream never ends by itself: held open it would hold the drain to its deadline.
       resources.streams.closeAll(1000);
       const { cut } = await server.inFlight.drain(deadlineMs);
