@@ -207,7 +207,7 @@ describe('3. 데이터베이스 연결 실패: dial tcp 127.0.0.1:5432: connect:
     const proc = spawnCli(['api'], env(dbEnv), cwd);
     running.push(proc);
     const url = await apiUrl(proc);
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    await expect.poll(async () => (await fetch(`${url}/readyz`)).status, { timeout: 30_000 }).toBe(200);
     await proc.stop('SIGTERM');
   });
 
