@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,4 +41,29 @@ export async function holdPort(): Promise<{ port: number; release(): Promise<voi
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return { port, release: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** Builds a local image FROM `base` with these Dockerfile lines (no context, no registry); answers its tag. */
+export async function deriveImage(base: string, tag: string, lines: string[]): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn('docker', ['build', '-q', '-t', tag, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`docker build ${tag} failed: ${err}`))));
+    p.stdin.end([`FROM ${base}`, ...lines].join('\n') + '\n');
+  });
+  return tag;
+}
+
+/** The env of a worker under test: the test's isolation, its image, its own scratch and socket dirs, no warm pool. */
+export function workerEnvOf(base: Record<string, string>, o: { id: string; dir: string; image: string; modelUrl?: string }): Record<string, string> {
+  return {
+    ...base,
+    AICLI__SANDBOX__IMAGE: o.image,
+    AICLI__SANDBOX__SCRATCH_ROOT: path.join(o.dir, 'scratch'),
+    AICLI__WORKER__GATEWAY_SOCKET_DIR: path.join(o.dir, 'run'),
+    AICLI__SANDBOX__EXTRA_LABELS: JSON.stringify({ 'aicli.test_id': o.id }),
+    AICLI__WORKER__POOL_SIZE: '0',
+    ...(o.modelUrl ? { ANTHROPIC_BASE_URL: o.modelUrl } : {}),
+  };
 }
