@@ -1,5 +1,6 @@
+import path from 'node:path';
 import { pino, transport, destination, stdTimeFunctions, type Logger, type LoggerOptions } from 'pino';
-import type { Config } from '../config/index.js';
+import { ConfigError, type Config } from '../config/index.js';
 import { LogFile } from './log-file.js';
 
 export type { Logger };
@@ -72,8 +73,8 @@ export function openLogs(cfg: Config, name: string): ProcessLogs {
     timestamp: stdTimeFunctions.isoTime,
   };
   const files: LogFile[] = [];
-  const fileAt = (filePath: string) => {
-    const file = new LogFile({
+  const fileAt = (filePath: string, key: string) => {
+    const file = openLogFile(key, {
       filePath,
       maxBytes: cfg.logging.max_size * 1024 * 1024,
       maxBackups: cfg.logging.max_backups,
@@ -84,10 +85,25 @@ export function openLogs(cfg: Config, name: string): ProcessLogs {
     files.push(file);
     return file;
   };
-  const access = cfg.logging.access_file_path ? pino({ ...options, level: 'info' }, fileAt(cfg.logging.access_file_path)) : null;
-  if (cfg.logging.output === 'file') return { logger: pino(options, fileAt(cfg.logging.file_path)), access, files };
+  const access = cfg.logging.access_file_path ? pino({ ...options, level: 'info' }, fileAt(cfg.logging.access_file_path, 'logging.access_file_path')) : null;
+  if (cfg.logging.output === 'file') return { logger: pino(options, fileAt(cfg.logging.file_path, 'logging.file_path')), access, files };
   if (format === 'pretty') {
     return { logger: pino(options, transport({ target: 'pino-pretty', options: { colorize: true, destination: 1 } })), access, files };
   }
   return { logger: pino(options, destination({ dest: 1, sync: true })), access, files };
+}
+
+/** A log file that cannot be opened is a one-line start-up error naming the directory's fix and the key. */
+function openLogFile(key: string, opts: ConstructorParameters<typeof LogFile>[0]): LogFile {
+  try {
+    return new LogFile(opts);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (code ?? String(err));
+    const dir = path.dirname(opts.filePath);
+    throw new ConfigError(
+      `cannot open the log file ${opts.filePath} (${why}): make ${dir} writable by this user (mkdir -p ${dir} && chown <user> ${dir}) or change ${key}`,
+      { cause: err },
+    );
+  }
 }

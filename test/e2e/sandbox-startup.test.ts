@@ -76,12 +76,13 @@ describe('worker start-up self-check', () => {
   });
 
   it('judges probe output: each broken property is named with its fix', () => {
-    const good = 'ROOT=readonly\nUSR=readonly\nNET=lo \nCAPEFF=0000000000000000\nUID=1000\n';
+    const good = 'ROOT=readonly\nUSR=readonly\nNET=lo \nCAPEFF=0000000000000000\nUID=1000\nCLAUDE=/usr/local/bin/claude\n';
     expect(judgeProbe(parseProbeOutput(good))).toBeNull();
     expect(judgeProbe(parseProbeOutput(good.replace('ROOT=readonly', 'ROOT=writable')))?.message).toMatch(/could write its root filesystem; fix: .*ReadonlyRootfs/);
     expect(judgeProbe(parseProbeOutput(good.replace('NET=lo ', 'NET=eth0 lo')))?.message).toMatch(/network interfaces \(eth0\)/);
     expect(judgeProbe(parseProbeOutput(good.replace('CAPEFF=0000000000000000', 'CAPEFF=00000000a80425fb')))?.message).toMatch(/holds capabilities/);
     expect(judgeProbe(parseProbeOutput(good.replace('UID=1000', 'UID=0')))?.message).toMatch(/uid 0/);
+    expect(judgeProbe(parseProbeOutput(good.replace('CLAUDE=/usr/local/bin/claude', 'CLAUDE=')))?.message).toMatch(/executable file not found in \$PATH.*sandbox build --force/);
     expect(judgeProbe(parseProbeOutput(''))?.message).toMatch(/printed nothing/);
   });
 });

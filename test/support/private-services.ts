@@ -89,8 +89,11 @@ function pgBin(name: string): string {
   return path.join('/usr/lib/postgresql', versions[0] as string, 'bin', name);
 }
 
-/** A PostgreSQL cluster of the test's own (initdb as the postgres user), so a test can restart it freely. */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/**
+ * A PostgreSQL cluster of the test's own (initdb as the postgres user), so a test can restart it freely.
+ * `settings` are extra server settings (`-c name=value`), e.g. a small max_connections.
+ */
+export async function startPrivatePostgres(settings: Record<string, string | number> = {}): Promise<PrivatePostgres> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'aicli-pg-'));
   // initdb refuses to run as root: the cluster belongs to the machine's postgres user.
@@ -101,7 +104,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const asPostgres = (cmd: string, args: string[]) =>
     run('runuser', ['-u', 'postgres', '--', cmd, ...args], { maxBuffer: 10 * 1024 * 1024 });
   await asPostgres(pgBin('initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  const opts = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c fsync=off -c max_connections=200`;
+  const all: Record<string, string | number> = { fsync: 'off', max_connections: 200, ...settings };
+  const opts = [`-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir}`, ...Object.entries(all).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
   const start = async () => {
     await asPostgres(pgBin('pg_ctl'), ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
   };

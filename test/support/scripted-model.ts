@@ -88,8 +88,12 @@ export function scenarioPrompt(name: string, text: string): string {
   return `${text}\n\n[[scenario:${name}]]`;
 }
 
-/** Loopback on an ephemeral port by default; the compose test's model service listens on its network. */
-export async function startScriptedModel(listen: { host?: string; port?: number } = {}): Promise<ScriptedModel> {
+/**
+ * Loopback on an ephemeral port by default; the compose test's model service listens on its network.
+ * `acceptKeys`: as the real API does, a message request whose x-api-key is not one of these is answered
+ * 401 authentication_error "invalid x-api-key" (default: any key is accepted).
+ */
+export async function startScriptedModel(listen: { host?: string; port?: number; acceptKeys?: string[] } = {}): Promise<ScriptedModel> {
   const host = listen.host ?? '127.0.0.1';
   const scenarios = new Map<string, Scenario>();
   const requests: RecordedRequest[] = [];
@@ -169,6 +173,11 @@ export async function startScriptedModel(listen: { host?: string; port?: number 
       return;
     }
 
+    const key = req.headers['x-api-key'];
+    if (listen.acceptKeys && !(typeof key === 'string' && listen.acceptKeys.includes(key))) {
+      sendJson(res, 401, errorBody('authentication_error', 'invalid x-api-key'));
+      return;
+    }
     const { scenario, step, reply } = chooseReply(body);
     record.scenario = scenario;
     record.step = step;

@@ -88,6 +88,8 @@ describe('classifyOutcome', () => {
     ['unknown subtype', { result: result({ subtype: 'error_future', is_error: true, result: 'new thing' }), exitCode: 1 }, failed('claude_error', 'claude ended with an unexpected result (error_future): new thing')],
     ['no result, exit 0', { exitCode: 0 }, failed('claude_error', 'claude exited with code 0 without producing a result')],
     ['no result, exit 1 with stderr', { exitCode: 1, stderrTail: 'noise\n--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons\n\n' }, failed('exit_nonzero', 'claude exited with code 1 without producing a result: --dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons')],
+    ['no result, exit 127: claude not in the image', { exitCode: 127, stderrTail: '/usr/local/bin/aicli-entry: line 52: exec: claude: not found\n' }, failed('exit_nonzero', 'failed to start claude process: exec: "claude": executable file not found in $PATH of the sandbox image: rebuild it with `aicli-web sandbox build --force` or fix sandbox.image')],
+    ['no result, exit 127 of something else', { exitCode: 127, stderrTail: 'odd\n' }, failed('exit_nonzero', 'claude exited with code 127 without producing a result: odd')],
     ['no result, SIGTERM (143)', { exitCode: 143 }, failed('exit_nonzero', 'claude exited with code 143 without producing a result')],
     ['no result, no exit code', { exitCode: null, stderrTail: '' }, failed('exit_nonzero', 'claude exited with no exit code without producing a result')],
   ])('%s', (_name, overrides, expected) => {

@@ -58,9 +58,12 @@ type Cause =
   | 'result_is_error'
   | 'result_unknown_subtype'
   | 'no_result_exit_zero'
-  | 'no_result_exit_nonzero';
+  | 'no_result_exit_nonzero'
+  | 'claude_not_found';
 
 const OOM_EXIT_CODE = 137;
+/** The entrypoint's `exec claude` found no such command (bash's "command not found" status). */
+const NOT_FOUND_EXIT_CODE = 127;
 const MAX_MESSAGE_CHARS = 300;
 const AUTH_TEXT = /invalid api key|not logged in|authentication_error|authentication failed|\b401\b/i;
 const KNOWN_SUBTYPES: readonly string[] = ['success', 'error_max_turns', 'error_during_execution', 'error_max_budget_usd'] satisfies ResultSubtype[];
@@ -106,6 +109,11 @@ export function classifyOutcome(facts: RunFacts): RunOutcome {
       return failed('claude_error', 'claude exited with code 0 without producing a result');
     case 'no_result_exit_nonzero':
       return failed('exit_nonzero', withDetail(`claude exited with ${exitText(facts.exitCode)} without producing a result`, lastLine(facts.stderrTail)));
+    case 'claude_not_found':
+      return failed(
+        'exit_nonzero',
+        'failed to start claude process: exec: "claude": executable file not found in $PATH of the sandbox image: rebuild it with `aicli-web sandbox build --force` or fix sandbox.image',
+      );
     default:
       return assertNever(cause);
   }
@@ -122,6 +130,7 @@ function causeOf(facts: RunFacts): Cause {
   if (facts.oomKilled || facts.exitCode === OOM_EXIT_CODE) return 'oom';
   if (facts.budgetExceeded) return 'budget_exceeded';
   if (facts.authFailed || (result !== null && isAuthFailure(result))) return 'auth_failed';
+  if (result === null && facts.exitCode === NOT_FOUND_EXIT_CODE && /not found/i.test(facts.stderrTail ?? '')) return 'claude_not_found';
   if (result === null) return facts.exitCode === 0 ? 'no_result_exit_zero' : 'no_result_exit_nonzero';
   if (!KNOWN_SUBTYPES.includes(result.subtype)) return 'result_unknown_subtype';
   const subtype = result.subtype as ResultSubtype;

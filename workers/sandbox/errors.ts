@@ -32,7 +32,7 @@ export const FIX = {
   permission: 'add this user to the docker group (or run as root) so it can open the Docker socket',
   image: 'run `aicli-web sandbox build`',
   runtime: 'install the runtime and register it in /etc/docker/daemon.json, or remove the sandbox runtime setting',
-  ociCreate: 'rebuild the image with `aicli-web sandbox build --force`, check free memory and disk (`free -h`, `docker system df`) and SELinux/AppArmor policy',
+  ociCreate: 'rebuild the image with `aicli-web sandbox build --force`, check free memory and disk (`free -h`, `docker system df`), SELinux/AppArmor policy and the sandbox limits the host must grant (sandbox.nofile at most /proc/sys/fs/nr_open)',
   engine: 'check the Docker engine logs (journalctl -u docker or the dockerd output)',
 } as const;
 

@@ -24,6 +24,8 @@ export interface SelfCheckOptions {
   scratch: { mode: ScratchMode; parentDir: string; imageDir: string };
   extraLabels?: Record<string, string>;
   logger: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  /** The open-file limit tasks get (sandbox.nofile): the probe gets it too, so a limit the host refuses stops the worker here. */
+  nofile?: number;
   /** Bound on the probe container's run. Default 60 000. */
   probeTimeoutMs?: number;
 }
@@ -35,6 +37,8 @@ const PROBE_SCRIPT = [
   'echo NET=$(ls /sys/class/net | tr "\\n" " ")',
   'echo CAPEFF=$(grep "^CapEff:" /proc/self/status | cut -f2)',
   'echo UID=$(id -u)',
+  // Found on the PATH the task's `claude` is started with (the image's own).
+  'echo CLAUDE=$(command -v claude)',
 ].join('\n');
 
 export interface ProbeFacts {
@@ -42,6 +46,8 @@ export interface ProbeFacts {
   interfaces: string[];
   capEff: string;
   uid: string;
+  /** Where `claude` is on the image's PATH; empty when it is not there. */
+  claudePath: string;
 }
 
 export function parseProbeOutput(output: string): ProbeFacts {
@@ -55,6 +61,7 @@ export function parseProbeOutput(output: string): ProbeFacts {
     interfaces: (values.get('NET') ?? '').split(/\s+/).filter(Boolean),
     capEff: values.get('CAPEFF') ?? '',
     uid: values.get('UID') ?? '',
+    claudePath: values.get('CLAUDE') ?? '',
   };
 }
 
@@ -77,6 +84,13 @@ export function judgeProbe(facts: ProbeFacts): SandboxError | null {
   if (facts.uid !== '1000') {
     return fail(`the probe container runs as uid ${facts.uid || 'unknown'}, not 1000`, 'rebuild the image with `aicli-web sandbox build --force`');
   }
+  if (facts.claudePath === '') {
+    // The words the task's start would fail with, found before any task is taken.
+    return fail(
+      'failed to start claude process: exec: "claude": executable file not found in $PATH of the image',
+      'rebuild the image with `aicli-web sandbox build --force` (it installs the pinned claude at /usr/local/bin/claude), or set sandbox.image to one that has it',
+    );
+  }
   return null;
 }
 
@@ -91,7 +105,7 @@ export async function selfCheckSandbox(o: SelfCheckOptions): Promise<void> {
   if (problem) throw problem;
   o.logger.info(
     { action: 'sandbox_self_check', image: o.image, runtime: o.runtime ?? 'default', scratch: o.scratch.mode, ms: Math.round(performance.now() - started) },
-    'sandbox self-check passed: no network, read-only root, no capabilities, uid 1000',
+    'sandbox self-check passed: no network, read-only root, no capabilities, uid 1000, claude on the PATH',
   );
 }
 
@@ -113,7 +127,7 @@ async function runProbe(o: SelfCheckOptions): Promise<ProbeFacts> {
       memoryMb: 128,
       cpus: 0.5,
       pids: 64,
-      nofile: 256,
+      nofile: o.nofile ?? 256,
       tmpfsMb: 16,
       runtime: o.runtime,
       extraLabels: o.extraLabels,

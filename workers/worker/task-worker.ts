@@ -37,6 +37,7 @@ import { startCancelWatch } from './cancel-watch.js';
 import { superviseWorker } from './worker-watchdog.js';
 import { startWebhookWorker } from './webhook-worker.js';
 import { newWorkerId } from './worker-id.js';
+import { ensureScratchDir } from './scratch-root.js';
 
 export interface StartWorkerOptions {
   config: Config;
@@ -64,12 +65,12 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const image = config.sandbox.image || sandboxImageTag();
   const runtime = config.sandbox.runtime ?? undefined;
 
-  // The heartbeat comes first: from now on other workers' reapers treat this worker's containers (the
-  // self-check probe included) as live.
+  const scratchDir = path.resolve(config.sandbox.scratch_root, workerId);
+  await ensureScratchDir(scratchDir, config.sandbox.scratch_root);
+  // The heartbeat comes next (the scratch dir needs nothing undone): from now on other workers' reapers treat
+  // this worker's containers (the self-check probe included) as live.
   const publisher = createRedis(config.redis, 'worker', `aicli-worker-pub-${workerId}`);
   const heartbeat = startHeartbeat(publisher, config.redis.key_prefix, workerId, config.worker.heartbeat_ttl);
-  const scratchDir = path.resolve(config.sandbox.scratch_root, workerId);
-  await mkdir(scratchDir, { recursive: true, mode: 0o711 });
   const imageRoot = scratchImageRoot(config);
   const scratchImageDir = path.join(imageRoot, workerId);
   // Engine, image, runtime, scratch cap and a hardened probe container; a configured runtime is checked even without it.
@@ -89,6 +90,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
         workerId,
         workDir: scratchDir,
         scratch: { mode: config.sandbox.scratch.mode, parentDir: scratchDir, imageDir: scratchImageDir },
+        nofile: config.sandbox.nofile,
         extraLabels,
         logger,
       });
