@@ -311,6 +311,25 @@ describe('tasks', () => {
   });
 });
 
+describe('schedules', () => {
+  it('create, list, read, pause, delete, and each refusal', async () => {
+    const base = '/api/v1/schedules';
+    const create = (body: object) => env.hit('POST /api/v1/schedules', base, { token: who.alice, body });
+    const made = await create({ workspace_id: workspace, name: 'nightly', cron: '0 3 * * *', timezone: 'Asia/Seoul', task: { prompt: 'report', max_turns: 2, webhook_url: 'https://hooks.example.com/s', metadata: { n: 1 } } });
+    expect(made.status, made.text).toBe(201);
+    expect((await create({ workspace_id: randomUUID(), cron: '0 3 * * *', task: { prompt: 'x' } })).status).toBe(404);
+    expect((await create({ workspace_id: workspace, cron: '0 3 * * *', task: { prompt: 'x', max_turns: 1_000_000 } })).status).toBe(422);
+    expect((await env.hit('GET /api/v1/schedules', base, { token: who.alice })).json.items).toHaveLength(1);
+    const one = `${base}/${made.json.id}`;
+    await env.db.sql`insert into schedule_runs (schedule_id, tick_at, status, reason) values (${made.json.id}, now(), 'skipped', 'over a cap')`;
+    expect((await env.hit('GET /api/v1/schedules/{id}', one, { token: who.alice })).json.runs).toHaveLength(1);
+    expect((await env.hit('PATCH /api/v1/schedules/{id}', one, { token: who.alice, body: { enabled: false } })).json.next_runs).toEqual([]);
+    expect((await env.hit('PATCH /api/v1/schedules/{id}', one, { token: who.alice, body: { cron: 'never' } })).status).toBe(400);
+    expect((await env.hit('PATCH /api/v1/schedules/{id}', one, { token: who.alice, body: { task: { prompt: 'x', max_turns: 1_000_000 } } })).status).toBe(422);
+    expect((await env.hit('DELETE /api/v1/schedules/{id}', one, { token: who.alice })).status).toBe(204);
+  });
+});
+
 describe('webhooks and the queue board', () => {
   it('the webhook secret and its rotation', async () => {
     expect((await env.hit('GET /api/v1/webhook-secret', '/api/v1/webhook-secret', { token: who.alice })).status).toBe(200);
