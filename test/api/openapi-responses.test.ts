@@ -129,7 +129,7 @@ describe('web console', () => {
   it('its pages and assets, and the answer of an unbuilt console', async () => {
     const page = await env.hit('GET /', '/');
     expect(page.status).toBe(200);
-    for (const path of ['/workspaces', '/admin']) expect((await env.hit(`GET ${path}`, path)).status).toBe(200);
+    for (const path of ['/workspaces', '/schedules', '/admin']) expect((await env.hit(`GET ${path}`, path)).status).toBe(200);
     expect((await env.hit(`GET /tasks/{${WILDCARD}}`, `/tasks/${randomUUID()}`)).status).toBe(200);
     const assets = [...page.text.matchAll(/(?:src|href)="\/assets\/([^"]+)"/g)].map((m) => m[1] as string);
     expect(assets.some((a) => a.endsWith('.js')) && assets.some((a) => a.endsWith('.css'))).toBe(true);
@@ -139,7 +139,7 @@ describe('web console', () => {
     const unbuilt = new Hono<AuthEnv>();
     mountRoutes(unbuilt, consoleRoutes(() => null));
     unbuilt.onError((e, c) => renderError(e, c, env.main.resources.logger));
-    for (const [op, url] of [['GET /', '/'], ['GET /workspaces', '/workspaces'], ['GET /admin', '/admin'], [`GET /tasks/{${WILDCARD}}`, '/tasks/x'], ['GET /assets/{file}', '/assets/x.js']] as const) {
+    for (const [op, url] of [['GET /', '/'], ['GET /workspaces', '/workspaces'], ['GET /schedules', '/schedules'], ['GET /admin', '/admin'], [`GET /tasks/{${WILDCARD}}`, '/tasks/x'], ['GET /assets/{file}', '/assets/x.js']] as const) {
       const res = await env.recorder.record(op, await unbuilt.request(url));
       expect(res.status).toBe(503);
       expect(res.json.message).toMatch(/npm run build/);
