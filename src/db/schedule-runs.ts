@@ -5,6 +5,18 @@ export type TickOutcome = { status: 'created'; taskId: string } | { status: 'ski
 export type TickRecord = { kind: 'recorded'; outcome: TickOutcome } | { kind: 'duplicate' } | { kind: 'gone' };
 
 /**
+ * Keeps a schedule's latest `keep` runs; older ones go, but never one younger than `minAgeMs`: a run is also
+ * what makes a late duplicate of its tick a no-op, so every tick of that window stays recorded.
+ */
+export async function pruneScheduleRuns(sql: Sql, scheduleId: string, keep: number, minAgeMs: number): Promise<number> {
+  const result = await sql`
+    delete from schedule_runs where schedule_id = ${scheduleId}
+      and tick_at < now() - make_interval(secs => ${minAgeMs / 1000})
+      and tick_at < (select tick_at from schedule_runs where schedule_id = ${scheduleId} order by tick_at desc offset ${keep - 1} limit 1)`;
+  return result.count;
+}
+
+/**
  * Runs `handle` at most once per (schedule, tick time), in one transaction with the tick's row: the row is
  * claimed first (a second claim of the same tick, from a duplicated scheduler job or another process, waits
  * for the first and then finds it taken), `handle` creates the task on the same transaction, and the row

@@ -34,7 +34,7 @@ beforeAll(async () => {
   db = await createTestDatabase('schedapi');
   const config = testConfig(id, db.url, {
     limits: { roles: { user: { max_concurrent_tasks: 2 } } },
-    schedules: { max_per_user: 6, min_interval: '1s' },
+    schedules: { max_per_user: 6, min_interval: '1s', runs_kept: 3 },
   });
   t = buildTestApp(config, db.sql);
   who.aliceId = (await createTestUser(db.sql, 'alice@example.com')).id;
@@ -235,6 +235,38 @@ describe('ticks', () => {
     expect(await scheduler(orphan)).toBeUndefined();
     // Nothing left to do: a second round changes nothing.
     expect(await syncSchedulers(db.sql, t.resources.schedules)).toEqual({ made: 0, removed: 0 });
+  });
+
+  it('keeps the latest schedules.runs_kept runs, but none of the last day', async () => {
+    const ws = (await call('POST', '/api/v1/workspaces', { token: who.bob, body: { name: 'pruned' } })).json.id;
+    const s = await tickOf(who.bob, ws);
+    const old = Date.now() - 3 * 86_400_000;
+    for (let i = 0; i < 5; i++) await db.sql`insert into schedule_runs (schedule_id, tick_at, status, reason) values (${s.id}, ${new Date(old + i * 1000)}, 'skipped', 'old')`;
+    const tick = Math.floor(Date.now() / 1000) * 1000;
+    expect((await handleTick(deps, { scheduleId: s.id, version: 1 }, tick)).kind).toBe('recorded');
+    const left = await db.sql<{ tick_at: Date }[]>`select tick_at from schedule_runs where schedule_id = ${s.id} order by tick_at desc`;
+    expect(left.map((r) => r.tick_at.getTime())).toEqual([tick, old + 4000, old + 3000]);
+    // Young runs are all kept, past the count: each is what makes a late duplicate of its tick a no-op.
+    for (let i = 1; i <= 3; i++) expect((await handleTick(deps, { scheduleId: s.id, version: 1 }, tick + i * 1000)).kind).toBe('recorded');
+    expect((await db.sql`select 1 from schedule_runs where schedule_id = ${s.id} and tick_at > now() - interval '1 day'`).length).toBe(4);
+    await db.sql`update tasks set status = 'cancelled', finished_at = now() where workspace_id = ${ws}`;
+  });
+
+  it('deleting a user removes their schedules: hidden at once, no tick makes a task, purged later', async () => {
+    await createTestUser(db.sql, 'dave@example.com');
+    const dave = (await call('POST', '/api/v1/auth/login', { body: { email: 'dave@example.com', password: 'correct horse battery' } })).json.access_token as string;
+    const ws = (await call('POST', '/api/v1/workspaces', { token: dave, body: { name: 'dave' } })).json.id;
+    const s = (await create(dave, { workspace_id: ws, cron: '0 7 * * *', task: { prompt: 'x' } })).json;
+    await createTestUser(db.sql, 'root@example.com', 'correct horse battery', 'admin');
+    const root = (await call('POST', '/api/v1/auth/login', { body: { email: 'root@example.com', password: 'correct horse battery' } })).json.access_token as string;
+    const [daveRow] = await db.sql<{ id: string }[]>`select id from users where email = 'dave@example.com'`;
+    expect((await call('DELETE', `/api/v1/admin/users/${daveRow!.id}`, { token: root })).status).toBe(204);
+    expect(await handleTick(deps, { scheduleId: s.id, version: 1 }, Date.now())).toEqual({ kind: 'ignored', why: 'schedule gone' });
+    expect(await scheduler(s.id)).toBeUndefined();
+    expect(await tasksOf(ws)).toBe(0);
+    const round = await purgeRound({ sql: db.sql, batchSize: 100, cancel: async () => {}, logger: t.resources.logger });
+    expect(round).toMatchObject({ skipped: false, users: 1 });
+    expect(await db.sql`select 1 from schedules where id = ${s.id}`).toHaveLength(0);
   });
 
   it('deleting a workspace removes its schedules (the purger), and its ticks make nothing before that', async () => {

@@ -2,7 +2,7 @@ import type { Rbac } from '../../auth/rbac.js';
 import { permissionSetFor } from '../../auth/permissions.js';
 import type { Config } from '../../config/index.js';
 import type { Sql } from '../../db/client.js';
-import { recordTickOnce, type TickOutcome, type TickRecord } from '../../db/schedule-runs.js';
+import { pruneScheduleRuns, recordTickOnce, type TickOutcome, type TickRecord } from '../../db/schedule-runs.js';
 import { findScheduleForTick, type TickSchedule } from '../../db/schedules.js';
 import { clearEnqueued, submitTask } from '../../db/task-submit.js';
 import type { TaskRow } from '../../db/tasks.js';
@@ -13,6 +13,9 @@ import { checkWebhookUrl } from '../../tasks/webhook-url.js';
 import { ApiError } from '../errors.js';
 import { checkCaps, maxActiveTasks, taskOptions, taskRequestSchema, tooManyTasks } from '../routes/task-request.js';
 import { firesAt } from './cron.js';
+
+/** Runs this young are never pruned: a duplicate of their tick must still find them. */
+const RUNS_MIN_AGE_MS = 24 * 3600_000;
 
 export interface TickDeps {
   config: Config;
@@ -90,6 +93,7 @@ export async function handleTick(d: TickDeps, data: ScheduleJobData, tickMs: num
     return { status: 'created', taskId: res.task.id };
   });
   const task = created as TaskRow | null;
+  if (record.kind === 'recorded') await pruneScheduleRuns(d.sql, s.id, d.config.schedules.runs_kept, RUNS_MIN_AGE_MS);
   if (record.kind === 'recorded' && task) {
     try {
       await enqueueTask(d.queue, task.id, { priority: task.options.priority });

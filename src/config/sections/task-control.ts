@@ -43,6 +43,8 @@ export const schedulesSection = z
     max_per_user: z.coerce.number().int().min(1, 'schedules.max_per_user must be at least 1').default(50),
     /** Shortest time between two ticks a cron line may ask for. */
     min_interval: duration('1s'),
+    /** Runs kept per schedule (GET shows the latest); older ones are removed, but none of the last day. */
+    runs_kept: z.coerce.number().int().min(1, 'schedules.runs_kept must be at least 1').default(100),
   })
   .strict()
   .default({});
