@@ -69,7 +69,7 @@ describe('aicli-web schedules', () => {
     const gone = await cli('schedules', 'get', scheduleId);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain('schedule not found');
-  });
+  }, 180_000);
 
   it('shows the server refusal of a bad cron line in one line, exit 1', async () => {
     const bad = await cli('schedules', 'create', '-w', 'nightly-repo', '--cron', 'every morning', 'x');
@@ -78,5 +78,5 @@ describe('aicli-web schedules', () => {
     const missing = await cli('schedules', 'create', '-w', 'nightly-repo', 'x');
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/--cron/);
-  });
+  }, 180_000);
 });

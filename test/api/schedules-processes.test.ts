@@ -16,6 +16,7 @@ import { REDIS_URL } from '../support/services.js';
  * job, pause, resume, delete, and a scheduler lost from Redis. No worker runs here, so every task a tick
  * makes stays queued and can be counted; workers take no part in ticks.
  */
+// Each test spawns or waits on processes and real seconds: its timeout allows for a loaded machine.
 const id = testId('schedproc');
 let db: TestDatabase;
 let env: Record<string, string>;
@@ -129,7 +130,7 @@ describe('per-second schedules on several API processes', () => {
     // The API shows the same runs.
     const detail = await client.request('GET', `/api/v1/schedules/${schedule}`);
     expect(detail.json.runs[0]).toMatchObject({ status: 'created', tick_at: runs[runs.length - 1]?.tick_at.toISOString() });
-  });
+  }, 180_000);
 
   it('pause stops the ticks and resume starts them again; delete stops them for good', async () => {
     // A second schedule keeps ticking throughout: time is measured in its ticks, not slept away.
@@ -156,7 +157,7 @@ describe('per-second schedules on several API processes', () => {
     expect((await tasksIn(ws)).length).toBe(before);
     expect(await schedules.getJobScheduler(schedulerId(schedule))).toBeUndefined();
     expect((await client.request('GET', `/api/v1/schedules/${schedule}`)).status).toBe(404);
-  });
+  }, 180_000);
 
   it('a scheduler lost from Redis is made again from the row in Postgres', async () => {
     const { schedule } = await perSecond('lost');
@@ -166,5 +167,5 @@ describe('per-second schedules on several API processes', () => {
     // schedules.sync_interval is 1 s here: some process notices and remakes it.
     await runsAfter(schedule, lostAt + 1000, 2);
     expect(await schedules.getJobScheduler(schedulerId(schedule))).toMatchObject({ pattern: '* * * * * *' });
-  });
+  }, 180_000);
 });
