@@ -7,6 +7,7 @@ import type { EventHub } from './events/hub.js';
 import type { StreamTracker } from './events/sse.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
+import type { ScheduleQueue } from './queue/schedule-queue.js';
 import type { TaskQueue } from './queue/task-queue.js';
 import type { WebhookQueue } from './queue/webhook-queue.js';
 
@@ -20,6 +21,8 @@ export interface ApiResources {
   tokens: AccessTokens;
   queue: TaskQueue;
   webhooks: WebhookQueue;
+  /** Where schedules' job schedulers put their ticks. */
+  schedules: ScheduleQueue;
   /** Command connection (fails fast when Redis is away). */
   redis: RedisClient;
   /** Prometheus registry and handles; createApp makes one (with the queue gauges) when absent. */

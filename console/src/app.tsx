@@ -6,6 +6,7 @@ import { AdminPage } from './pages/admin.js';
 import { SignIn } from './pages/sign-in.js';
 import { TaskPage } from './pages/task.js';
 import { TasksPage } from './pages/tasks.js';
+import { SchedulesPage } from './pages/schedules.js';
 import { WorkspacesPage } from './pages/workspaces.js';
 
 /** Renews the session cookie before it expires while the console is open (links to /admin/queues and /docs ride on it). */
@@ -32,6 +33,7 @@ export function App() {
         <nav>
           <a href="/">{t.tasks}</a>
           <a href="/workspaces">{t.workspaces}</a>
+          <a href="/schedules">{t.schedules}</a>
           {isAdmin && <a href="/admin">{t.admin}</a>}
           {canQueues && (
             <a href="/admin/queues" target="_top">
@@ -54,6 +56,7 @@ export function App() {
           <Route path="/" component={TasksPage} />
           <Route path="/tasks/:id" component={TaskPage} />
           <Route path="/workspaces" component={WorkspacesPage} />
+          <Route path="/schedules" component={SchedulesPage} />
           <Route path="/admin" component={AdminPage} />
           <Route default component={TasksPage} />
         </Router>

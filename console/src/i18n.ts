@@ -70,6 +70,18 @@ const en = {
   toolCall: 'Tool call',
   toolResult: 'Result',
   newTask: 'New task',
+  schedules: 'Schedules',
+  cron: 'Cron',
+  timezone: 'Time zone',
+  state: 'State',
+  nextRun: 'Next run',
+  scheduleOn: 'On',
+  schedulePaused: 'Paused',
+  pause: 'Pause',
+  resume: 'Resume',
+  remove: 'Delete',
+  createSchedule: 'Create schedule',
+  lastRun: 'Last run',
 };
 
 export type Words = typeof en;
@@ -145,6 +157,18 @@ const ko: Words = {
   toolCall: '도구 호출',
   toolResult: '결과',
   newTask: '새 작업',
+  schedules: '예약 작업',
+  cron: 'Cron',
+  timezone: '시간대',
+  state: '상태',
+  nextRun: '다음 실행',
+  scheduleOn: '켜짐',
+  schedulePaused: '일시 중지됨',
+  pause: '일시 중지',
+  resume: '재개',
+  remove: '삭제',
+  createSchedule: '예약 작업 만들기',
+  lastRun: '최근 실행',
 };
 
 export const locale: 'en' | 'ko' = (navigator.languages?.[0] ?? navigator.language ?? 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en';

@@ -27,3 +27,22 @@ export interface Page<T> {
   items: T[];
   next_cursor?: string | null;
 }
+
+export interface ScheduleRun {
+  tick_at: string;
+  status: 'created' | 'skipped';
+  task_id: string | null;
+  reason: string | null;
+}
+
+export interface Schedule {
+  id: string;
+  workspace_id: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  enabled: boolean;
+  next_runs: string[];
+  task: { prompt: string; max_turns?: number };
+  runs?: ScheduleRun[];
+}

@@ -28,6 +28,7 @@ import { consoleRoutes } from './console/routes.js';
 import { healthRoutes } from './routes/health.js';
 import { jwksRoutes } from './routes/jwks.js';
 import { oauthCallbackRoutes } from './routes/oauth-callback.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookSecretRoutes } from './routes/webhook-secret.js';
 import { workspaceRoutes } from './routes/workspaces.js';
@@ -47,15 +48,16 @@ function declaredRoutes(r: ApiResources, identity: Identity, metrics: Metrics | 
     ...adminRoleRoutes(identity),
     ...workspaceRoutes(r),
     ...taskRoutes(r),
+    ...scheduleRoutes(r),
     ...webhookSecretRoutes(r),
-    ...queueBoardRoutes([r.queue, r.webhooks]),
+    ...queueBoardRoutes([r.queue, r.webhooks, r.schedules]),
     ...consoleRoutes(),
   ];
   return routes;
 }
 
 /** The app and the route declarations it was built from. */
-export function buildApi(r: ApiResources): { app: Hono<AuthEnv>; routes: readonly RouteDef[] } {
+export function buildApi(r: ApiResources): { app: Hono<AuthEnv>; routes: readonly RouteDef[]; identity: Identity } {
   // Production refuses an open /metrics and a Host-derived OAuth2 redirect_uri (src/config/production.ts).
   const problem = productionProblem(r.config, 'api');
   if (problem) throw new ConfigError(problem);
@@ -82,7 +84,7 @@ export function buildApi(r: ApiResources): { app: Hono<AuthEnv>; routes: readonl
   mountRoutes(app, routes);
   app.notFound((c) => renderError(new ApiError(404, 'Not found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), c, r.logger));
   app.onError((err, c) => renderError(err, c, r.logger));
-  return { app, routes };
+  return { app, routes, identity };
 }
 
 export function createApp(r: ApiResources): Hono<AuthEnv> {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration } from './duration.js';
-import { eventsSection, idempotencySection, webhooksSection } from './sections/task-control.js';
+import { eventsSection, idempotencySection, schedulesSection, webhooksSection } from './sections/task-control.js';
 import { diagnosticsSection, metricsSection } from './sections/ops.js';
 import { boolish, fromJsonText, list } from './fields.js';
 import { normalizeDomainPattern } from '../net/egress-policy.js';
@@ -201,6 +201,7 @@ export const configSchema = z
     events: eventsSection,
     idempotency: idempotencySection,
     webhooks: webhooksSection,
+    schedules: schedulesSection,
     retention: retentionSection,
     cache: cacheSection,
     metrics: metricsSection,

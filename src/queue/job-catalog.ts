@@ -32,6 +32,12 @@ export interface JobDefinition<Schema extends z.ZodTypeAny> {
 
 const taskRef = z.object({ taskId: z.string().uuid() }).strict();
 
+/** A schedule's tick: the row's version names which cron line made it (a scheduler of an older read is told apart). */
+const scheduleRef = z.object({ scheduleId: z.string().uuid(), version: z.number().int().min(1) }).strict();
+
+/** Reading the schedule, its owner and the caps, and creating the tick's task. */
+const SCHEDULE_TICK_MS = 60_000;
+
 export const JOB_CATALOG = {
   'run-task': {
     data: taskRef,
@@ -46,6 +52,13 @@ export const JOB_CATALOG = {
     queueName: (cfg) => `${cfg.queue.name}-webhooks`,
     retry: (cfg) => ({ attempts: cfg.webhooks.attempts, backoffDelayMs: cfg.webhooks.backoff_delay, jitter: 0.3 }),
     timeoutMs: (cfg) => cfg.webhooks.timeout + WEBHOOK_MARGIN_MS,
+  },
+  'schedule-tick': {
+    data: scheduleRef,
+    queueName: (cfg) => `${cfg.queue.name}-schedules`,
+    // A tick that failed (Postgres away) is tried again; its task is still made at most once (schedule_runs).
+    retry: () => ({ attempts: 5, backoffDelayMs: 1000, jitter: 0.5 }),
+    timeoutMs: () => SCHEDULE_TICK_MS,
   },
 } as const satisfies Record<string, JobDefinition<z.ZodTypeAny>>;
 

@@ -10,12 +10,13 @@ import { call, identityEnv, type IdentityEnv } from './identity-support.js';
  */
 // Built at collection time: the matrix below is read from the routes this app declares.
 const env: IdentityEnv = await identityEnv('idtenancy', { secrets: { master_key: randomBytes(32).toString('base64') } });
-const A = { id: '', token: '', apiKey: '', workspace: '', task: '', key: '' };
-const B = { id: '', token: '', apiKey: '', workspace: '', task: '', key: '' };
+const A = { id: '', token: '', apiKey: '', workspace: '', task: '', key: '', schedule: '' };
+const B = { id: '', token: '', apiKey: '', workspace: '', task: '', key: '', schedule: '' };
 
 const bodies: Record<string, unknown> = {
   'PUT /api/v1/workspaces/:id': { name: 'stolen' },
   'PUT /api/v1/workspaces/:id/anthropic-key': { api_key: 'sk-ant-api03-stolen-stolen-stolen' },
+  'PATCH /api/v1/schedules/:id': { enabled: false, cron: '* * * * * *' },
 };
 
 const queries: Record<string, string> = {
@@ -26,6 +27,7 @@ function idFor(path: string, who: typeof A): string {
   if (path.startsWith('/api/v1/workspaces/')) return who.workspace;
   if (path.startsWith('/api/v1/tasks/')) return who.task;
   if (path.startsWith('/api/v1/api-keys/')) return who.key;
+  if (path.startsWith('/api/v1/schedules/')) return who.schedule;
   throw new Error(`the tenancy matrix does not know which resource ${path} names: add it to idFor`);
 }
 
@@ -37,6 +39,7 @@ async function tenantB() {
   return {
     workspaces: await sql`select * from workspaces where owner_id = ${B.id} order by id`,
     tasks: await sql`select * from tasks where owner_id = ${B.id} order by id`,
+    schedules: await sql`select * from schedules where owner_id = ${B.id} order by id`,
     keys: await sql`select id, revoked_at, last_used_at from api_keys where user_id = ${B.id} order by id`,
     secrets: hasSecrets ? await sql`select workspace_id, kind, updated_at from workspace_secrets where workspace_id = ${B.workspace}` : [],
     sessions: await sql`select id, revoked_at from refresh_tokens where user_id = ${B.id} order by id`,
@@ -53,6 +56,9 @@ beforeAll(async () => {
     const task = await call(env.t, 'POST', '/api/v1/tasks', { token: who.token, body: { workspace_id: who.workspace, prompt: `${email} secret prompt` } });
     expect(task.status).toBe(202);
     who.task = task.json.id;
+    const schedule = await call(env.t, 'POST', '/api/v1/schedules', { token: who.token, body: { workspace_id: who.workspace, cron: '0 4 * * *', task: { prompt: `${email} nightly` } } });
+    expect(schedule.status).toBe(201);
+    who.schedule = schedule.json.id;
     const key = await call(env.t, 'POST', '/api/v1/api-keys', { token: who.token, body: { name: `${email} key` } });
     expect(key.status).toBe(201);
     who.key = key.json.id;
@@ -83,6 +89,9 @@ describe("tenant A's credentials on tenant B's resources", () => {
         'GET /api/v1/tasks/:id/transcript',
         'POST /api/v1/tasks/:id/cancel',
         'DELETE /api/v1/api-keys/:id',
+        'GET /api/v1/schedules/:id',
+        'PATCH /api/v1/schedules/:id',
+        'DELETE /api/v1/schedules/:id',
       ]),
     );
   });
@@ -104,7 +113,7 @@ describe("tenant A's credentials on tenant B's resources", () => {
   }
 
   it('lists show only the caller\'s own resources', async () => {
-    for (const path of ['/api/v1/workspaces', '/api/v1/tasks', '/api/v1/api-keys']) {
+    for (const path of ['/api/v1/workspaces', '/api/v1/tasks', '/api/v1/api-keys', '/api/v1/schedules']) {
       const res = await call(env.t, 'GET', path, { token: A.token });
       expect(res.status).toBe(200);
       const ids = res.json.items.map((x: { id: string }) => x.id);
@@ -112,12 +121,14 @@ describe("tenant A's credentials on tenant B's resources", () => {
       expect(ids).not.toContain(B.workspace);
       expect(ids).not.toContain(B.task);
       expect(ids).not.toContain(B.key);
+      expect(ids).not.toContain(B.schedule);
     }
   });
 
   it("B's own credentials reach the same resources (the 404s above are about tenancy, not missing routes)", async () => {
     expect((await call(env.t, 'GET', `/api/v1/workspaces/${B.workspace}`, { token: B.token })).status).toBe(200);
     expect((await call(env.t, 'GET', `/api/v1/tasks/${B.task}`, { apiKey: B.apiKey })).status).toBe(200);
+    expect((await call(env.t, 'GET', `/api/v1/schedules/${B.schedule}`, { apiKey: B.apiKey })).status).toBe(200);
     expect((await call(env.t, 'GET', `/api/v1/tasks/${B.task}/events?format=json`, { token: B.token })).status).toBe(200);
     expect((await call(env.t, 'DELETE', `/api/v1/api-keys/${B.key}`, { token: B.token })).status).toBe(204);
   });

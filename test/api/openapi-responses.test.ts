@@ -129,7 +129,7 @@ describe('web console', () => {
   it('its pages and assets, and the answer of an unbuilt console', async () => {
     const page = await env.hit('GET /', '/');
     expect(page.status).toBe(200);
-    for (const path of ['/workspaces', '/admin']) expect((await env.hit(`GET ${path}`, path)).status).toBe(200);
+    for (const path of ['/workspaces', '/schedules', '/admin']) expect((await env.hit(`GET ${path}`, path)).status).toBe(200);
     expect((await env.hit(`GET /tasks/{${WILDCARD}}`, `/tasks/${randomUUID()}`)).status).toBe(200);
     const assets = [...page.text.matchAll(/(?:src|href)="\/assets\/([^"]+)"/g)].map((m) => m[1] as string);
     expect(assets.some((a) => a.endsWith('.js')) && assets.some((a) => a.endsWith('.css'))).toBe(true);
@@ -139,7 +139,7 @@ describe('web console', () => {
     const unbuilt = new Hono<AuthEnv>();
     mountRoutes(unbuilt, consoleRoutes(() => null));
     unbuilt.onError((e, c) => renderError(e, c, env.main.resources.logger));
-    for (const [op, url] of [['GET /', '/'], ['GET /workspaces', '/workspaces'], ['GET /admin', '/admin'], [`GET /tasks/{${WILDCARD}}`, '/tasks/x'], ['GET /assets/{file}', '/assets/x.js']] as const) {
+    for (const [op, url] of [['GET /', '/'], ['GET /workspaces', '/workspaces'], ['GET /schedules', '/schedules'], ['GET /admin', '/admin'], [`GET /tasks/{${WILDCARD}}`, '/tasks/x'], ['GET /assets/{file}', '/assets/x.js']] as const) {
       const res = await env.recorder.record(op, await unbuilt.request(url));
       expect(res.status).toBe(503);
       expect(res.json.message).toMatch(/npm run build/);
@@ -308,6 +308,25 @@ describe('tasks', () => {
     expect(requested.status).toBe(202);
     expect(requested.json.cancel_requested).toBe(true);
     expect((await env.hit('DELETE /api/v1/workspaces/{id}', `/api/v1/workspaces/${workspace}`, { token: who.alice })).status, 'a task still runs').toBe(409);
+  });
+});
+
+describe('schedules', () => {
+  it('create, list, read, pause, delete, and each refusal', async () => {
+    const base = '/api/v1/schedules';
+    const create = (body: object) => env.hit('POST /api/v1/schedules', base, { token: who.alice, body });
+    const made = await create({ workspace_id: workspace, name: 'nightly', cron: '0 3 * * *', timezone: 'Asia/Seoul', task: { prompt: 'report', max_turns: 2, webhook_url: 'https://hooks.example.com/s', metadata: { n: 1 } } });
+    expect(made.status, made.text).toBe(201);
+    expect((await create({ workspace_id: randomUUID(), cron: '0 3 * * *', task: { prompt: 'x' } })).status).toBe(404);
+    expect((await create({ workspace_id: workspace, cron: '0 3 * * *', task: { prompt: 'x', max_turns: 1_000_000 } })).status).toBe(422);
+    expect((await env.hit('GET /api/v1/schedules', base, { token: who.alice })).json.items).toHaveLength(1);
+    const one = `${base}/${made.json.id}`;
+    await env.db.sql`insert into schedule_runs (schedule_id, tick_at, status, reason) values (${made.json.id}, now(), 'skipped', 'over a cap')`;
+    expect((await env.hit('GET /api/v1/schedules/{id}', one, { token: who.alice })).json.runs).toHaveLength(1);
+    expect((await env.hit('PATCH /api/v1/schedules/{id}', one, { token: who.alice, body: { enabled: false } })).json.next_runs).toEqual([]);
+    expect((await env.hit('PATCH /api/v1/schedules/{id}', one, { token: who.alice, body: { cron: 'never' } })).status).toBe(400);
+    expect((await env.hit('PATCH /api/v1/schedules/{id}', one, { token: who.alice, body: { task: { prompt: 'x', max_turns: 1_000_000 } } })).status).toBe(422);
+    expect((await env.hit('DELETE /api/v1/schedules/{id}', one, { token: who.alice })).status).toBe(204);
   });
 });
 

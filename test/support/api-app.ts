@@ -8,6 +8,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { createApiResources, type OwnedApiResources } from '../../src/api/resources-factory.js';
 import type { RouteDef } from '../../src/api/route.js';
 import type { TaskQueue } from '../../src/queue/task-queue.js';
+import type { Identity } from '../../src/auth/identity.js';
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;
@@ -16,6 +17,8 @@ export interface TestApp {
   queue: TaskQueue;
   tokens: AccessTokens;
   resources: OwnedApiResources;
+  /** The app's identity layer (roles, sessions), for tests that drive the API's parts directly. */
+  identity: Identity;
   close(): Promise<void>;
 }
 
@@ -24,10 +27,11 @@ export function buildTestApp(config: Config, sql: Sql): TestApp {
   const logger = createLogger(config, 'test-api');
   const tokens = new AccessTokens(config.auth.jwt);
   const resources = createApiResources(config, sql, logger, tokens);
-  const { app, routes } = buildApi(resources);
+  const { app, routes, identity } = buildApi(resources);
   return {
     app,
     routes,
+    identity,
     queue: resources.queue,
     tokens,
     resources,
@@ -36,6 +40,7 @@ export function buildTestApp(config: Config, sql: Sql): TestApp {
       const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
       await bounded(resources.queue.obliterate({ force: true }));
       await bounded(resources.webhooks.obliterate({ force: true }));
+      await bounded(resources.schedules.obliterate({ force: true }));
       resources.streams.closeAll(1000);
       resources.disconnect();
     },

@@ -19,7 +19,7 @@ export const CONSOLE_CSP = [
 ].join('; ');
 
 /** The console's own client-side routes: each answers the same page, which routes itself. */
-const PAGES = ['/', '/workspaces', '/admin', '/tasks/*'];
+const PAGES = ['/', '/workspaces', '/schedules', '/admin', '/tasks/*'];
 
 const notBuilt = () => new ApiError(503, 'Service unavailable', 'the web console is not built: run `npm run build` (it builds dist/console)');
 

@@ -37,6 +37,7 @@ const TAGS = [
   { name: 'auth', description: 'Log in and tokens' },
   { name: 'workspaces', description: "A principal's workspaces (another tenant's id answers 404)" },
   { name: 'tasks', description: 'Claude Code tasks: submit, follow, cancel, collect artifacts' },
+  { name: 'schedules', description: 'Cron schedules that submit a task at each fire time' },
   { name: 'webhooks', description: 'Signing secret for task webhooks' },
   { name: 'api-keys', description: 'Machine credentials, shown once and stored hashed' },
   { name: 'operations', description: 'Health, readiness and Prometheus metrics' },

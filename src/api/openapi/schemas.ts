@@ -44,7 +44,7 @@ export const workspaceSchema = z
 
 const taskStatus = z.enum(TASK_STATUSES);
 
-const taskOptionsSchema = z
+export const taskOptionsSchema = z
   .object({
     model: z.string(),
     max_turns: z.number().int(),

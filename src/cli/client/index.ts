@@ -3,6 +3,14 @@ import { cancelTaskCommand, diffTaskCommand, followTaskCommand, getTaskCommand, 
 import { createWorkspaceCommand, listWorkspacesCommand, type CreateWorkspaceFlags } from './commands/workspaces.js';
 import { loginCommand, logoutCommand, type LoginFlags } from './commands/login.js';
 import { submitCommand, type SubmitFlags } from './commands/submit.js';
+import {
+  createScheduleCommand,
+  deleteScheduleCommand,
+  getScheduleCommand,
+  listSchedulesCommand,
+  setScheduleEnabledCommand,
+  type CreateScheduleFlags,
+} from './commands/schedules.js';
 import { clientContext, type ClientContext } from './context.js';
 import { processIo, type ClientIo } from './io.js';
 import { runClientCommand } from './run.js';
@@ -38,7 +46,7 @@ const list = (value: string): string[] =>
 
 /**
  * The terminal client: `login`, `logout`, `submit`, `tasks list|get|follow|cancel|diff`, `workspaces
- * list|create`. `--server` and `--token` are program options, so they are accepted before or after the
+ * list|create`, `schedules list|get|create|pause|resume|delete`. `--server` and `--token` are program options, so they are accepted before or after the
  * subcommand.
  */
 export function registerClientCommands(program: Command, io: ClientIo = processIo()): void {
@@ -137,4 +145,53 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
     .option('--ref <ref>', 'branch, tag or commit of --git')
     .option('--json', 'print the API answer as JSON')
     .action((name: string, opts: CreateWorkspaceFlags, cmd: Command) => withContext(cmd, (ctx) => createWorkspaceCommand(ctx, name, opts)));
+
+  const schedules = program.command('schedules').description('tasks on a cron schedule: list, create, pause, resume, delete');
+  schedules
+    .command('list')
+    .description('your schedules with their next run')
+    .option('-w, --workspace <id-or-name>', 'only schedules of this workspace')
+    .option('--json', 'print the API answer as JSON')
+    .action((opts: { json?: boolean; workspace?: string }, cmd: Command) => withContext(cmd, (ctx) => listSchedulesCommand(ctx, opts)));
+  schedules
+    .command('get')
+    .description('one schedule: next runs and the latest runs (a skipped run names the cap that refused it)')
+    .argument('<id>')
+    .option('--json', 'print the API answer as JSON')
+    .action((id: string, opts: { json?: boolean }, cmd: Command) => withContext(cmd, (ctx) => getScheduleCommand(ctx, id, opts)));
+  schedules
+    .command('create')
+    .description('submit a task at each fire time of a cron line; prints the schedule id')
+    .argument('<prompt...>', 'what Claude Code should do each time (- reads it from stdin)')
+    .requiredOption('-w, --workspace <id-or-name>', 'workspace id or name')
+    .requiredOption('--cron <line>', 'cron line: 5 fields (minute hour day month weekday), or 6 with seconds first')
+    .option('--timezone <tz>', 'IANA time zone the cron line is read in (default UTC)')
+    .option('--name <name>', 'a name to recognise it by')
+    .option('--paused', 'create it paused (resume it later)')
+    .option('--json', 'print the schedule as JSON')
+    .option('--model <model>', 'model for claude')
+    .option('--max-turns <n>', 'stop after this many turns', positiveInt)
+    .option('--timeout <seconds>', 'task timeout in seconds (capped by the server)', positiveInt)
+    .option('--max-budget-usd <usd>', 'stop when the model cost reaches this', positiveNumber)
+    .addOption(new Option('--permission-mode <mode>', 'claude permission mode').choices(['default', 'acceptEdits', 'plan', 'bypassPermissions']))
+    .option('--allowed-tools <list>', 'comma-separated tools claude may use', list)
+    .option('--disallowed-tools <list>', 'comma-separated tools claude may not use', list)
+    .option('--append-system-prompt <text>', 'appended to the system prompt')
+    .action((words: string[], opts: CreateScheduleFlags, cmd: Command) => withContext(cmd, (ctx) => createScheduleCommand(ctx, words, opts)));
+  for (const [name, enabled, what] of [
+    ['pause', false, 'stop the ticks until resumed'],
+    ['resume', true, 'start the ticks again'],
+  ] as const) {
+    schedules
+      .command(name)
+      .description(what)
+      .argument('<id>')
+      .option('--json', 'print the API answer as JSON')
+      .action((id: string, opts: { json?: boolean }, cmd: Command) => withContext(cmd, (ctx) => setScheduleEnabledCommand(ctx, id, enabled, opts)));
+  }
+  schedules
+    .command('delete')
+    .description('delete a schedule (the tasks it made stay)')
+    .argument('<id>')
+    .action((id: string, _opts: unknown, cmd: Command) => withContext(cmd, (ctx) => deleteScheduleCommand(ctx, id)));
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createApp } from '../../api/app.js';
+import { buildApi } from '../../api/app.js';
+import { startScheduleRunner, type ScheduleRunner } from '../../api/schedules/runner.js';
 import { listen, type ApiServer } from '../../api/server.js';
 import { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/index.js';
@@ -37,18 +38,33 @@ export interface RunningApi {
 
 export async function startApi(cfg: Config, sql: Sql, logger: Logger, accessLog: Logger | null = null): Promise<RunningApi> {
   const resources = createApiResources(cfg, sql, logger, new AccessTokens(jwtConfig(cfg, logger)), accessLog);
-  const app = createApp(resources);
+  const { app, identity } = buildApi(resources);
   const server = await listen(app, cfg.server, { logger }).catch((err: unknown) => {
     resources.disconnect();
     throw err;
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : cfg.server.port;
+  // Schedule ticks are taken here: they need the owner's role and caps, which the API knows (schedules.enabled: false opts out).
+  const ticks: ScheduleRunner | null = cfg.schedules.enabled
+    ? startScheduleRunner({
+        config: cfg,
+        sql,
+        logger,
+        queue: resources.queue,
+        schedules: resources.schedules,
+        rbac: identity.rbac,
+        redis: cfg.redis,
+        connectionName: `aicli-api-schedules-${process.pid}`,
+      })
+    : null;
   logger.info({ action: 'api_started', host: cfg.server.host, port }, `API listening on http://${cfg.server.host}:${port}`);
   return {
     server,
     close: async (deadlineMs = cfg.server.shutdown_timeout) => {
       resources.startDraining();
+      // No new tick is taken; one being handled finishes (its task is made or not, never half).
+      await ticks?.close();
       const delayMs = cfg.server.drain_delay;
       if (delayMs > 0) {
         server.inFlight.announce();

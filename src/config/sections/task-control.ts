@@ -31,3 +31,20 @@ export const webhooksSection = z
   })
   .strict()
   .default({});
+
+/** Scheduled tasks (POST /api/v1/schedules): cron lines whose ticks the API processes turn into tasks. */
+export const schedulesSection = z
+  .object({
+    /** Whether this API process takes schedule ticks off the queue (any number may; each tick makes one task). */
+    enabled: boolish(true),
+    /** How often the job schedulers in Redis are checked against the rows in Postgres (and remade). */
+    sync_interval: duration('1m'),
+    /** Schedules one user may have. */
+    max_per_user: z.coerce.number().int().min(1, 'schedules.max_per_user must be at least 1').default(50),
+    /** Shortest time between two ticks a cron line may ask for. */
+    min_interval: duration('1s'),
+    /** Runs kept per schedule (GET shows the latest); older ones are removed, but none of the last day. */
+    runs_kept: z.coerce.number().int().min(1, 'schedules.runs_kept must be at least 1').default(100),
+  })
+  .strict()
+  .default({});

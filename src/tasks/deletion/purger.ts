@@ -9,6 +9,7 @@ import {
   deletedUsers,
   deletedWorkspaces,
   deleteFinishedTasks,
+  deleteSchedules,
   type PurgeScope,
 } from './statements.js';
 
@@ -23,7 +24,7 @@ const OWNERS_PER_ROUND = 100;
 
 export type PurgeRound =
   | { skipped: true }
-  | { skipped: false; tasks: number; workspaces: number; users: number; cancelled: number; statements: number };
+  | { skipped: false; tasks: number; workspaces: number; users: number; cancelled: number; schedules: number; statements: number };
 
 export interface DeletionPurgerOptions {
   sql: Sql;
@@ -48,8 +49,9 @@ export async function purgeRound(opts: DeletionPurgerOptions): Promise<PurgeRoun
     const [lock] = await conn<{ locked: boolean }[]>`select pg_try_advisory_lock(${PURGE_LOCK_KEY}::bigint) as locked`;
     if (lock?.locked !== true) return { skipped: true };
     try {
-      const totals = { tasks: 0, workspaces: 0, users: 0, cancelled: 0, statements: 0 };
+      const totals = { tasks: 0, workspaces: 0, users: 0, cancelled: 0, schedules: 0, statements: 0 };
       const purgeScope = async (scope: PurgeScope): Promise<void> => {
+        totals.schedules += await deleteSchedules(conn, scope);
         for (const task of await activeTasks(conn, scope, batchSize)) {
           await opts.cancel(task.owner_id, task.id);
           totals.cancelled++;
@@ -72,7 +74,7 @@ export async function purgeRound(opts: DeletionPurgerOptions): Promise<PurgeRoun
       if (totals.tasks > 0) metrics?.tasks.deletionPurged.inc({ kind: 'tasks' }, totals.tasks);
       if (totals.workspaces > 0) metrics?.tasks.deletionPurged.inc({ kind: 'workspaces' }, totals.workspaces);
       if (totals.users > 0) metrics?.tasks.deletionPurged.inc({ kind: 'users' }, totals.users);
-      if (totals.tasks + totals.workspaces + totals.users + totals.cancelled > 0) {
+      if (totals.tasks + totals.workspaces + totals.users + totals.cancelled + totals.schedules > 0) {
         logger.info({ action: 'deletion_purged', ...totals }, 'purged what deleted users and workspaces left');
       }
       return { skipped: false, ...totals };

@@ -34,6 +34,15 @@ export async function activeTasks(sql: Runner, scope: PurgeScope, limit: number)
 }
 
 /**
+ * Removes the scope's schedules (and their runs) first, so no tick makes a task there while the rest goes;
+ * their job schedulers are removed at their next tick or by the schedule sync. The count removed.
+ */
+export async function deleteSchedules(sql: Runner, scope: PurgeScope): Promise<number> {
+  const result = scope.kind === 'workspace' ? await sql`delete from schedules where workspace_id = ${scope.id}` : await sql`delete from schedules where owner_id = ${scope.id}`;
+  return result.count;
+}
+
+/**
  * Deletes up to `batch` finished tasks of the scope (the FKs cascade to their events, artifacts and
  * deliveries); the count removed. A task some transition holds is left to the next statement.
  */

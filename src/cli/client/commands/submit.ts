@@ -47,7 +47,8 @@ export async function submitCommand(ctx: ClientContext, words: string[], flags: 
   return followTask(ctx, task.id, renderer);
 }
 
-function taskOptions(f: SubmitFlags): Record<string, unknown> {
+/** The request fields of the task flags (shared with `schedules create`). */
+export function taskOptions(f: Omit<SubmitFlags, 'workspace'>): Record<string, unknown> {
   const body: Record<string, unknown> = {
     model: f.model,
     max_turns: f.maxTurns,
