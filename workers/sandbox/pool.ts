@@ -96,6 +96,8 @@ export type HandOff = ExecHandOff | PromptHandOff;
 const KEEP_STARTED_CLI = ['--prestarted'];
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** How long a hand-off waits for a just-started entrypoint to read its FIFO. */
+const GO_OPEN_WAIT_MS = 3000;
 
 export class PoolSlot {
   #handedOff = false;
@@ -138,10 +140,7 @@ export class PoolSlot {
     const sameLimits = l.memoryMb === this.limits.memoryMb && l.cpus === this.limits.cpus && l.pids === this.limits.pids;
     // The limits bind before the wake-up below: the command never runs under the pool's defaults.
     await Promise.all([sameLimits ? null : this.sandbox.updateLimits(l), this.sandbox.nameFor(h.taskId, h.attempt), this.#writeTask(env, cmd)]);
-    // Non-blocking: ENXIO when no entrypoint is reading the FIFO (the container is not waiting).
-    const go = await open(path.join(this.runDir, 'go'), constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch((err: unknown) => {
-      throw new Error(`the warm sandbox is not waiting for a task (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
-    });
+    const go = await this.#openGo();
     try {
       await go.write('\n');
     } finally {
@@ -152,6 +151,26 @@ export class PoolSlot {
     await this.#closeStdin(prompt ? h.stdinLine : null);
     const startMs = performance.now() - t0;
     return this.sandbox.claimed(Date.now(), startMs, h.logFields);
+  }
+
+  /**
+   * The FIFO's write end. Non-blocking: ENXIO while no entrypoint reads it. A container just started may not
+   * be reading yet (its gateway forward starts first, slowly on a loaded machine), so ENXIO is retried while
+   * it runs, for a bounded time; an exited one fails at once (the caller starts the attempt cold).
+   */
+  async #openGo(): Promise<FileHandle> {
+    const deadline = performance.now() + GO_OPEN_WAIT_MS;
+    for (;;) {
+      try {
+        return await open(path.join(this.runDir, 'go'), constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENXIO' || this.sandbox.exitedNow || performance.now() > deadline) {
+          throw new Error(`the warm sandbox is not waiting for a task (${code ?? String(err)})`, { cause: err });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
   }
 
   async #closeStdin(line: string | null): Promise<void> {
