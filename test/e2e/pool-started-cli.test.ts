@@ -26,7 +26,8 @@ beforeAll(async () => {
   const image = await ensureTestSandboxImage();
   model = await startScriptedModel();
   db = await createTestDatabase('prestart');
-  sys = await startSystem({ id, dbUrl: db.url, image, modelUrl: model.url });
+  // A stop grace long enough for a loaded machine: a CLI that exits on SIGINT never reaches the SIGKILL (137).
+  sys = await startSystem({ id, dbUrl: db.url, image, modelUrl: model.url, extraEnv: { AICLI__SANDBOX__STOP_GRACE: '15s' } });
   alice = await signUp(sys, 'alice@example.com');
   const ws = await alice.request('POST', '/api/v1/workspaces', { name: 'demo', source: { type: 'empty' } });
   expect(ws.status).toBe(201);
@@ -167,9 +168,10 @@ describe('a task the started CLI serves', () => {
     expect(startedLine(cancelled)).toMatchObject({ warm: true, cli_started: true });
     expect(c.status).toBe('cancelled');
     expect(c.error.code).toBe('cancelled');
-    // SIGINT reached the CLI (not only the waiting shell): it stopped within the grace, not by SIGKILL.
-    const stop = sys.proc.output().split('\n').find((l) => l.includes(cancelled) && l.includes('ignored SIGINT'));
-    expect(stop).toBeUndefined();
+    // SIGINT reached the CLI (not only the waiting shell): it stopped within the grace, not by SIGKILL (137).
+    // (test/sandbox/pool.test.ts shows the relay itself, with a stand-in that traps SIGINT.)
+    expect(c.exit_code, JSON.stringify(c)).not.toBe(137);
+    expect(t.exit_code, JSON.stringify(t)).not.toBe(137);
   });
 
   it('ends failed with the exit code and the CLI message on a scripted API error', async () => {
