@@ -1,5 +1,6 @@
-// bench/overhead: 10 sequential tasks through the API (POST → terminal status) with the warm sandbox pool, and
-// the same with the pool off (worker.pool_size 0, every sandbox cold), against the same image, CLI, script and
+// bench/overhead: 10 sequential tasks through the API (POST → terminal status) with the warm sandbox pool (its
+// CLI started before the task), the same with the warm pool exec'ing the CLI at claim
+// (worker.pool_prestart_cli false), and with the pool off (worker.pool_size 0, every sandbox cold), against the same image, CLI, script and
 // limits started directly with `docker run`, interleaved in the same run. Prints the medians, both ratios, the
 // pickup latency (job added → `claude` handed to its sandbox; for a cold one: container started) p50/p99 and
 // the worker's phase breakdown (its `attempt_phases` log lines). Run: npm run bench:overhead
@@ -49,12 +50,16 @@ async function main() {
   const db = await benchDatabase('overhead', 2);
   const scratch = mkdtempSync(path.join(tmpdir(), 'aicli-bench-'));
   const coldDb = await benchDatabase('overheadcold', 2);
+  const execDb = await benchDatabase('overheadexec', 2);
   const warmId = `bench${Date.now()}`;
+  const execId = `benchexec${Date.now()}`;
   const sys = await startSystem({ id: warmId, dbUrl: db.url, image, modelUrl: model.url, extraEnv: {} });
   const coldSys = await startSystem({ id: `benchcold${Date.now()}`, dbUrl: coldDb.url, image, modelUrl: model.url, extraEnv: { AICLI__WORKER__POOL_SIZE: '0' } });
+  const execSys = await startSystem({ id: execId, dbUrl: execDb.url, image, modelUrl: model.url, extraEnv: { AICLI__WORKER__POOL_PRESTART_CLI: 'false' } });
   try {
     const warm = await apiRunner(sys, db, prompt, 'bench@example.com', model);
     const cold = await apiRunner(coldSys, coldDb, prompt, 'cold@example.com', model);
+    const exec = await apiRunner(execSys, execDb, prompt, 'exec@example.com', model);
 
     // Baseline: the same image, CLI, script and sandbox limits with plain `docker run` (host network straight
     // to the model, so no gateway hop). Runs alternate with API runs so machine noise hits both alike.
@@ -86,8 +91,10 @@ async function main() {
     directModel.length = 0;
     await warm.run(); // warm-up of each system (first CLI start, first clone of the pool), not counted
     await cold.run();
+    await exec.run();
     warm.reset();
     cold.reset();
+    exec.reset();
     for (let i = 0; i < RUNS; i++) {
       // Every measured run starts on a quiet machine: the warm worker's pool is full again (its refill runs
       // after an attempt, not during the next measurement).
@@ -95,13 +102,15 @@ async function main() {
       await runDirect(i);
       await warm.run();
       await cold.run();
+      await warmPoolFull(execId, POOL_SIZE);
+      await exec.run();
     }
 
     const mDirect = median(direct);
     console.log(`runs: ${RUNS}`);
     console.log(`direct docker run median:        ${mDirect.toFixed(0)} ms`);
     console.log(`  model calls (medians): ${describeModelTimes(directModel)} (from docker run)`);
-    for (const [name, r] of [['API, warm pool', warm], ['API, pool off (cold)', cold]] as const) {
+    for (const [name, r] of [['API, warm pool', warm], ['API, warm, CLI exec\'d', exec], ['API, pool off (cold)', cold]] as const) {
       const mApi = median(r.total);
       console.log(`${name.padEnd(22)} median: ${mApi.toFixed(0)} ms; ratio (api / direct) ${(mApi / mDirect).toFixed(3)}`);
       const m = (k: keyof (typeof r.phases)[number]) => median(r.phases.map((p) => p[k])).toFixed(0);
@@ -113,9 +122,11 @@ async function main() {
   } finally {
     await sys.stop();
     await coldSys.stop();
+    await execSys.stop();
     await model.close();
     await db.drop();
     await coldDb.drop();
+    await execDb.drop();
     rmSync(scratch, { recursive: true, force: true });
   }
 }

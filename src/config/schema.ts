@@ -162,6 +162,11 @@ const worker = z
     cancel_poll_interval: duration('2s'),
     /** Warm sandboxes kept started per worker; unset: queue.worker_concurrency; 0: no pool (every sandbox starts cold). */
     pool_size: z.coerce.number().int('worker.pool_size must be a whole number').min(0, 'worker.pool_size must be 0 (no pool) or more').nullable().default(null),
+    /**
+     * Start `claude` in each warm sandbox before its task (with the pool's default options): a task those serve
+     * skips the CLI's start-up; any other execs the CLI at claim as without it. false: always exec at claim.
+     */
+    pool_prestart_cli: boolish(true),
   })
   .strict()
   .default({});

@@ -277,8 +277,12 @@ export function recordSandboxStart(m: Metrics, seconds: number): void {
   if (validAmount(seconds)) m.tasks.sandboxStart.observe(seconds);
 }
 
-export type PoolMissReason = 'empty' | 'egress' | 'handoff_failed';
-const POOL_MISS_REASONS: readonly PoolMissReason[] = ['empty', 'egress', 'handoff_failed'];
+/**
+ * empty, egress, handoff_failed: the attempt started cold. cli_workspace, cli_options: it got a warm sandbox,
+ * but not its started CLI (a workspace with content, or options other than the pool's), so `claude` was exec'd.
+ */
+export type PoolMissReason = 'empty' | 'egress' | 'handoff_failed' | 'cli_workspace' | 'cli_options';
+const POOL_MISS_REASONS: readonly PoolMissReason[] = ['empty', 'egress', 'handoff_failed', 'cli_workspace', 'cli_options'];
 
 /** The pool's gauges and its zero-started miss counters (so `increase()` sees the first miss). */
 export function setPoolState(m: Metrics, size: number, idle: number): void {

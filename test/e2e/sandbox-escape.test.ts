@@ -179,6 +179,9 @@ describe('escape attempts from the Bash tool', () => {
     expect(task.status, `${JSON.stringify(task.error)}\n${out}`).toBe('succeeded');
     expect(task.result.text).toBe('escape attempts finished');
     expect(out).toContain('PROBE_DONE');
+    // With the pool on (its default), the attacks ran in a warm sandbox, under the CLI started before the claim.
+    const started = sys.proc.output().split('\n').find((l) => l.includes('"action":"sandbox_started"') && l.includes(taskId));
+    expect(started && JSON.parse(started)).toMatchObject({ warm: true, cli_started: true });
 
     expect(probed(out, 'WRITE_ROOT')).toBe('denied');
     expect(probed(out, 'WRITE_USR')).toBe('denied');

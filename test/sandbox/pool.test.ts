@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -8,7 +10,7 @@ import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHandOff, encodeHandOff } from '../../workers/sandbox/pool-handoff.js';
-import { SandboxPool, type PoolSlot } from '../../workers/sandbox/pool.js';
+import { SandboxPool, type PoolPrestart, type PoolSlot } from '../../workers/sandbox/pool.js';
 import { SandboxRunner } from '../../workers/sandbox/runner.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 
@@ -29,13 +31,14 @@ const taken: PoolSlot[] = [];
 
 const LIMITS = { memoryMb: 256, cpus: 1, pids: 128 };
 
-function newPool(size: number, isBusy?: () => boolean): SandboxPool {
+function newPool(size: number, isBusy?: () => boolean, o: { image?: string; prestart?: PoolPrestart } = {}): SandboxPool {
   const workerId = `w${randomUUID().slice(0, 6)}`;
   const pool = new SandboxPool({
     docker,
     runner,
     size,
-    base: { image, workerId, ...LIMITS, nofile: 1024, tmpfsMb: 32, extraLabels: testLabels },
+    base: { image: o.image ?? image, workerId, ...LIMITS, nofile: 1024, tmpfsMb: 32, extraLabels: testLabels },
+    ...(o.prestart ? { prestart: o.prestart } : {}),
     scratch: { parentDir: path.join(root, 'scratch', workerId), sizeMb: 64, mode: 'tmpfs', imageDir: path.join(root, 'images', workerId) },
     runRoot: path.join(root, 'run', 'pool', workerId),
     gatewaySocketPath,
@@ -300,5 +303,100 @@ describe('refilling', () => {
     pool.refill();
     taken.push(pool.take()!);
     await expect.poll(() => pool.idle, { timeout: 60_000, interval: 50 }).toBe(2);
+  });
+});
+
+describe('image changes', () => {
+  it('replaces idle warm sandboxes started from an older image at the next refresh', async () => {
+    // A tag of this test's own, rebuilt under the pool's feet (a label is enough for a new image id).
+    const tag = `aicli-pool-refresh:${testId}`;
+    const rebuild = (label: string) =>
+      new Promise<void>((resolve, reject) => {
+        const child = execFile('docker', ['build', '-q', '-t', tag, '-'], (err) => (err ? reject(err) : resolve()));
+        child.stdin?.end(`FROM ${image}\nLABEL aicli.test.rebuild=${label}\n`);
+      });
+    await rebuild('one');
+    try {
+      const pool = newPool(1, undefined, { image: tag });
+      await expect.poll(() => pool.idle, { timeout: 60_000, interval: 50 }).toBe(1);
+      const before = (await testContainers()).filter((c) => c.Image === tag || c.Labels['aicli.test.rebuild'] === 'one');
+      expect(before).toHaveLength(1);
+      await pool.refresh(); // same image: nothing to do
+      expect((await testContainers()).map((c) => c.Id)).toContain(before[0]!.Id);
+      await rebuild('two');
+      await pool.refresh();
+      await expect.poll(async () => (await testContainers()).some((c) => c.Id === before[0]!.Id), { timeout: 30_000, interval: 100 }).toBe(false);
+      await expect.poll(() => pool.idle, { timeout: 60_000, interval: 50 }).toBe(1);
+      const after = (await testContainers()).filter((c) => c.Labels['aicli.test.rebuild'] === 'two');
+      expect(after).toHaveLength(1);
+      await pool.drain();
+    } finally {
+      await promisify(execFile)('docker', ['rmi', '-f', tag]).catch(() => undefined);
+    }
+  });
+});
+
+describe('a started CLI (prestart)', () => {
+  // A stand-in for `claude`: the pool starts whatever command it is given, so these run in milliseconds.
+  const started = (script: string): PoolPrestart => ({ cmd: ['bash', '-c', script], env: (token) => ({ STARTED_TOKEN: token }) });
+  const task = () => ({ taskId: `task-${randomUUID().slice(0, 8)}`, attempt: 1, logFields: {} });
+
+  it('is started before the claim, gets the prompt line as its whole stdin, runs under the task limits, and its exit code is the sandbox exit', async () => {
+    const pool = newPool(1, undefined, { prestart: started('echo "pid $$ before" >&2; IFS= read -r line; rest=$(cat); echo "got:$line|rest:$rest|token:${STARTED_TOKEN:0:11}"; cat /sys/fs/cgroup/pids/pids.max; exit 5') });
+    const slot = await takeWhenReady(pool);
+    expect(slot.cli?.token).toMatch(/^aicli-task-/);
+    const sandbox = await slot.handOff({ ...task(), limits: { ...LIMITS, pids: 48 }, stdinLine: '{"type":"user"}\n' });
+    const [stdout, stderr, exit] = await Promise.all([collect(sandbox.stdout), collect(sandbox.stderr), sandbox.wait()]);
+    // It ran before the hand-off (its first line is there), read the one line and then EOF.
+    expect(stderr).toMatch(/^pid \d+ before/);
+    expect(stdout).toContain('got:{"type":"user"}|rest:|token:aicli-task-');
+    expect(stdout).toMatch(/^48$/m);
+    expect(exit).toEqual({ exitCode: 5, oomKilled: false });
+    await slot.release();
+  });
+
+  it('gets the stop signal through the waiting shell (SIGINT, no SIGKILL needed)', async () => {
+    const pool = newPool(1, undefined, { prestart: started('trap "echo got-INT; exit 130" INT; IFS= read -r line; echo ready; sleep 60 & wait') });
+    const slot = await takeWhenReady(pool);
+    const sandbox = await slot.handOff({ ...task(), limits: LIMITS, stdinLine: 'go\n' });
+    const out = collect(sandbox.stdout);
+    sandbox.stderr.resume();
+    await new Promise<void>((resolve) => sandbox.stdout.on('data', (c: Buffer) => c.toString().includes('ready') && resolve()));
+    await sandbox.stop(20_000);
+    expect(await sandbox.wait()).toEqual({ exitCode: 130, oomKilled: false });
+    expect(await out).toContain('got-INT');
+    await slot.release();
+  });
+
+  it('is killed before an exec hand-off runs its command instead, and never sees the task', async () => {
+    const pool = newPool(1, undefined, { prestart: started('exec sleep 301') });
+    const slot = await takeWhenReady(pool);
+    const { stdout, exit } = await runHandOff(slot, ['bash', '-c', 'ps -eo args; echo "token:${STARTED_TOKEN:-none}"']);
+    expect(exit.exitCode).toBe(0);
+    expect(stdout).not.toContain('sleep 301');
+    // The started CLI's environment stays out of the exec'd command.
+    expect(stdout).toContain('token:none');
+    await slot.release();
+  });
+
+  it('takes its container down when it exits before any task: that sandbox refuses the hand-off', async () => {
+    const pool = newPool(1, undefined, { prestart: started('exit 3') });
+    const slot = await takeWhenReady(pool);
+    await expect.poll(async () => (await docker.getContainer(slot.sandbox.id).inspect()).State.Status, { timeout: 30_000, interval: 100 }).toBe('exited');
+    expect((await docker.getContainer(slot.sandbox.id).inspect()).State.ExitCode).toBe(71);
+    await expect(slot.handOff({ ...task(), limits: LIMITS, stdinLine: 'x\n' })).rejects.toThrow(/not waiting for a task/);
+    expect(slot.sandbox.exitedNow).toBe(true);
+    await slot.release();
+  });
+
+  it('keeps its stdin writable by the worker only: the sandbox user cannot inject into it', async () => {
+    const pool = newPool(1, undefined, { prestart: started('IFS= read -r line; echo "line:$line"') });
+    const slot = await takeWhenReady(pool);
+    const attack = await execAsAgent(slot.sandbox.id, ['bash', '-c', 'echo injected > /run/aicli/in && echo WROTE; echo x > /run/aicli/prestart && echo WROTE2; true']);
+    expect(attack.out).not.toMatch(/WROTE/);
+    const sandbox = await slot.handOff({ ...task(), limits: LIMITS, stdinLine: 'from-worker\n' });
+    const [stdout] = await Promise.all([collect(sandbox.stdout), collect(sandbox.stderr), sandbox.wait()]);
+    expect(stdout).toBe('line:from-worker\n');
+    await slot.release();
   });
 });

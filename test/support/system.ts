@@ -126,11 +126,18 @@ export async function taskContainers(taskId: string, o: { all?: boolean } = { al
   return [...byId.values()];
 }
 
-/** The environment the task's CLI got: the container's own, plus a warm sandbox's hand-off (read on the host). */
+/**
+ * The environment the task's CLI got: the container's own, plus a warm sandbox's hand-off (read on the host),
+ * or, when the hand-off kept the CLI started before the claim, that CLI's (its `prestart` file).
+ */
 export async function sandboxEnvOf(containerId: string): Promise<string[]> {
   const info = await docker.getContainer(containerId).inspect();
   const run = info.Mounts.find((m) => m.Destination === '/run/aicli');
-  const handOff = run ? decodeHandOff(readFileSync(path.join(run.Source, 'task'))).env : {};
+  let handOff: Record<string, string> = {};
+  if (run) {
+    const task = decodeHandOff(readFileSync(path.join(run.Source, 'task')));
+    handOff = task.cmd.join(' ') === '--prestarted' ? decodeHandOff(readFileSync(path.join(run.Source, 'prestart'))).env : task.env;
+  }
   return [...info.Config.Env, ...Object.entries(handOff).map(([k, v]) => `${k}=${v}`)];
 }
 

@@ -38,7 +38,25 @@ const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
  * rule such as `Bash(git *)` holds a space.
  */
 export function buildClaudeArgs(opts: ClaudeRunOptions): string[] {
-  const args = ['-p', '--output-format', 'stream-json', '--verbose'];
+  return ['-p', '--output-format', 'stream-json', '--verbose', ...optionArgs(opts), '--', fitsArgv('prompt', nonEmpty('prompt', opts.prompt))];
+}
+
+/**
+ * A CLI started before its task is known (a warm sandbox's): the same options, the prompt read later from
+ * stdin as one stream-json user message (userMessageLine). Two tasks with equal arrays here are served alike.
+ */
+export function buildStreamInputArgs(opts: Omit<ClaudeRunOptions, 'prompt'>): string[] {
+  return ['-p', '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose', ...optionArgs(opts)];
+}
+
+/** The stream-json line that hands a started CLI its prompt (stdin closes after it: one prompt, one run). */
+export function userMessageLine(prompt: string): string {
+  const message = { type: 'user', message: { role: 'user', content: nonEmpty('prompt', prompt) }, parent_tool_use_id: null, session_id: '' };
+  return `${JSON.stringify(message)}\n`;
+}
+
+function optionArgs(opts: Omit<ClaudeRunOptions, 'prompt'>): string[] {
+  const args: string[] = [];
 
   if (opts.model !== undefined) args.push(`--model=${nonEmpty('model', opts.model)}`);
   if (opts.maxTurns !== undefined) {
@@ -70,7 +88,6 @@ export function buildClaudeArgs(opts: ClaudeRunOptions): string[] {
     args.push(`--resume=${opts.resumeSessionId}`);
   }
 
-  args.push('--', fitsArgv('prompt', nonEmpty('prompt', opts.prompt)));
   return args;
 }
 

@@ -45,6 +45,11 @@ export interface OpenSessionInput {
   budgetUsd?: number | null;
   /** Refuse further model calls once this many output tokens were used; null or absent: no cap. */
   maxOutputTokens?: number | null;
+  /**
+   * A token chosen before the task was known (a warm sandbox's CLI started with it); unknown to the gateway,
+   * and so refused, until this session binds it. Default: a fresh one.
+   */
+  token?: string;
 }
 
 /** What a request needs once its token checks out. */
@@ -56,6 +61,12 @@ export interface SessionEntry {
 
 export const TASK_TOKEN_PREFIX = 'aicli-task-';
 export const UNKNOWN_MODEL = 'unknown';
+const TASK_TOKEN = /^aicli-task-[A-Za-z0-9_-]{43}$/;
+
+/** 'aicli-task-' + 32 random bytes base64url: what every session's token looks like. */
+export function newTaskToken(): string {
+  return TASK_TOKEN_PREFIX + randomBytes(32).toString('base64url');
+}
 
 /**
  * Tokens are looked up by their SHA-256 digest, so how long a lookup takes
@@ -81,7 +92,9 @@ export class SessionRegistry {
     if (maxOutputTokens !== null && !(Number.isSafeInteger(maxOutputTokens) && maxOutputTokens > 0)) {
       throw new Error('openSession: maxOutputTokens must be a positive integer');
     }
-    const token = TASK_TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const token = input.token ?? newTaskToken();
+    if (!TASK_TOKEN.test(token)) throw new Error('openSession: token must be a task token (newTaskToken())');
+    if (this.#byDigest.has(digest(token))) throw new Error('openSession: token is bound to another session');
     const session: GatewaySession = {
       taskId: input.taskId,
       token,

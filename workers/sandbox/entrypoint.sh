@@ -13,7 +13,26 @@
 # from a root-owned host dir, so only the worker can write them). The hand-off
 # is NUL-separated: the number of environment entries, the NAME=value entries,
 # then the command and its arguments.
+#
+# A pool container whose run dir holds /run/aicli/prestart (the same encoding: the CLI's environment and
+# command, nothing of a tenant) starts that CLI at once, its stdin the FIFO /run/aicli/in, whose other end
+# the worker holds. A hand-off of the single word --prestarted then keeps it: the worker writes the task's
+# prompt into that FIFO, and this shell only relays the stop signal and the CLI's exit code. Any other
+# hand-off kills the waiting CLI first and execs its command as above.
 set -e
+
+# read_handoff <file>: exports its environment entries and sets argv to its command.
+read_handoff() {
+  exec 3< "$1"
+  IFS= read -r -d '' count <&3
+  for ((i = 0; i < count; i++)); do
+    IFS= read -r -d '' entry <&3
+    export "$entry"
+  done
+  argv=()
+  while IFS= read -r -d '' arg <&3; do argv+=("$arg"); done
+  exec 3<&-
+}
 
 # forward <unix socket> <loopback port>: listen in the background, return once it accepts.
 forward() {
@@ -30,18 +49,43 @@ if [ -S /run/aicli/gateway.sock ]; then
 fi
 
 if [ "${1:-}" = "--await-task" ]; then
-  # Blocks (no CPU) until the worker opens the FIFO; EOF without a line is fine, the file decides.
-  read -r _ < /run/aicli/go || true
+  cli=
+  if [ -f /run/aicli/prestart ]; then
+    # In a subshell, so the CLI's environment stays out of a command handed off later.
+    ( read_handoff /run/aicli/prestart; exec "${argv[@]}" < /run/aicli/in ) &
+    cli=$!
+    # docker-init forwards the container's stop signal to this shell; the CLI is the one to stop.
+    trap 'kill -INT "$cli" 2>/dev/null || true' INT
+    trap 'kill -TERM "$cli" 2>/dev/null || true' TERM
+  fi
+  if [ -n "$cli" ]; then
+    # Waits for the worker's wake-up as below, and exits (the pool discards the container) should the
+    # started CLI end first: a task must never be handed to a CLI that is gone.
+    { read -r _ < /run/aicli/go || true; } &
+    woken=$!
+    while kill -0 "$woken" 2>/dev/null; do
+      kill -0 "$cli" 2>/dev/null || { echo "aicli-entry: the started CLI exited before its task" >&2; exit 71; }
+      wait -n "$cli" "$woken" || true
+    done
+  else
+    # Blocks (no CPU) until the worker opens the FIFO; EOF without a line is fine, the file decides.
+    read -r _ < /run/aicli/go || true
+  fi
   [ -f /run/aicli/task ] || { echo "aicli-entry: no task hand-off at /run/aicli/task" >&2; exit 70; }
-  exec 3< /run/aicli/task
-  IFS= read -r -d '' count <&3
-  for ((i = 0; i < count; i++)); do
-    IFS= read -r -d '' entry <&3
-    export "$entry"
-  done
-  argv=()
-  while IFS= read -r -d '' arg <&3; do argv+=("$arg"); done
-  exec 3<&-
+  read_handoff /run/aicli/task
+  if [ -n "$cli" ]; then
+    if [ "${#argv[@]}" -eq 1 ] && [ "${argv[0]}" = "--prestarted" ]; then
+      # wait returns early (above 128) when a trapped signal arrives; the CLI's own exit ends the loop.
+      while :; do
+        rc=0
+        wait "$cli" || rc=$?
+        kill -0 "$cli" 2>/dev/null || exit "$rc"
+      done
+    fi
+    trap - INT TERM
+    kill -KILL "$cli" 2>/dev/null || true
+    wait "$cli" 2>/dev/null || true
+  fi
   [ "${#argv[@]}" -gt 0 ] || { echo "aicli-entry: the task hand-off has no command" >&2; exit 70; }
   set -- "${argv[@]}"
 fi

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, link, mkdir, open, rename, rm } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
+import { newTaskToken } from '../gateway/sessions.js';
 import { createBaseline } from '../workspace/diff.js';
 import { makeWorkspaceDirs, workspaceLayout } from '../workspace/prepare.js';
 import type { PreparedWorkspace } from '../workspace/prepared-workspace.js';
@@ -20,11 +21,32 @@ import { acquireScratch, type ScratchArea, type ScratchMode } from './scratch-qu
 // the hand-off file `task`. The container's entrypoint blocks on the FIFO and holds nothing of any tenant
 // until the worker claims the slot for one attempt; the slot is released (container, scratch, run dir)
 // after that attempt and never serves another.
+//
+// With `prestart`, the slot's `claude` is started too, before any task is known (its start-up is most of a
+// sandbox's start): with the pool's fixed options, a placeholder gateway token the gateway refuses until a
+// claim binds it, and its stdin the FIFO `in`, whose write end only this worker holds. A task those options
+// serve is handed over as one stream-json user message on that FIFO; any other is exec'd as without it.
 
 export type PoolLimits = { memoryMb: number; cpus: number; pids: number };
 
 /** The hardening every pool container starts with: the cold path's, minus what only a task has. */
 export type PoolBaseSpec = Omit<HardenedSpec, 'env' | 'cmd' | 'gatewaySocketPath' | 'egressSocketPath' | 'runDir' | 'workspaceDir' | 'claudeConfigDir'>;
+
+/** The CLI a warm sandbox starts before its task: its command and, for the slot's token, its environment. */
+export interface PoolPrestart {
+  cmd: string[];
+  env: (token: string) => Record<string, string>;
+}
+
+/** A slot's started CLI. */
+export interface StartedCli {
+  /** The placeholder token in its environment; the claim binds it to the task's gateway session. */
+  readonly token: string;
+  readonly cmd: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+const SANDBOX_UID = 1000;
 
 export interface SandboxPoolOptions {
   docker: Dockerode;
@@ -46,22 +68,42 @@ export interface SandboxPoolOptions {
    * (a container start takes CPU from the running agent); call refill() when the worker goes idle.
    */
   isBusy?: () => boolean;
+  /** Start the CLI in each warm sandbox before its task (see above); absent: the entrypoint execs it at claim. */
+  prestart?: PoolPrestart;
 }
 
-export interface HandOff {
+interface HandOffBase {
   taskId: string;
   attempt: number;
-  env: Record<string, string>;
-  cmd: string[];
   limits: PoolLimits;
   logFields: Record<string, unknown>;
 }
 
+/** The entrypoint execs `cmd` with `env` (a started CLI is killed first). */
+export interface ExecHandOff extends HandOffBase {
+  env: Record<string, string>;
+  cmd: string[];
+}
+
+/** The slot's started CLI runs the task: `stdinLine` (the prompt as a stream-json message) is its whole stdin. */
+export interface PromptHandOff extends HandOffBase {
+  stdinLine: string;
+}
+
+export type HandOff = ExecHandOff | PromptHandOff;
+
+/** What the entrypoint reads as "keep the started CLI". */
+const KEEP_STARTED_CLI = ['--prestarted'];
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** How long a hand-off waits for a just-started entrypoint to read its FIFO. */
+const GO_OPEN_WAIT_MS = 3000;
 
 export class PoolSlot {
   #handedOff = false;
   #released: Promise<void> | undefined;
+  /** The write end of the started CLI's stdin; closed at the hand-off (EOF after the prompt) or the release. */
+  #stdin: FileHandle | null;
 
   constructor(
     readonly id: string,
@@ -72,8 +114,13 @@ export class PoolSlot {
     readonly sandbox: IdleSandbox,
     readonly imageId: string,
     readonly limits: PoolLimits,
+    /** The CLI started in it before its task; null: none (the hand-off execs one). */
+    readonly cli: StartedCli | null,
+    stdin: FileHandle | null,
     private readonly onReleased: (slot: PoolSlot) => void,
-  ) {}
+  ) {
+    this.#stdin = stdin;
+  }
 
   /**
    * Applies the task's limits, writes the hand-off and wakes the entrypoint, which execs the command.
@@ -83,32 +130,67 @@ export class PoolSlot {
     if (this.#handedOff) throw new Error('a pool sandbox serves one attempt only');
     this.#handedOff = true;
     const t0 = performance.now();
-    for (const key of Object.keys(h.env)) if (!ENV_NAME.test(key)) throw new TypeError(`sandbox hand-off: env name "${key}" is not a valid variable name`);
-    if (h.cmd.length === 0) throw new TypeError('sandbox hand-off: cmd must not be empty');
+    const prompt = 'stdinLine' in h;
+    if (prompt && !this.#stdin) throw new Error('this warm sandbox has no started CLI to hand a prompt to');
+    const env = prompt ? {} : h.env;
+    const cmd = prompt ? KEEP_STARTED_CLI : h.cmd;
+    for (const key of Object.keys(env)) if (!ENV_NAME.test(key)) throw new TypeError(`sandbox hand-off: env name "${key}" is not a valid variable name`);
+    if (cmd.length === 0) throw new TypeError('sandbox hand-off: cmd must not be empty');
     const l = h.limits;
     const sameLimits = l.memoryMb === this.limits.memoryMb && l.cpus === this.limits.cpus && l.pids === this.limits.pids;
     // The limits bind before the wake-up below: the command never runs under the pool's defaults.
-    await Promise.all([sameLimits ? null : this.sandbox.updateLimits(l), this.sandbox.nameFor(h.taskId, h.attempt), this.#writeTask(h)]);
-    // Non-blocking: ENXIO when no entrypoint is reading the FIFO (the container is not waiting).
-    const go = await open(path.join(this.runDir, 'go'), constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch((err: unknown) => {
-      throw new Error(`the warm sandbox is not waiting for a task (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
-    });
+    await Promise.all([sameLimits ? null : this.sandbox.updateLimits(l), this.sandbox.nameFor(h.taskId, h.attempt), this.#writeTask(env, cmd)]);
+    const go = await this.#openGo();
     try {
       await go.write('\n');
     } finally {
       await go.close();
     }
+    // The prompt, then EOF: the started CLI runs this one message and exits. (On an exec hand-off the
+    // entrypoint kills it; closing is all that is left.)
+    await this.#closeStdin(prompt ? h.stdinLine : null);
     const startMs = performance.now() - t0;
     return this.sandbox.claimed(Date.now(), startMs, h.logFields);
   }
 
-  async #writeTask(h: HandOff): Promise<void> {
+  /**
+   * The FIFO's write end. Non-blocking: ENXIO while no entrypoint reads it. A container just started may not
+   * be reading yet (its gateway forward starts first, slowly on a loaded machine), so ENXIO is retried while
+   * it runs, for a bounded time; an exited one fails at once (the caller starts the attempt cold).
+   */
+  async #openGo(): Promise<FileHandle> {
+    const deadline = performance.now() + GO_OPEN_WAIT_MS;
+    for (;;) {
+      try {
+        return await open(path.join(this.runDir, 'go'), constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENXIO' || this.sandbox.exitedNow || performance.now() > deadline) {
+          throw new Error(`the warm sandbox is not waiting for a task (${code ?? String(err)})`, { cause: err });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  }
+
+  async #closeStdin(line: string | null): Promise<void> {
+    const stdin = this.#stdin;
+    this.#stdin = null;
+    if (!stdin) return;
+    try {
+      if (line !== null) await stdin.write(line);
+    } finally {
+      await stdin.close();
+    }
+  }
+
+  async #writeTask(env: Record<string, string>, cmd: string[]): Promise<void> {
     // Written under a temporary name and renamed: the entrypoint sees the whole file or none. Only root
     // writes in the run dir, and the container sees it read-only.
     const tmp = path.join(this.runDir, `.task-${randomBytes(4).toString('hex')}`);
     const file = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
-      await file.writeFile(encodeHandOff(h.env, h.cmd));
+      await file.writeFile(encodeHandOff(env, cmd));
     } finally {
       await file.close();
     }
@@ -119,6 +201,7 @@ export class PoolSlot {
   release(): Promise<void> {
     this.#released ??= (async () => {
       try {
+        await this.#closeStdin(null).catch(() => undefined);
         await this.sandbox.remove();
         await this.scratch.release();
         await rm(this.runDir, { recursive: true, force: true });
@@ -271,6 +354,8 @@ export class SandboxPool {
       // The worker's gateway socket under the name the entrypoint expects (a hard link: same socket).
       await link(o.gatewaySocketPath, path.join(runDir, 'gateway.sock'));
       await run('mkfifo', ['-m', '0644', path.join(runDir, 'go')]);
+      const started = o.prestart ? await prepareStartedCli(o.prestart, runDir, workspace.claudeConfigDir) : null;
+      if (started) undo.push(() => started.stdin.close());
       const limits = { memoryMb: o.base.memoryMb, cpus: o.base.cpus, pids: o.base.pids };
       const sandbox = await o.runner.startIdle({
         ...o.base,
@@ -280,7 +365,7 @@ export class SandboxPool {
         claudeConfigDir: workspace.claudeConfigDir,
       });
       o.logger.debug({ slot_id: id, container_id: sandbox.id, start_ms: sandbox.startMs }, 'warm sandbox started');
-      return new PoolSlot(id, scratch, workspace, runDir, sandbox, imageId, limits, (s) => this.#held.delete(s.id));
+      return new PoolSlot(id, scratch, workspace, runDir, sandbox, imageId, limits, started?.cli ?? null, started?.stdin ?? null, (s) => this.#held.delete(s.id));
     } catch (err) {
       for (const step of undo.reverse()) await step().catch(() => undefined);
       this.#held.delete(id);
@@ -307,4 +392,25 @@ export class SandboxPool {
   #notify(): void {
     this.#o.onChange?.(this.size, this.#idle.length);
   }
+}
+
+/**
+ * The run dir's `prestart` file (the CLI's environment and command, in the hand-off encoding) and its stdin
+ * FIFO `in`, opened here read-write so the container's open for reading never blocks and only this worker
+ * can write it (root-owned 0644, in a dir the container sees read-only). The claude config dir goes to the
+ * sandbox user now: the CLI writes its start-up state there (nothing of a tenant; the claim checks it).
+ */
+async function prepareStartedCli(prestart: PoolPrestart, runDir: string, claudeConfigDir: string): Promise<{ cli: StartedCli; stdin: FileHandle }> {
+  const token = newTaskToken();
+  const cli: StartedCli = { token, cmd: [...prestart.cmd], env: prestart.env(token) };
+  const file = await open(path.join(runDir, 'prestart'), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  try {
+    await file.writeFile(encodeHandOff({ ...cli.env }, [...cli.cmd]));
+  } finally {
+    await file.close();
+  }
+  await run('mkfifo', ['-m', '0644', path.join(runDir, 'in')]);
+  const stdin = await open(path.join(runDir, 'in'), constants.O_RDWR | constants.O_NOFOLLOW);
+  await chown(claudeConfigDir, SANDBOX_UID, SANDBOX_UID);
+  return { cli, stdin };
 }

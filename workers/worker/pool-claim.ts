@@ -24,5 +24,6 @@ export function takePoolSlot(res: WorkerResources, plan: TaskRunPlan, log: Worke
 
 export function noteMiss(res: WorkerResources, log: WorkerResources['logger'], reason: PoolMissReason): void {
   recordPoolMiss(res.metrics, reason);
-  log.info({ action: 'pool_miss', reason }, 'no warm sandbox for this attempt; starting one cold');
+  const cliOnly = reason === 'cli_workspace' || reason === 'cli_options';
+  log.info({ action: 'pool_miss', reason }, cliOnly ? "the warm sandbox's started CLI cannot serve this attempt; exec'ing claude in it" : 'no warm sandbox for this attempt; starting one cold');
 }

@@ -1,6 +1,6 @@
 import { loadResumeSource } from '../../src/db/task-artifacts.js';
 import type { ClaimedTask, TaskOutcomeWrite } from '../../src/tasks/lifecycle/index.js';
-import { buildClaudeArgs, claudeEnv } from '../claude/args.js';
+import { buildClaudeArgs, userMessageLine } from '../claude/args.js';
 import type { GatewaySession } from '../gateway/sessions.js';
 import type { PoolSlot } from '../sandbox/pool.js';
 import { acquireScratch, type ScratchArea } from '../sandbox/scratch-quota.js';
@@ -11,12 +11,12 @@ import { gitSourcePolicy } from '../../src/domain/git-source-policy.js';
 import { stoppedBeforeSandbox } from './attempt-abort.js';
 import type { AttemptCleanup } from './attempt-cleanup.js';
 import { AttemptPhases } from './attempt-phases.js';
+import { sandboxClaudeEnv, startedCliMismatch } from './claude-invocation.js';
+import { noteMiss } from './pool-claim.js';
 import type { WorkerResources } from './resources.js';
 import { InfraFault } from './retry-policy.js';
 import { endedBeforeStart, openTaskEgress, type TaskEgress, type TaskRunPlan } from './task-policy.js';
 import { restoreTranscript } from './transcript.js';
-
-const CONTAINER_CLAUDE_DIR = '/aicli/claude';
 
 /** Everything the sandbox needs, on the host: the workspace, the CLI's arguments and environment. */
 export interface ReadyAttempt {
@@ -25,6 +25,8 @@ export interface ReadyAttempt {
   slot: PoolSlot | null;
   args: string[];
   env: Record<string, string>;
+  /** The prompt as the stdin of the warm sandbox's started CLI, when that CLI runs this attempt; else null. */
+  stdinLine: string | null;
   egress: TaskEgress | null;
 }
 
@@ -71,7 +73,7 @@ export async function prepareAttempt(
       patch: resume?.diff || null,
       policy: gitSourcePolicy(cfg.sandbox),
       signal,
-      ...(slot ? { inPlace: slot.workspace, baselineReady: true } : {}),
+      ...(slot ? { inPlace: slot.workspace, baselineReady: true, cliStarted: slot.cli !== null } : {}),
     }));
   } catch (err) {
     // A clone aborted by a cancel or a shutdown is not a workspace fault: no other attempt is owed for it.
@@ -82,8 +84,7 @@ export async function prepareAttempt(
   }
   if (resume?.session_id && resume.transcript) await restoreTranscript(workspace.claudeConfigDir, resume.session_id, resume.transcript);
 
-  const args = buildClaudeArgs({
-    prompt: task.prompt,
+  const options = {
     model: opts.model ?? cfg.claude.model,
     maxTurns: opts.max_turns ?? cfg.claude.max_turns,
     permissionMode: opts.permission_mode ?? cfg.claude.permission_mode,
@@ -92,16 +93,15 @@ export async function prepareAttempt(
     appendSystemPrompt: opts.append_system_prompt,
     maxBudgetUsd: plan.budgetUsd,
     resumeSessionId: resume?.session_id ?? undefined,
-  });
-  const env: Record<string, string> = {
-    ...claudeEnv({
-      baseUrl: `http://127.0.0.1:${cfg.worker.gateway_port}`,
-      apiKey: session.token,
-      configDir: CONTAINER_CLAUDE_DIR,
-      maxRetries: cfg.claude.max_retries,
-    }),
-    AICLI_GATEWAY_PORT: String(cfg.worker.gateway_port),
   };
+  const args = buildClaudeArgs({ prompt: task.prompt, ...options });
+  const env = sandboxClaudeEnv(cfg, session.token);
+  let stdinLine: string | null = null;
+  if (slot?.cli) {
+    const mismatch = startedCliMismatch(slot.cli, task, resume !== null, options, env);
+    if (mismatch) noteMiss(res, res.logger.child({ task_id: task.id }), mismatch);
+    else stdinLine = userMessageLine(task.prompt);
+  }
   const egress = await openTaskEgress(res, task.id, plan.egress);
   if (egress) {
     cleanup.defer('closing the egress proxy', () => egress.proxy.close());
@@ -109,7 +109,7 @@ export async function prepareAttempt(
   }
   const stopped = stoppedBeforeSandbox(signal);
   if (stopped) return { kind: 'ended', outcome: stopped };
-  return { kind: 'ready', ready: { workspace, slot, args, env, egress } };
+  return { kind: 'ready', ready: { workspace, slot, args, env, stdinLine, egress } };
 }
 
 function acquireAttemptScratch(res: WorkerResources, task: ClaimedTask): Promise<ScratchArea> {

@@ -66,7 +66,10 @@ export async function runSandbox(
     pids: opts.resources?.pids ?? cfg.sandbox.pids,
   };
   const cmd = ['claude', ...ready.args];
-  const warm = ready.slot ? await handOffOrNull(res, ready.slot, { taskId: task.id, attempt: task.attempt, env: ready.env, cmd, limits, logFields: { task_id: task.id, attempt: task.attempt } }, log) : null;
+  const base = { taskId: task.id, attempt: task.attempt, limits, logFields: { task_id: task.id, attempt: task.attempt } };
+  // The started CLI gets the prompt on its stdin; otherwise the entrypoint execs `claude` with the task's argv.
+  const handOff: HandOff = ready.stdinLine !== null ? { ...base, stdinLine: ready.stdinLine } : { ...base, env: ready.env, cmd };
+  const warm = ready.slot ? await handOffOrNull(res, ready.slot, handOff, log) : null;
   const sandbox = await (
     warm
       ? Promise.resolve(warm)
@@ -91,7 +94,7 @@ export async function runSandbox(
     throw sandboxFault(err, res.image);
   });
   cleanup.defer('removing the sandbox', () => sandbox.remove());
-  log.info({ action: 'sandbox_started', container: sandbox.id.slice(0, 12), start_ms: sandbox.startMs, warm: warm !== null }, 'sandbox started');
+  log.info({ action: 'sandbox_started', container: sandbox.id.slice(0, 12), start_ms: sandbox.startMs, warm: warm !== null, cli_started: warm !== null && ready.stdinLine !== null }, 'sandbox started');
   recordSandboxStart(res.metrics, sandbox.startMs / 1000);
   if (warm) recordPoolHit(res.metrics, sandbox.startMs / 1000);
 

@@ -94,10 +94,11 @@ async function runAttempt(res: WorkerResources, task: ClaimedTask, sink: EventSi
   const { plan } = planned;
   log.info({ action: 'task_plan', key_source: plan.keySource, budget_usd: plan.budgetUsd, max_output_tokens: plan.maxOutputTokens, egress: plan.egress.mode }, 'task limits');
   const cleanup = new AttemptCleanup(log);
-  const session = res.gateway.openSession({ taskId: task.id, apiKey: plan.apiKey, budgetUsd: plan.budgetUsd, maxOutputTokens: plan.maxOutputTokens });
   // A warm sandbox serves this attempt only: it is released with the rest, whatever the outcome.
   const slot = takePoolSlot(res, plan, log);
   if (slot) cleanup.defer('releasing the warm sandbox', () => slot.release());
+  // A started CLI holds its slot's placeholder token: this session binds it (until now the gateway refused it).
+  const session = res.gateway.openSession({ taskId: task.id, apiKey: plan.apiKey, budgetUsd: plan.budgetUsd, maxOutputTokens: plan.maxOutputTokens, token: slot?.cli?.token });
   try {
     const prepared = await phases.time('prepare', () => prepareAttempt(res, task, plan, session, control.signal, cleanup, slot, phases));
     if (prepared.kind === 'ended') return prepared.outcome;

@@ -18,6 +18,7 @@ import { checkEngine } from '../sandbox/errors.js';
 import { sandboxImageTag } from '../sandbox/build.js';
 import { SANDBOX_LABEL } from '../sandbox/labels.js';
 import { SandboxPool } from '../sandbox/pool.js';
+import { poolPrestart } from './claude-invocation.js';
 import { SandboxRunner } from '../sandbox/runner.js';
 import { releaseStaleScratch, uncappedScratchProblem } from '../sandbox/scratch-quota.js';
 import { selfCheckSandbox } from '../sandbox/self-check.js';
@@ -154,6 +155,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
           logger,
           onChange: (size, idle) => setPoolState(metrics, size, idle),
           isBusy: () => active.size > 0,
+          prestart: poolPrestart(config),
         })
       : null;
   const relay = createOutboxRelay({ sql, publisher: queueConnection, prefix, webhooks, queue, metrics, logger });

@@ -40,6 +40,11 @@ export interface PrepareWorkspaceOptions {
    * with no patch keeps it; any other source replaces it after the clone.
    */
   baselineReady?: boolean;
+  /**
+   * With inPlace: a CLI already runs on this layout (a warm sandbox's started CLI), so its claude dir is the
+   * sandbox user's and holds that CLI's start-up state; only the workspace dir is checked to be empty.
+   */
+  cliStarted?: boolean;
 }
 
 export type WorkspaceErrorCode = 'source_refused' | 'git_failed' | 'patch_failed' | 'timeout' | 'aborted' | 'io_failed';
@@ -96,7 +101,7 @@ export async function prepareWorkspace(opts: PrepareWorkspaceOptions): Promise<P
 
   try {
     const premadeBaseline = opts.inPlace !== undefined && opts.baselineReady === true;
-    if (opts.inPlace) await checkEmptyLayout(ws, premadeBaseline);
+    if (opts.inPlace) await checkEmptyLayout(ws, premadeBaseline, opts.cliStarted === true);
     else await makeScratchDirs(opts.scratchRoot, ws);
     if (clone !== null && opts.source.type === 'git') {
       ws.sourceCommit = await cloneSource(ws, clone, opts.source.ref, step);
@@ -158,12 +163,17 @@ export async function makeWorkspaceDirs(ws: PreparedWorkspace): Promise<void> {
 }
 
 /** An in-place layout must be exactly what makeWorkspaceDirs left: real, empty, root-owned dirs. */
-async function checkEmptyLayout(ws: PreparedWorkspace, withBaseline: boolean): Promise<void> {
-  for (const dir of [ws.root, ws.workspaceDir, ws.claudeConfigDir]) {
+async function checkEmptyLayout(ws: PreparedWorkspace, withBaseline: boolean, cliStarted: boolean): Promise<void> {
+  const owners: Array<[string, number | undefined]> = [
+    [ws.root, process.getuid?.()],
+    [ws.workspaceDir, process.getuid?.()],
+    [ws.claudeConfigDir, cliStarted ? SANDBOX_ID : process.getuid?.()],
+  ];
+  for (const [dir, uid] of owners) {
     const info = await lstat(dir);
-    if (!info.isDirectory() || info.uid !== process.getuid?.()) throw new WorkspaceError(`${dir} is not a directory this worker made`, 'io_failed');
+    if (!info.isDirectory() || info.uid !== uid) throw new WorkspaceError(`${dir} is not a directory this worker made`, 'io_failed');
   }
-  const held = [...(await readdir(ws.workspaceDir)), ...(await readdir(ws.claudeConfigDir))];
+  const held = [...(await readdir(ws.workspaceDir)), ...(cliStarted ? [] : await readdir(ws.claudeConfigDir))];
   if (held.length > 0 || (await readdir(ws.root)).length !== (withBaseline ? 3 : 2)) throw new WorkspaceError(`${ws.root} is not an empty workspace layout`, 'io_failed');
 }
 
