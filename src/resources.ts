@@ -8,6 +8,7 @@ import type { StreamTracker } from './events/sse.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { TaskQueue } from './queue/task-queue.js';
+import type { PushQueue } from './queue/push-queue.js';
 import type { WebhookQueue } from './queue/webhook-queue.js';
 
 /** Everything the API's handlers need, passed in once (no module-level singletons). */
@@ -20,6 +21,8 @@ export interface ApiResources {
   tokens: AccessTokens;
   queue: TaskQueue;
   webhooks: WebhookQueue;
+  /** Branch pushes; without it POST /tasks/{id}/push answers 503 (the workers' relay enqueues first tries). */
+  pushes?: PushQueue;
   /** Command connection (fails fast when Redis is away). */
   redis: Redis;
   /** Prometheus registry and handles; createApp makes one (with the queue gauges) when absent. */

@@ -7,6 +7,7 @@ import { StreamTracker } from '../events/sse.js';
 import type { Logger } from '../observability/logger.js';
 import { createRedis } from '../queue/redis.js';
 import { createTaskQueue } from '../queue/task-queue.js';
+import { createPushQueue } from '../queue/push-queue.js';
 import { createWebhookQueue } from '../queue/webhook-queue.js';
 import type { ApiResources } from '../resources.js';
 
@@ -26,6 +27,7 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
   const subscriber = createRedis(config.redis.url, 'subscriber', `aicli-api-events:${config.redis.key_prefix}`);
   const queue = createTaskQueue(queueConnection, config);
   const webhooks = createWebhookQueue(queueConnection, config);
+  const pushes = createPushQueue(queueConnection, config);
   const hub = new EventHub(subscriber, config.redis.key_prefix, logger);
   const invalidation = new AuthInvalidation(subscriber, redis, `${config.redis.key_prefix}:`, logger);
   const streams = new StreamTracker();
@@ -38,6 +40,7 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
     tokens,
     queue,
     webhooks,
+    pushes,
     redis,
     hub,
     invalidation,
@@ -49,7 +52,7 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
     close: async () => {
       invalidation.close();
       streams.closeAll(1000);
-      await Promise.allSettled([queue.close(), webhooks.close()]);
+      await Promise.allSettled([queue.close(), webhooks.close(), pushes.close()]);
       await Promise.allSettled([redis.quit(), queueConnection.quit(), subscriber.quit()]);
     },
     disconnect: () => {

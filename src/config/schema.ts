@@ -7,6 +7,7 @@ import { normalizeDomainPattern } from '../net/egress-policy.js';
 import { authSection, oauth2Section, rateLimitSection, rbacSection, securitySection } from './sections/identity.js';
 import { retentionSection } from './sections/retention.js';
 import { cacheSection } from './sections/cache.js';
+import { pushSection } from './sections/push.js';
 import { egressSection, limitsSection, pricingSection, scratchSection, secretsSection } from './sections/sandbox-policy.js';
 
 // One schema, one set of defaults. Every key is documented in configs/config.example.yml.
@@ -202,6 +203,7 @@ export const configSchema = z
     events: eventsSection,
     idempotency: idempotencySection,
     webhooks: webhooksSection,
+    push: pushSection,
     retention: retentionSection,
     cache: cacheSection,
     metrics: metricsSection,

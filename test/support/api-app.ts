@@ -36,6 +36,7 @@ export function buildTestApp(config: Config, sql: Sql): TestApp {
       const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
       await bounded(resources.queue.obliterate({ force: true }));
       await bounded(resources.webhooks.obliterate({ force: true }));
+      if (resources.pushes) await bounded(resources.pushes.obliterate({ force: true }));
       resources.streams.closeAll(1000);
       resources.disconnect();
     },

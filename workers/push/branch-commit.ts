@@ -37,7 +37,7 @@ export interface GitCredential {
 }
 
 export interface BranchCommitPlan {
-  /** A root-only directory the work dir is made in (and removed from). */
+  /** Where the work dir is made (mkdtemp: a fresh directory only its owner, root, can enter) and removed. */
   workRoot: string;
   source: GuardedRemote;
   /** The commit the task's workspace was cloned at; the diff applies to its tree. */
@@ -58,7 +58,7 @@ export interface BranchCommitPlan {
 }
 
 export async function commitAndPush(plan: BranchCommitPlan): Promise<{ commit: string }> {
-  const dir = await mkdtemp(path.join(plan.workRoot, 'push-'));
+  const dir = await mkdtemp(path.join(plan.workRoot, 'aicli-push-'));
   try {
     return await buildAndPush(plan, dir);
   } finally {
