@@ -9,6 +9,7 @@ import { testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { gitHttpBackend, makeTestTls, startHttpsServer, type TestHttpsServer } from '../support/git-https-server.js';
 import { pollFor } from '../support/poll.js';
+import { runCli } from '../support/processes.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
 import { scenarioPrompt, startScriptedModel, type ScriptedModel } from '../support/scripted-model.js';
 import { signUp, startSystem, waitForTerminal, type SystemUnderTest } from '../support/system.js';
@@ -183,5 +184,24 @@ describe('branch push', () => {
     expect(pushed.push).toMatchObject({ state: 'pushed', error: null, tries: 2 });
     expect(git(bare, 'show', `${pushed.push.branch}:fourth.txt`)).toBe('pushed on the second try');
     expect((await alice.request('POST', `/api/v1/tasks/${taskId}/push`)).status, 'already pushed').toBe(409);
+  });
+
+  it('the terminal client: submit --push, then tasks get shows the branch', async () => {
+    const home = await mkdtemp(path.join(base, 'home-'));
+    const client = (...args: string[]) => runCli(args, { HOME: home, AICLI_SERVER: sys.api.baseUrl });
+    expect((await client('login', '--email', 'alice@example.com', '--password', 'a long enough password')).code).toBe(0);
+    writeScenario('cli', 'cli.txt', 'from the terminal\n');
+    const submitted = await client('submit', '--push', '-w', 'pushing', scenarioPrompt('cli', 'Add cli.txt'));
+    expect(submitted.code, submitted.output).toBe(0);
+    const taskId = submitted.output.trim().split('\n').pop() as string;
+    expect((await waitForTerminal(alice, taskId)).status).toBe('succeeded');
+    const task = await settledPush(taskId);
+    expect(task.options.push).toBe(true);
+    const shown = await client('tasks', 'get', taskId);
+    expect(shown.output).toMatch(new RegExp(`push:\\s+pushed ${task.push.branch} at ${task.push.commit.slice(0, 12)}`));
+    expect(git(bare, 'show', `${task.push.branch}:cli.txt`)).toBe('from the terminal');
+    const again = await client('tasks', 'push', taskId);
+    expect(again.code).not.toBe(0);
+    expect(again.output).toMatch(/cannot push task .*already pushed/);
   });
 });
