@@ -53,15 +53,18 @@ export type PushRetry = { kind: 'queued'; tries: number } | { kind: 'missing' } 
  * Marks a succeeded task's push pending again and returns the number of its next try (the job id). A task
  * already pushed, or whose push is pending, is refused: one push per task, one try at a time.
  */
-export async function requestPushRetry(sql: Sql, ownerId: string, taskId: string): Promise<PushRetry> {
+export async function requestPushRetry(sql: Sql, ownerId: string, taskId: string, staleAfterMs: number): Promise<PushRetry> {
   return sql.begin(async (tx) => {
-    const [task] = await tx<{ status: TaskStatus; push: TaskPush | null; asked: boolean }[]>`
-      select status, push, coalesce(options->>'push' = 'true', false) as asked from tasks where id = ${taskId} and owner_id = ${ownerId} for update`;
+    const [task] = await tx<{ status: TaskStatus; push: TaskPush | null; asked: boolean; stale: boolean }[]>`
+      select status, push, coalesce(options->>'push' = 'true', false) as asked,
+        updated_at < now() - make_interval(secs => ${staleAfterMs / 1000}) as stale
+      from tasks where id = ${taskId} and owner_id = ${ownerId} for update`;
     if (!task) return { kind: 'missing' } as const;
     if (task.status !== 'succeeded') return { kind: 'refused', reason: `the task is ${task.status}: only a succeeded task's work is pushed` } as const;
     const state = task.push?.state ?? (task.asked ? 'pending' : null);
     if (state === 'pushed') return { kind: 'refused', reason: `the task is already pushed (branch ${task.push?.branch ?? '?'})` } as const;
-    if (state === 'pending') return { kind: 'refused', reason: 'a push of this task is already pending: wait for its outcome' } as const;
+    // A try pending past the longest a push may take was lost with its worker: it may be tried again.
+    if (state === 'pending' && !task.stale) return { kind: 'refused', reason: 'a push of this task is already pending: wait for its outcome' } as const;
     const tries = (task.push?.tries ?? 0) + 1;
     const pending: TaskPush = { ...(task.push ?? emptyPush()), state: 'pending', error: null, tries };
     await tx`update tasks set push = ${tx.json(pending as never)}, updated_at = now() where id = ${taskId}`;

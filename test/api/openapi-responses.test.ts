@@ -341,6 +341,11 @@ describe('branch push', () => {
     expect((await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey })).status, 'still queued').toBe(409);
     await finishLikeAWorker(id);
     expect((await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey })).status, 'its first try is pending').toBe(409);
+    // A try pending for longer than a push may take was lost with its worker: it can be taken over.
+    await env.db.sql`update tasks set updated_at = now() - interval '1 hour' where id = ${id}`;
+    const takenOver = await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey });
+    expect(takenOver.status, takenOver.text).toBe(202);
+    expect(takenOver.json.push).toMatchObject({ state: 'pending', tries: 1 });
     // What the pusher records when the remote refused it.
     const failed = { state: 'failed', branch: 'bot/x', commit: null, remote: 'https://github.com/example/repo.git', compare_url: null, error: 'refused', tries: 1, pushed_at: null };
     await env.db.sql`update tasks set push = ${env.db.sql.json(failed)} where id = ${id}`;

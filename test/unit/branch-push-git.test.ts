@@ -156,6 +156,14 @@ describe('commitAndPush against a real git server with basic auth', () => {
     expect(error.message).toBe('branch aicli/dead could not be pushed: the remote could not be reached');
   });
 
+  it('pushes to a file:// remote without a credential', async () => {
+    const local: GuardedRemote = { url: `file://${bare}`, transport: 'file', remoteConfigArgs: [] };
+    const diff = await diffOf((dir) => writeFile(path.join(dir, 'local.txt'), 'local\n'));
+    const { commit } = await commitAndPush(plan({ diff, source: local, remote: local, credential: null, branch: 'aicli/local' }));
+    expect(git(bare, 'rev-parse', 'aicli/local')).toBe(commit);
+    expect(git(bare, 'show', 'aicli/local:local.txt')).toBe('local');
+  });
+
   it('refuses a diff that changes nothing', async () => {
     const error = await refusal(plan({ diff: '', branch: 'aicli/empty' }));
     expect(error.code).toBe('apply_failed');

@@ -21,7 +21,12 @@ export async function pushTask(o: { sql: Sql; config: Config; logger: Logger; ta
   const log = o.logger.child({ task_id: row.id, action: 'push' });
   const tries = row.push?.state === 'pending' && row.push.tries > 0 ? row.push.tries : (row.push?.tries ?? 0) + 1;
   const t0 = Date.now();
-  const outcome = await tryPush(o, row, tries);
+  // Whatever goes wrong ends as the task's push.error: a try left pending would block every retry.
+  const outcome = await tryPush(o, row, tries).catch((err: unknown): TaskPush => {
+    log.warn({ err }, 'push failed on the worker');
+    const message = err instanceof Error ? err.message : String(err);
+    return { ...emptyPush(), tries, state: 'failed', error: `the push failed on the worker: ${message.slice(0, 300)}` };
+  });
   const pushMs = Date.now() - t0;
   await recordPush(o.sql, row.id, outcome);
   if (outcome.state === 'pushed') log.info({ branch: outcome.branch, commit: outcome.commit, push_ms: pushMs, tries }, 'task pushed');

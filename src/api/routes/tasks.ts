@@ -8,6 +8,7 @@ import { TASK_STATUSES } from '../../domain/task-status.js';
 import { listTaskEvents } from '../../db/task-events.js';
 import { findWorkspace, type WorkspaceRow } from '../../db/workspaces.js';
 import { requestPushRetry } from '../../db/task-push.js';
+import { JOB_CATALOG } from '../../queue/job-catalog.js';
 import { enqueuePush } from '../../queue/push-queue.js';
 import { taskEventStream } from '../../events/task-stream.js';
 import { enqueueTask } from '../../queue/task-queue.js';
@@ -242,7 +243,7 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
         if (!workspace) throw notFound('workspace');
         decidePush(workspace, true);
         if (!r.pushes) throw unavailable('branch pushes are not available on this API process');
-        const retry = await requestPushRetry(r.sql, principal.userId, id);
+        const retry = await requestPushRetry(r.sql, principal.userId, id, JOB_CATALOG['push-branch'].timeoutMs(r.config));
         if (retry.kind === 'missing') throw notFound('task');
         if (retry.kind === 'refused') throw conflict(retry.reason);
         try {
