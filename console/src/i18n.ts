@@ -70,6 +70,11 @@ const en = {
   toolCall: 'Tool call',
   toolResult: 'Result',
   newTask: 'New task',
+  push: 'Branch',
+  pushPending: 'push pending',
+  pushFailed: 'push failed',
+  pushAgain: 'Push again',
+  compare: 'compare',
 };
 
 export type Words = typeof en;
@@ -145,6 +150,11 @@ const ko: Words = {
   toolCall: '도구 호출',
   toolResult: '결과',
   newTask: '새 작업',
+  push: '브랜치',
+  pushPending: '푸시 대기 중',
+  pushFailed: '푸시 실패',
+  pushAgain: '다시 푸시',
+  compare: '비교',
 };
 
 export const locale: 'en' | 'ko' = (navigator.languages?.[0] ?? navigator.language ?? 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en';
