@@ -16,6 +16,7 @@ const B = { id: '', token: '', apiKey: '', workspace: '', task: '', key: '' };
 const bodies: Record<string, unknown> = {
   'PUT /api/v1/workspaces/:id': { name: 'stolen' },
   'PUT /api/v1/workspaces/:id/anthropic-key': { api_key: 'sk-ant-api03-stolen-stolen-stolen' },
+  'PUT /api/v1/workspaces/:id/git-credential': { token: 'stolen-token' },
 };
 
 const queries: Record<string, string> = {
@@ -77,11 +78,14 @@ describe("tenant A's credentials on tenant B's resources", () => {
         'DELETE /api/v1/workspaces/:id',
         'PUT /api/v1/workspaces/:id/anthropic-key',
         'DELETE /api/v1/workspaces/:id/anthropic-key',
+        'PUT /api/v1/workspaces/:id/git-credential',
+        'DELETE /api/v1/workspaces/:id/git-credential',
         'GET /api/v1/tasks/:id',
         'GET /api/v1/tasks/:id/diff',
         'GET /api/v1/tasks/:id/events',
         'GET /api/v1/tasks/:id/transcript',
         'POST /api/v1/tasks/:id/cancel',
+        'POST /api/v1/tasks/:id/push',
         'DELETE /api/v1/api-keys/:id',
       ]),
     );
