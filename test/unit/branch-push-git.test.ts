@@ -54,6 +54,7 @@ function plan(over: Partial<BranchCommitPlan>): BranchCommitPlan {
     committer: { name: 'Committer', email: 'committer@example.test' },
     message: 'Add a file\n\nPrompt:\nadd it\n',
     timeoutMs: 60_000,
+    maxBinaryBytes: 1024 * 1024,
     ...over,
   };
 }
@@ -190,6 +191,19 @@ describe('hostile diffs never write a file and never reach .git', () => {
     expect(branchesOf()).not.toContain(branch);
     const after = await readdir('/tmp');
     expect(after.filter((name) => !before.includes(name) && /escape|abs|through|pwned/.test(name))).toEqual([]);
+  });
+
+  it('a binary patch that would inflate past push.max_binary_bytes is refused before git writes it', async () => {
+    const small = await diffOf((dir) => writeFile(path.join(dir, 'zeros.bin'), Buffer.alloc(4096)));
+    expect(small).toMatch(/^literal 4096$/m);
+    const error = await refusal(plan({ diff: small, branch: 'aicli/bomb', maxBinaryBytes: 4095 }));
+    expect(error.code).toBe('apply_failed');
+    expect(error.message).toMatch(/binary files of 4096 bytes.*push\.max_binary_bytes/);
+    // A declared size that lies is refused by git itself.
+    const lying = small.replace(/^literal 4096$/m, 'literal 100');
+    expect((await refusal(plan({ diff: lying, branch: 'aicli/lying' }))).code).toBe('apply_failed');
+    expect(branchesOf()).not.toContain('aicli/bomb');
+    expect(branchesOf()).not.toContain('aicli/lying');
   });
 
   it('an absolute path is only ever a path inside the tree', async () => {

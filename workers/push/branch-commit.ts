@@ -54,6 +54,8 @@ export interface BranchCommitPlan {
   message: string;
   /** For the whole build and push. */
   timeoutMs: number;
+  /** The most the diff's binary patches may inflate to (their declared sizes, which git apply enforces). */
+  maxBinaryBytes: number;
   signal?: AbortSignal;
 }
 
@@ -88,6 +90,7 @@ async function buildAndPush(plan: BranchCommitPlan, dir: string): Promise<{ comm
   await fetchCommit(git, plan.source, plan.sourceCommit, depth, sameRemote ? auth : {});
   if (plan.parentCommit !== null) await fetchCommit(git, plan.remote, plan.parentCommit, ['--depth=1'], auth);
 
+  checkBinarySizes(plan.diff, plan.maxBinaryBytes);
   await git(['read-tree', plan.sourceCommit]).catch(failed('git read-tree'));
   await git(['apply', '--cached', '--whitespace=nowarn', '-'], { input: plan.diff }).catch((error: unknown) => {
     throw new PushError('apply_failed', `the task's diff does not apply to the source commit: ${detailOf(error)}`, { cause: error });
@@ -104,6 +107,18 @@ async function buildAndPush(plan: BranchCommitPlan, dir: string): Promise<{ comm
     .trim();
   await pushCommit(git, plan, commit, auth);
   return { commit };
+}
+
+/**
+ * `literal N` / `delta N` open each deflated binary patch with the size it inflates to; git apply refuses a
+ * patch whose data inflates to anything else, so the sum bounds what applying it writes.
+ */
+function checkBinarySizes(diff: string, maxBytes: number): void {
+  let total = 0;
+  for (const match of diff.matchAll(/^(?:literal|delta) (\d+)$/gm)) total += Number(match[1]);
+  if (total > maxBytes) {
+    throw new PushError('apply_failed', `the task's diff holds binary files of ${total} bytes; the most a push takes is ${maxBytes} (push.max_binary_bytes)`);
+  }
 }
 
 type Git = (args: readonly string[], o?: { input?: string; env?: Record<string, string>; okExitCodes?: number[] }) => Promise<GitResult>;

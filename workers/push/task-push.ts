@@ -78,6 +78,7 @@ async function tryPush(o: { config: Config; signal?: AbortSignal; logger: Logger
       committer: target.committer,
       message: pushCommitMessage(row.prompt, row.result_text, row.id),
       timeoutMs: o.config.push.timeout,
+      maxBinaryBytes: o.config.push.max_binary_bytes,
       ...(o.signal ? { signal: o.signal } : {}),
     });
     return {
