@@ -356,6 +356,16 @@ describe('branch push', () => {
     expect(queued.status, queued.text).toBe(202);
     expect(queued.json.push).toMatchObject({ state: 'pending', tries: 3, error: null });
     expect(await env.main.resources.pushes?.getJob(`push-${id}-3`)).toBeTruthy();
+    // The workspace default: a task pushes unless it asks push: false.
+    const byDefault = await env.hit('PUT /api/v1/workspaces/{id}', `/api/v1/workspaces/${made.json.id}`, { token: who.bob, body: { push: { remote: 'source', default: true } } });
+    expect(byDefault.json.push.default).toBe(true);
+    for (const [asked, expected] of [[undefined, true], [false, undefined]] as const) {
+      const t = await env.hit('POST /api/v1/tasks', '/api/v1/tasks', { apiKey: who.bobKey, body: { workspace_id: made.json.id, prompt: 'default', ...(asked === undefined ? {} : { push: asked }) } });
+      expect(t.status, t.text).toBe(202);
+      expect(t.json.options.push === true ? true : undefined, `push: ${String(asked)}`).toBe(expected);
+      expect(t.json.push === null, `push: ${String(asked)}`).toBe(expected === undefined);
+      expect((await env.hit('POST /api/v1/tasks/{id}/cancel', `/api/v1/tasks/${t.json.id}/cancel`, { apiKey: who.bobKey })).status).toBe(200);
+    }
     await env.db.sql`update workspaces set push = null where id = ${made.json.id}`;
     expect((await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey })).status, 'no push target any more').toBe(422);
   });
