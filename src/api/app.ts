@@ -47,7 +47,7 @@ function declaredRoutes(r: ApiResources, identity: Identity, metrics: Metrics | 
     ...workspaceRoutes(r),
     ...taskRoutes(r),
     ...webhookSecretRoutes(r),
-    ...queueBoardRoutes([r.queue, r.webhooks]),
+    ...queueBoardRoutes([r.queue, r.webhooks, ...(r.pushes ? [r.pushes] : [])]),
     ...consoleRoutes(),
   ];
   return routes;

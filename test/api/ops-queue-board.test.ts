@@ -120,7 +120,7 @@ describe('read-only board (admin:queues:read)', () => {
   it('lets a reader look, marked read-only', async () => {
     const res = await call(t, 'GET', '/admin/queues/api/queues', { token: readerToken });
     expect(res.status).toBe(200);
-    expect(res.json.queues.map((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toEqual([true, true]);
+    expect(res.json.queues.map((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toEqual([true, true, true]);
     expect(res.json.queues.every((q: { allowRetries: boolean }) => q.allowRetries === false)).toBe(true);
     const page = await call(t, 'GET', '/admin/queues', { token: readerToken });
     expect(page.text).toContain('(read-only)');
