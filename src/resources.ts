@@ -9,6 +9,7 @@ import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { ScheduleQueue } from './queue/schedule-queue.js';
 import type { TaskQueue } from './queue/task-queue.js';
+import type { PushQueue } from './queue/push-queue.js';
 import type { WebhookQueue } from './queue/webhook-queue.js';
 
 /** Everything the API's handlers need, passed in once (no module-level singletons). */
@@ -23,6 +24,8 @@ export interface ApiResources {
   webhooks: WebhookQueue;
   /** Where schedules' job schedulers put their ticks. */
   schedules: ScheduleQueue;
+  /** Branch pushes; without it POST /tasks/{id}/push answers 503 (the workers' relay enqueues first tries). */
+  pushes?: PushQueue;
   /** Command connection (fails fast when Redis is away). */
   redis: RedisClient;
   /** Prometheus registry and handles; createApp makes one (with the queue gauges) when absent. */

@@ -82,6 +82,11 @@ const en = {
   remove: 'Delete',
   createSchedule: 'Create schedule',
   lastRun: 'Last run',
+  push: 'Branch',
+  pushPending: 'push pending',
+  pushFailed: 'push failed',
+  pushAgain: 'Push again',
+  compare: 'compare',
 };
 
 export type Words = typeof en;
@@ -169,6 +174,11 @@ const ko: Words = {
   remove: '삭제',
   createSchedule: '예약 작업 만들기',
   lastRun: '최근 실행',
+  push: '브랜치',
+  pushPending: '푸시 대기 중',
+  pushFailed: '푸시 실패',
+  pushAgain: '다시 푸시',
+  compare: '비교',
 };
 
 export const locale: 'en' | 'ko' = (navigator.languages?.[0] ?? navigator.language ?? 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en';

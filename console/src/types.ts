@@ -19,6 +19,8 @@ export interface Task {
   error: { code: string; message: string | null } | null;
   usage: Record<string, unknown> | null;
   cancel_requested: boolean;
+  /** The branch push of a task that asked for one. */
+  push: { state: 'pending' | 'pushed' | 'failed'; branch: string | null; commit: string | null; compare_url: string | null; error: string | null } | null;
   created_at: string;
   finished_at: string | null;
 }

@@ -50,7 +50,7 @@ function declaredRoutes(r: ApiResources, identity: Identity, metrics: Metrics | 
     ...taskRoutes(r),
     ...scheduleRoutes(r),
     ...webhookSecretRoutes(r),
-    ...queueBoardRoutes([r.queue, r.webhooks, r.schedules]),
+    ...queueBoardRoutes([r.queue, r.webhooks, r.schedules, ...(r.pushes ? [r.pushes] : [])]),
     ...consoleRoutes(),
   ];
   return routes;

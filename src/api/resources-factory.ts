@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import { createRedis } from '../queue/redis.js';
 import { createScheduleQueue } from '../queue/schedule-queue.js';
 import { createTaskQueue } from '../queue/task-queue.js';
+import { createPushQueue } from '../queue/push-queue.js';
 import { createWebhookQueue } from '../queue/webhook-queue.js';
 import type { ApiResources } from '../resources.js';
 
@@ -28,6 +29,7 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
   const queue = createTaskQueue(queueConnection, config);
   const webhooks = createWebhookQueue(queueConnection, config);
   const schedules = createScheduleQueue(queueConnection, config);
+  const pushes = createPushQueue(queueConnection, config);
   const hub = new EventHub(subscriber, config.redis.key_prefix, logger);
   const invalidation = new AuthInvalidation(subscriber, redis, `${config.redis.key_prefix}:`, logger);
   const streams = new StreamTracker();
@@ -41,6 +43,7 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
     queue,
     webhooks,
     schedules,
+    pushes,
     redis,
     hub,
     invalidation,
@@ -52,7 +55,7 @@ export function createApiResources(config: Config, sql: Sql, logger: Logger, tok
     close: async () => {
       invalidation.close();
       streams.closeAll(1000);
-      await Promise.allSettled([queue.close(), webhooks.close(), schedules.close()]);
+      await Promise.allSettled([queue.close(), webhooks.close(), schedules.close(), pushes.close()]);
       await Promise.allSettled([redis.quit(), queueConnection.quit(), subscriber.quit()]);
     },
     disconnect: () => {

@@ -4,6 +4,7 @@ import { parseStoredEgress } from '../net/egress-policy.js';
 
 export interface WorkspacePolicyView {
   anthropicKey?: WorkspaceSecretMeta | null;
+  gitCredential?: WorkspaceSecretMeta | null;
 }
 
 /** The workspace as the API shows it; its Anthropic key only ever as `{set, masked, key_id}`. */
@@ -15,6 +16,7 @@ export function workspaceJson(w: WorkspaceRow, policy: WorkspacePolicyView = {})
     source: w.source,
     egress: parseStoredEgress(w.egress),
     anthropic_key: { set: key !== null, masked: key?.masked ?? null, key_id: key?.key_id ?? null },
+    push: w.push ? { ...w.push, credential: { set: Boolean(policy.gitCredential), masked: policy.gitCredential?.masked ?? null } } : null,
     created_at: w.created_at,
     updated_at: w.updated_at,
   };

@@ -8,6 +8,7 @@ import { authSection, oauth2Section, rateLimitSection, rbacSection, securitySect
 import { retentionSection } from './sections/retention.js';
 import { cacheSection } from './sections/cache.js';
 import { redisSection } from './sections/redis.js';
+import { pushSection } from './sections/push.js';
 import { egressSection, limitsSection, pricingSection, scratchSection, secretsSection } from './sections/sandbox-policy.js';
 
 // One schema, one set of defaults. Every key is documented in configs/config.example.yml.
@@ -207,6 +208,7 @@ export const configSchema = z
     idempotency: idempotencySection,
     webhooks: webhooksSection,
     schedules: schedulesSection,
+    push: pushSection,
     retention: retentionSection,
     cache: cacheSection,
     metrics: metricsSection,

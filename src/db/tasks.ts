@@ -15,6 +15,8 @@ export interface TaskOptions {
   resources?: { memory_mb?: number; cpus?: number; pids?: number };
   resume_from?: string;
   priority?: number;
+  /** Push the work as a branch when the task succeeds (src/domain/branch-push.ts). */
+  push?: boolean;
 }
 
 /** The stored task: what its JSON shows (the domain's TaskRecord) plus what only the system reads. */
@@ -28,7 +30,7 @@ export interface TaskRow extends TaskRecord {
 
 // The diff can be megabytes: it is read only by the diff endpoint. (Also what a submission returns: src/db/task-submit.ts.)
 export const TASK_COLUMNS = `id, owner_id, workspace_id, status, attempt, prompt, options, metadata, result, error_code,
-  error_message, attempt_errors, exit_code, usage, diff_truncated, worker_id, webhook_url, cancel_requested_at, created_at,
+  error_message, attempt_errors, exit_code, usage, diff_truncated, worker_id, webhook_url, cancel_requested_at, push, created_at,
   enqueued_at, started_at, finished_at`;
 
 export async function insertTask(

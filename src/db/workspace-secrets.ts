@@ -5,7 +5,8 @@ import type { Sql } from './client.js';
 // id and a masked form are stored; the plaintext exists only in the API while
 // sealing and in the worker while a task runs.
 
-export type WorkspaceSecretKind = 'anthropic_api_key';
+/** `git_credential`: the push credential, sealed as JSON `{username, password}` (a token is the password). */
+export type WorkspaceSecretKind = 'anthropic_api_key' | 'git_credential';
 
 export interface WorkspaceSecretMeta {
   workspace_id: string;

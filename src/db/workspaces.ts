@@ -1,3 +1,4 @@
+import type { PushTarget } from '../domain/branch-push.js';
 import { NO_EGRESS, type EgressPolicy } from '../net/egress-policy.js';
 import type { Sql } from './client.js';
 
@@ -10,20 +11,25 @@ export interface WorkspaceRow {
   source: WorkspaceSource;
   /** The stored egress policy, as Postgres holds it (parseStoredEgress reads it). */
   egress: unknown;
+  /** Where succeeded tasks' work is pushed (branch push); null: nowhere. */
+  push: PushTarget | null;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, owner_id, name, source, egress, created_at, updated_at';
+const COLUMNS = 'id, owner_id, name, source, egress, push, created_at, updated_at';
 
 // Every query takes the owner: another tenant's id simply finds nothing (404), never a 403 that leaks existence.
 // A deleted workspace (deleted_at set, its data not yet purged) is found by none of them.
 
 /** One statement, egress included: a workspace is never stored without the policy it was asked with. */
-export async function insertWorkspace(sql: Sql, w: { ownerId: string; name: string; source: WorkspaceSource; egress?: EgressPolicy }): Promise<WorkspaceRow> {
+export async function insertWorkspace(
+  sql: Sql,
+  w: { ownerId: string; name: string; source: WorkspaceSource; egress?: EgressPolicy; push?: PushTarget | null },
+): Promise<WorkspaceRow> {
   const [row] = await sql<WorkspaceRow[]>`
-    insert into workspaces (owner_id, name, source, egress)
-    values (${w.ownerId}, ${w.name}, ${sql.json(w.source)}, ${sql.json((w.egress ?? NO_EGRESS) as never)})
+    insert into workspaces (owner_id, name, source, egress, push)
+    values (${w.ownerId}, ${w.name}, ${sql.json(w.source)}, ${sql.json((w.egress ?? NO_EGRESS) as never)}, ${w.push ? sql.json(w.push as never) : null})
     returning ${sql.unsafe(COLUMNS)}`;
   return row as WorkspaceRow;
 }
@@ -44,13 +50,15 @@ export async function updateWorkspace(
   sql: Sql,
   ownerId: string,
   id: string,
-  patch: { name?: string; source?: WorkspaceSource; egress?: EgressPolicy },
+  /** push: undefined keeps it, null removes it. */
+  patch: { name?: string; source?: WorkspaceSource; egress?: EgressPolicy; push?: PushTarget | null },
 ): Promise<WorkspaceRow | undefined> {
   const [row] = await sql<WorkspaceRow[]>`
     update workspaces set
       name = coalesce(${patch.name ?? null}, name),
       source = coalesce(${patch.source ? sql.json(patch.source) : null}::jsonb, source),
       egress = coalesce(${patch.egress ? sql.json(patch.egress as never) : null}::jsonb, egress),
+      push = case when ${patch.push !== undefined} then ${patch.push ? sql.json(patch.push as never) : null}::jsonb else push end,
       updated_at = now()
     where id = ${id} and owner_id = ${ownerId} and deleted_at is null
     returning ${sql.unsafe(COLUMNS)}`;

@@ -1,3 +1,4 @@
+import type { TaskPush } from './branch-push.js';
 import type { TaskStatus } from './task-status.js';
 
 /** The stored task's fields that its JSON shows; a database row of the task satisfies it. */
@@ -17,6 +18,8 @@ export interface TaskRecord {
   usage: Record<string, unknown> | null;
   webhook_url: string | null;
   cancel_requested_at: Date | null;
+  /** The branch push's state; null until the pusher or a retry writes it. */
+  push: TaskPush | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -42,8 +45,17 @@ export function taskJson(t: TaskRecord) {
     usage: t.usage,
     webhook_url: t.webhook_url,
     cancel_requested: t.cancel_requested_at !== null,
+    push: taskPushJson(t),
     created_at: t.created_at,
     started_at: t.started_at,
     finished_at: t.finished_at,
   };
+}
+
+/** null when the task did not ask for a push; `pending` until the pusher has tried (or while a retry waits). */
+function taskPushJson(t: TaskRecord): TaskPush | null {
+  if (t.push) return t.push;
+  const asked = (t.options as { push?: boolean }).push === true;
+  if (!asked) return null;
+  return { state: 'pending', branch: null, commit: null, remote: null, compare_url: null, error: null, tries: 0, pushed_at: null };
 }

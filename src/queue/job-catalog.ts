@@ -14,6 +14,8 @@ import type { Config } from '../config/index.js';
 const RUN_TASK_MARGIN_MS = 5 * 60_000;
 /** Reading the task and the secret and recording the delivery, around the HTTP call itself. */
 const WEBHOOK_MARGIN_MS = 30_000;
+/** Reading the task and the credential and recording the outcome, around the git work itself. */
+const PUSH_MARGIN_MS = 30_000;
 
 export interface RetryPolicy {
   attempts: number;
@@ -59,6 +61,13 @@ export const JOB_CATALOG = {
     // A tick that failed (Postgres away) is tried again; its task is still made at most once (schedule_runs).
     retry: () => ({ attempts: 5, backoffDelayMs: 1000, jitter: 0.5 }),
     timeoutMs: () => SCHEDULE_TICK_MS,
+  },
+  // One try per job: the outcome (pushed, or the error) is recorded on the task, and POST /tasks/{id}/push retries.
+  'push-branch': {
+    data: taskRef,
+    queueName: (cfg) => `${cfg.queue.name}-pushes`,
+    retry: () => ({ attempts: 1, backoffDelayMs: 1000, jitter: 0 }),
+    timeoutMs: (cfg) => cfg.push.timeout + PUSH_MARGIN_MS,
   },
 } as const satisfies Record<string, JobDefinition<z.ZodTypeAny>>;
 

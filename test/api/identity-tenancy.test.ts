@@ -17,6 +17,7 @@ const bodies: Record<string, unknown> = {
   'PUT /api/v1/workspaces/:id': { name: 'stolen' },
   'PUT /api/v1/workspaces/:id/anthropic-key': { api_key: 'sk-ant-api03-stolen-stolen-stolen' },
   'PATCH /api/v1/schedules/:id': { enabled: false, cron: '* * * * * *' },
+  'PUT /api/v1/workspaces/:id/git-credential': { token: 'stolen-token' },
 };
 
 const queries: Record<string, string> = {
@@ -83,11 +84,14 @@ describe("tenant A's credentials on tenant B's resources", () => {
         'DELETE /api/v1/workspaces/:id',
         'PUT /api/v1/workspaces/:id/anthropic-key',
         'DELETE /api/v1/workspaces/:id/anthropic-key',
+        'PUT /api/v1/workspaces/:id/git-credential',
+        'DELETE /api/v1/workspaces/:id/git-credential',
         'GET /api/v1/tasks/:id',
         'GET /api/v1/tasks/:id/diff',
         'GET /api/v1/tasks/:id/events',
         'GET /api/v1/tasks/:id/transcript',
         'POST /api/v1/tasks/:id/cancel',
+        'POST /api/v1/tasks/:id/push',
         'DELETE /api/v1/api-keys/:id',
         'GET /api/v1/schedules/:id',
         'PATCH /api/v1/schedules/:id',

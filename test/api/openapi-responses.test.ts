@@ -235,6 +235,17 @@ describe('workspaces', () => {
     expect(noMasterKey.status).toBe(503);
     expect((await env.hit('DELETE /api/v1/workspaces/{id}/anthropic-key', key, { token: who.alice })).status).toBe(204);
 
+    const credential = `${one}/git-credential`;
+    expect((await env.hit('PUT /api/v1/workspaces/{id}/git-credential', credential, { token: who.alice, body: { token: 'ghp_0123456789abcdefghij' } })).status).toBe(204);
+    const withCredential = await env.hit('PUT /api/v1/workspaces/{id}', one, { token: who.alice, body: { source: { type: 'git', url: 'https://github.com/example/repo.git' }, push: { remote: 'source' } } });
+    expect(withCredential.json.push).toMatchObject({ remote: 'source', branch_prefix: 'aicli/', credential: { set: true, masked: '…ghij' } });
+    expect(JSON.stringify(withCredential.json)).not.toContain('ghp_0123456789');
+    expect((await env.hit('PUT /api/v1/workspaces/{id}/git-credential', credential, { token: who.alice, body: { username: 'a:b', password: 'x' } })).status).toBe(422);
+    expect((await env.hit('PUT /api/v1/workspaces/{id}/git-credential', `${base}/${randomUUID()}/git-credential`, { token: who.alice, body: { token: 't' } })).status).toBe(404);
+    expect((await env.hit('PUT /api/v1/workspaces/{id}/git-credential', credential, { token: who.alice, body: { token: 't' } }, env.down)).status).toBe(503);
+    expect((await env.hit('DELETE /api/v1/workspaces/{id}/git-credential', credential, { token: who.alice })).status).toBe(204);
+    expect((await env.hit('PUT /api/v1/workspaces/{id}', one, { token: who.alice, body: { source: { type: 'empty' }, push: null } })).json.push).toBeNull();
+
     const spare = await env.hit('POST /api/v1/workspaces', base, { token: who.alice, body: { name: 'spare' } });
     expect((await env.hit('DELETE /api/v1/workspaces/{id}', `${base}/${spare.json.id}`, { token: who.alice })).status).toBe(204);
   });
@@ -327,6 +338,55 @@ describe('schedules', () => {
     expect((await env.hit('PATCH /api/v1/schedules/{id}', one, { token: who.alice, body: { cron: 'never' } })).status).toBe(400);
     expect((await env.hit('PATCH /api/v1/schedules/{id}', one, { token: who.alice, body: { task: { prompt: 'x', max_turns: 1_000_000 } } })).status).toBe(422);
     expect((await env.hit('DELETE /api/v1/schedules/{id}', one, { token: who.alice })).status).toBe(204);
+  });
+});
+
+describe('branch push', () => {
+  it('submit with push, the retry endpoint, and each refusal', async () => {
+    const made = await env.hit('POST /api/v1/workspaces', '/api/v1/workspaces', {
+      token: who.bob,
+      body: { name: 'pushing', source: { type: 'git', url: 'https://github.com/example/repo.git' }, push: { remote: 'source', branch_prefix: 'bot/' } },
+    });
+    expect(made.status, made.text).toBe(201);
+    const plain = await env.hit('POST /api/v1/workspaces', '/api/v1/workspaces', { token: who.bob, body: { name: 'plain' } });
+    const refused = await env.hit('POST /api/v1/tasks', '/api/v1/tasks', { apiKey: who.bobKey, body: { workspace_id: plain.json.id, prompt: 'x', push: true } });
+    expect(refused.status).toBe(422);
+    expect(refused.json.message).toMatch(/git source/);
+    const submitted = await env.hit('POST /api/v1/tasks', '/api/v1/tasks', { apiKey: who.bobKey, body: { workspace_id: made.json.id, prompt: 'push me', push: true } });
+    expect(submitted.status, submitted.text).toBe(202);
+    expect(submitted.json.push).toMatchObject({ state: 'pending', tries: 0 });
+    const id = submitted.json.id as string;
+    const retry = `/api/v1/tasks/${id}/push`;
+    expect((await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey })).status, 'still queued').toBe(409);
+    await finishLikeAWorker(id);
+    expect((await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey })).status, 'its first try is pending').toBe(409);
+    // A try pending for longer than a push may take was lost with its worker: it can be taken over.
+    await env.db.sql`update tasks set updated_at = now() - interval '1 hour' where id = ${id}`;
+    const takenOver = await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey });
+    expect(takenOver.status, takenOver.text).toBe(202);
+    expect(takenOver.json.push).toMatchObject({ state: 'pending', tries: 1 });
+    // What the pusher records when the remote refused it.
+    const failed = { state: 'failed', branch: 'bot/x', commit: null, remote: 'https://github.com/example/repo.git', compare_url: null, error: 'refused', tries: 1, pushed_at: null };
+    await env.db.sql`update tasks set push = ${env.db.sql.json(failed)} where id = ${id}`;
+    expect((await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey }, env.down)).status, 'Redis away').toBe(503);
+    const [after] = await env.db.sql<{ push: { state: string } }[]>`select push from tasks where id = ${id}`;
+    expect(after?.push.state, 'a try nothing runs does not stay pending').toBe('failed');
+    const queued = await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey });
+    expect(queued.status, queued.text).toBe(202);
+    expect(queued.json.push).toMatchObject({ state: 'pending', tries: 3, error: null });
+    expect(await env.main.resources.pushes?.getJob(`push-${id}-3`)).toBeTruthy();
+    // The workspace default: a task pushes unless it asks push: false.
+    const byDefault = await env.hit('PUT /api/v1/workspaces/{id}', `/api/v1/workspaces/${made.json.id}`, { token: who.bob, body: { push: { remote: 'source', default: true } } });
+    expect(byDefault.json.push.default).toBe(true);
+    for (const [asked, expected] of [[undefined, true], [false, undefined]] as const) {
+      const t = await env.hit('POST /api/v1/tasks', '/api/v1/tasks', { apiKey: who.bobKey, body: { workspace_id: made.json.id, prompt: 'default', ...(asked === undefined ? {} : { push: asked }) } });
+      expect(t.status, t.text).toBe(202);
+      expect(t.json.options.push === true ? true : undefined, `push: ${String(asked)}`).toBe(expected);
+      expect(t.json.push === null, `push: ${String(asked)}`).toBe(expected === undefined);
+      expect((await env.hit('POST /api/v1/tasks/{id}/cancel', `/api/v1/tasks/${t.json.id}/cancel`, { apiKey: who.bobKey })).status).toBe(200);
+    }
+    await env.db.sql`update workspaces set push = null where id = ${made.json.id}`;
+    expect((await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey })).status, 'no push target any more').toBe(422);
   });
 });
 

@@ -120,8 +120,8 @@ describe('read-only board (admin:queues:read)', () => {
   it('lets a reader look, marked read-only', async () => {
     const res = await call(t, 'GET', '/admin/queues/api/queues', { token: readerToken });
     expect(res.status).toBe(200);
-    // The task queue, the webhook queue and the schedule ticks' queue.
-    expect(res.json.queues.map((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toEqual([true, true, true]);
+    // The task, webhook, schedule-tick and branch-push queues.
+    expect(res.json.queues.map((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toEqual([true, true, true, true]);
     expect(res.json.queues.every((q: { allowRetries: boolean }) => q.allowRetries === false)).toBe(true);
     const page = await call(t, 'GET', '/admin/queues', { token: readerToken });
     expect(page.text).toContain('(read-only)');

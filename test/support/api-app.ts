@@ -41,6 +41,7 @@ export function buildTestApp(config: Config, sql: Sql): TestApp {
       await bounded(resources.queue.obliterate({ force: true }));
       await bounded(resources.webhooks.obliterate({ force: true }));
       await bounded(resources.schedules.obliterate({ force: true }));
+      if (resources.pushes) await bounded(resources.pushes.obliterate({ force: true }));
       resources.streams.closeAll(1000);
       resources.disconnect();
     },

@@ -54,10 +54,31 @@ export async function startHttpsServer(tls: TestTls, handler: RequestListener): 
   };
 }
 
-/** Serves the bare repositories under `projectRoot` with `git http-backend` (smart HTTP, protocol v2). */
-export function gitHttpBackend(projectRoot: string): RequestListener {
+export interface GitPushAuth {
+  username: string;
+  password: string;
+}
+
+/** True for the two requests of a push (the ref advertisement for receive-pack and the pack upload). */
+function isPushRequest(url: URL): boolean {
+  return url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack';
+}
+
+/**
+ * Serves the bare repositories under `projectRoot` with `git http-backend` (smart HTTP, protocol v2). With
+ * `pushAuth`, pushes are accepted (http-backend enables receive-pack for an authenticated REMOTE_USER) only
+ * with exactly that basic-auth user and password; anything else gets 401. Fetches need no credentials.
+ */
+export function gitHttpBackend(projectRoot: string, pushAuth?: GitPushAuth): RequestListener {
+  const expected = pushAuth ? `Basic ${Buffer.from(`${pushAuth.username}:${pushAuth.password}`).toString('base64')}` : null;
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'https://backend.invalid');
+    const pushing = isPushRequest(url);
+    if (pushing && (expected === null || req.headers.authorization !== expected)) {
+      req.resume();
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="git"', 'content-type': 'text/plain' }).end('authentication required\n');
+      return;
+    }
     const child = spawn('git', ['http-backend'], {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -73,6 +94,7 @@ export function gitHttpBackend(projectRoot: string): RequestListener {
         HTTP_CONTENT_ENCODING: req.headers['content-encoding'] ?? '',
         GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
         REMOTE_ADDR: '127.0.0.1',
+        ...(pushing && pushAuth ? { REMOTE_USER: pushAuth.username } : {}),
       },
       stdio: ['pipe', 'pipe', 'ignore'],
     });

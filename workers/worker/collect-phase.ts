@@ -81,6 +81,7 @@ export async function collectOutcome(
     usage,
     diff: diff.diff,
     diffTruncated: diff.truncated,
+    sourceCommit: ready.workspace.sourceCommit,
   };
 }
 

@@ -11,6 +11,7 @@ import { startRetentionPruner } from '../../src/tasks/retention/pruner.js';
 import { startDeletionPurger } from '../../src/tasks/deletion/purger.js';
 import { catalogProcessor } from '../../src/queue/job-processor.js';
 import { createTaskQueue, TASK_JOB_NAME, type TaskJobData } from '../../src/queue/task-queue.js';
+import { createPushQueue } from '../../src/queue/push-queue.js';
 import { createWebhookQueue } from '../../src/queue/webhook-queue.js';
 import { createOutboxRelay, createTaskLifecycle, startOutboxRelay } from '../../src/tasks/lifecycle/index.js';
 import { createModelGateway } from '../gateway/server.js';
@@ -37,6 +38,7 @@ import { STALLED_LIMIT_REASON } from './worker-lost.js';
 import { startCancelWatch } from './cancel-watch.js';
 import { superviseWorker } from './worker-watchdog.js';
 import { startWebhookWorker } from './webhook-worker.js';
+import { startPushWorker } from '../push/push-worker.js';
 import { newWorkerId } from './worker-id.js';
 import { ensureScratchDir } from './scratch-root.js';
 
@@ -127,6 +129,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   const queue = createTaskQueue(queueConnection, config);
   // On the fail-fast connection: a delivery while Redis is away fails at once and the relay retries it.
   const webhooks = createWebhookQueue(queueConnection, config);
+  const pushes = createPushQueue(queueConnection, config);
   const metrics = createMetrics({ include: { http: false, tasks: true, process: config.metrics.default_metrics } });
   setWorkerCapacity(metrics, config.queue.worker_concurrency);
   const cleanups = new BackgroundCleanups();
@@ -158,7 +161,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
           prestart: poolPrestart(config),
         })
       : null;
-  const relay = createOutboxRelay({ sql, publisher: queueConnection, prefix, webhooks, queue, metrics, logger });
+  const relay = createOutboxRelay({ sql, publisher: queueConnection, prefix, webhooks, pushes, queue, metrics, logger });
   const lifecycle = createTaskLifecycle({ sql, relay, logger });
   const res: WorkerResources = {
     config,
@@ -240,6 +243,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
   };
   const supervised = superviseWorker({ create: createWorker, probe: publisher, logger });
   const webhookWorker = startWebhookWorker({ config, sql, logger, connection: createRedis(config.redis, 'worker', `aicli-webhooks-${workerId}`) });
+  const pushWorker = startPushWorker({ config, sql, logger, connection: createRedis(config.redis, 'worker', `aicli-pushes-${workerId}`) });
 
   const reaper = startOrphanReaper({
     docker,
@@ -289,12 +293,12 @@ export async function startWorker(o: StartWorkerOptions): Promise<RunningWorker>
     // No job runs any more: the attempts' releases finish, the idle warm sandboxes go.
     await cleanups.drain();
     await pool?.drain().catch((err: unknown) => logger.warn({ err }, 'draining the sandbox pool failed'));
-    await webhookWorker.close();
+    await Promise.allSettled([webhookWorker.close(), pushWorker.close()]);
     // After the last attempt's transition: what its inline delivery left is delivered before Redis closes.
     outbox.stop();
     await relay.deliverPending({ olderThanMs: 0, limit: 200 }).catch((err: unknown) => logger.warn({ err }, 'delivering the outbox at shutdown failed'));
     await heartbeat.stop();
-    const results = await Promise.allSettled([gateway.close(), queue.close(), webhooks.close(), ops?.close()]);
+    const results = await Promise.allSettled([gateway.close(), queue.close(), webhooks.close(), pushes.close(), ops?.close()]);
     await Promise.allSettled([publisher.quit(), queueConnection.quit(), control.quit()]);
     for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'closing a worker resource failed');
     logger.info({ action: 'worker_stopped' }, 'worker stopped');

@@ -78,6 +78,8 @@ export interface RunGitOptions {
   maxStdoutBytes?: number;
   /** Exit codes that count as success (default `[0]`). */
   okExitCodes?: readonly number[];
+  /** Added to the scrubbed environment (a commit's identity, a credential header as GIT_CONFIG_*): never logged. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface GitResult {
@@ -112,7 +114,7 @@ export function runGit(args: readonly string[], options: RunGitOptions): Promise
     // detached: git spawns helpers (upload-pack, remote-https); a timeout must kill the whole group.
     const child = spawn('git', [...HARDENING_ARGS, ...args], {
       cwd: options.cwd,
-      env: gitEnv(options.home),
+      env: { ...gitEnv(options.home), ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     });

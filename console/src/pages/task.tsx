@@ -33,8 +33,16 @@ export function TaskPage() {
   useEffect(() => {
     if (tab === 'diff') void api<{ diff: string; truncated: boolean }>('GET', `/api/v1/tasks/${id}/diff`).then(setDiff, (e: Error) => setError(e.message));
   }, [tab, id, ended]);
+  // A push happens after the task's end, without an event of its own: look again until it has an outcome.
+  const pushPending = task?.push?.state === 'pending' && !ACTIVE_STATUSES.includes(task.status);
+  useEffect(() => {
+    if (!pushPending) return undefined;
+    const timer = setInterval(() => void api<Task>('GET', `/api/v1/tasks/${id}`).then(setTask, () => {}), 2000);
+    return () => clearInterval(timer);
+  }, [id, pushPending]);
   if (!task) return <p>{error || t.loading}</p>;
   const active = ACTIVE_STATUSES.includes(task.status);
+  const pushAgain = () => void api('POST', `/api/v1/tasks/${id}/push`).then(() => api<Task>('GET', `/api/v1/tasks/${id}`).then(setTask), (e: Error) => setError(e.message));
   const cancel = () => void api('POST', `/api/v1/tasks/${id}/cancel`).then(() => api<Task>('GET', `/api/v1/tasks/${id}`).then(setTask), (e: Error) => setError(e.message));
   return (
     <section class="task">
@@ -50,6 +58,31 @@ export function TaskPage() {
           </span>
         )}
       </p>
+      {task.push && (
+        <p class="meta" data-testid="task-push" data-state={task.push.state}>
+          {t.push}:{' '}
+          {task.push.state === 'pushed' && (
+            <>
+              <code>{task.push.branch}</code> @ <code>{task.push.commit?.slice(0, 12)}</code>
+              {task.push.compare_url && (
+                <>
+                  {' '}
+                  · <a href={task.push.compare_url} target="_blank" rel="noopener noreferrer">{t.compare}</a>
+                </>
+              )}
+            </>
+          )}
+          {task.push.state === 'pending' && t.pushPending}
+          {task.push.state === 'failed' && (
+            <span class="error">
+              {t.pushFailed}: {task.push.error}{' '}
+              <button type="button" onClick={pushAgain}>
+                {t.pushAgain}
+              </button>
+            </span>
+          )}
+        </p>
+      )}
       <p class="actions">
         {active && (
           <button type="button" onClick={cancel}>

@@ -27,6 +27,21 @@ const egressSchema = z
   .union([z.object({ mode: z.literal('none') }).strict(), z.object({ mode: z.literal('allowlist'), domains: z.array(z.string()) }).strict()])
   .describe("The sandbox's network: none, or the listed host names through the egress proxy");
 
+const gitIdentitySchema = z.object({ name: z.string(), email: z.string() }).strict();
+
+const workspacePushSchema = z
+  .object({
+    remote: z.string().describe('source (the workspace\'s git source) or the https:// or file:// URL pushed to'),
+    branch_prefix: z.string().describe('A task pushes branch <prefix><first 8 hex digits of its id>'),
+    default: z.boolean().describe('Tasks push unless they ask push: false'),
+    author: gitIdentitySchema,
+    committer: gitIdentitySchema,
+    credential: z.object({ set: z.boolean(), masked: z.string().nullable() }).strict().describe('The git credential, only ever masked'),
+  })
+  .strict()
+  .nullable()
+  .describe('Where succeeded tasks push their work as a branch; null: nowhere');
+
 export const workspaceSchema = z
   .object({
     id: z.string().uuid(),
@@ -37,6 +52,7 @@ export const workspaceSchema = z
       .object({ set: z.boolean(), masked: z.string().nullable(), key_id: z.string().nullable() })
       .strict()
       .describe("The workspace's own Anthropic key, only ever masked"),
+    push: workspacePushSchema,
     created_at: timestamp,
     updated_at: timestamp,
   })
@@ -58,6 +74,7 @@ export const taskOptionsSchema = z
     resources: z.object({ memory_mb: z.number().int(), cpus: z.number(), pids: z.number().int() }).partial().strict(),
     resume_from: z.string().uuid(),
     priority: z.number().int(),
+    push: z.boolean(),
   })
   .partial()
   .strict()
@@ -106,6 +123,20 @@ export const taskSchema = z
     usage: z.record(z.unknown()).nullable(),
     webhook_url: z.string().nullable().describe('Called when the task finishes'),
     cancel_requested: z.boolean().describe('A cancel was asked for and the worker has not stopped yet'),
+    push: z
+      .object({
+        state: z.enum(['pending', 'pushed', 'failed']),
+        branch: z.string().nullable(),
+        commit: z.string().nullable(),
+        remote: z.string().nullable().describe('The URL pushed to (never with credentials)'),
+        compare_url: z.string().nullable().describe('The compare page, for GitHub and GitLab remotes'),
+        error: z.string().nullable().describe('Why the push failed; the task itself stays succeeded. POST /api/v1/tasks/{id}/push retries'),
+        tries: z.number().int(),
+        pushed_at: z.string().nullable(),
+      })
+      .strict()
+      .nullable()
+      .describe('The branch push of a task that asked for one; null otherwise'),
     created_at: timestamp,
     started_at: timestamp.nullable(),
     finished_at: timestamp.nullable(),

@@ -32,6 +32,7 @@ export function taskRequestSchema(cfg: Config) {
       resume_from: z.string().uuid().optional(),
       priority: z.number().int().min(0).max(100).optional(),
       webhook_url: z.string().min(1).max(2048).optional(),
+      push: z.boolean().optional().describe("Push the work as a branch when the task succeeds (default: the workspace's push.default)"),
       metadata: z.record(z.unknown()).optional(),
     })
     .strict();

@@ -7,7 +7,10 @@ import { clearEnqueued, submitTask, type TaskSubmission } from '../../db/task-su
 import { taskJson } from '../../domain/task-json.js';
 import { TASK_STATUSES } from '../../domain/task-status.js';
 import { listTaskEvents } from '../../db/task-events.js';
-import { findWorkspace } from '../../db/workspaces.js';
+import { findWorkspace, type WorkspaceRow } from '../../db/workspaces.js';
+import { requestPushRetry } from '../../db/task-push.js';
+import { JOB_CATALOG } from '../../queue/job-catalog.js';
+import { enqueuePush } from '../../queue/push-queue.js';
 import { taskEventStream } from '../../events/task-stream.js';
 import { enqueueTask } from '../../queue/task-queue.js';
 import type { ApiResources } from '../../resources.js';
@@ -52,7 +55,7 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
   const lifecycle = createTaskLifecycle({
     sql: r.sql,
     logger: r.logger,
-    relay: createOutboxRelay({ sql: r.sql, publisher: r.redis, prefix: r.config.redis.key_prefix, webhooks: r.webhooks, queue: r.queue, logger: r.logger }),
+    relay: createOutboxRelay({ sql: r.sql, publisher: r.redis, prefix: r.config.redis.key_prefix, webhooks: r.webhooks, pushes: r.pushes, queue: r.queue, logger: r.logger }),
   });
 
   const ownedTask = async (ownerId: string, id: string): Promise<TaskRow> => {
@@ -90,13 +93,15 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
         const body = await input.body();
         checkCaps(body, r.config, principal.role);
         const webhook = body.webhook_url ? checkWebhookUrl(body.webhook_url, r.config.webhooks) : null;
-        // The workspace's 404 comes before the resume and webhook refusals. Without either, the submission's own
+        // The workspace's 404 comes before the resume, webhook and push refusals. Without any, the submission's own
         // statement checks the workspace (one round trip for the check, the cap and the insert).
-        if (body.resume_from || (webhook && !webhook.ok)) {
+        let push = body.push;
+        if (body.resume_from || (webhook && !webhook.ok) || push !== false) {
           const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
           if (!workspace) throw notFound('workspace');
           if (body.resume_from) await checkResumable(r.sql, principal.userId, workspace.id, body.resume_from);
           if (webhook && !webhook.ok) throw unprocessable(webhook.message);
+          push = decidePush(workspace, push);
         }
         // The concurrency cap is checked only when a task is really created (an idempotent replay is not new work),
         // under the lock of the user's count, so concurrent submissions never pass the cap together.
@@ -104,7 +109,7 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
           ownerId: principal.userId,
           workspaceId: body.workspace_id,
           prompt: body.prompt,
-          options: taskOptions(body),
+          options: { ...taskOptions(body), ...(push ? { push: true } : {}) },
           metadata: body.metadata ?? null,
           webhookUrl: webhook?.ok ? webhook.url : null,
           maxActive: maxActiveTasks(principal.role, r.config),
@@ -201,6 +206,42 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
     ),
     defineRoute(
       {
+        method: 'POST',
+        path: `${PATH}/:id/push`,
+        summary: "Push the task's work as a branch again (after push.error), or for the first time",
+        tag,
+        access: need('task:create'),
+        responses: [
+          ok(taskSchema, 'Queued: push.state is pending until the worker has tried', 202),
+          err(409, 'Not succeeded, already pushed, or a push is pending'),
+          err(422, 'The workspace has no push target'),
+          err(503, 'Redis unavailable'),
+        ],
+      },
+      async (c) => {
+        const principal = c.get('principal');
+        const id = uuidParam(c, 'task');
+        const task = await ownedTask(principal.userId, id);
+        const workspace = await findWorkspace(r.sql, principal.userId, task.workspace_id);
+        if (!workspace) throw notFound('workspace');
+        decidePush(workspace, true);
+        if (!r.pushes) throw unavailable('branch pushes are not available on this API process');
+        const retry = await requestPushRetry(r.sql, principal.userId, id, JOB_CATALOG['push-branch'].timeoutMs(r.config));
+        if (retry.kind === 'missing') throw notFound('task');
+        if (retry.kind === 'refused') throw conflict(retry.reason);
+        try {
+          await enqueuePush(r.pushes, id, retry.tries);
+        } catch {
+          // Nothing would run the try: its pending state must not block the next request.
+          await r.sql`update tasks set push = jsonb_set(push, '{state}', '"failed"') || '{"error": "the push queue (Redis) was unavailable; retry"}'::jsonb where id = ${id}`;
+          throw unavailable('the push queue (Redis) is unavailable; retry when it is back');
+        }
+        r.logger.info({ action: 'task_push_requested', task_id: id, user_id: principal.userId, tries: retry.tries }, 'push requested');
+        return c.json(taskJson(await ownedTask(principal.userId, id)), 202);
+      },
+    ),
+    defineRoute(
+      {
         method: 'GET',
         path: `${PATH}/:id/events`,
         summary: 'Task events: a live SSE stream, or a JSON page with format=json',
@@ -254,4 +295,16 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
       },
     ),
   ];
+}
+
+/**
+ * Whether a task of this workspace pushes: as asked, else the workspace's default. Asking for a push the
+ * workspace cannot make is a 422 that says what to set.
+ */
+function decidePush(workspace: WorkspaceRow, asked: boolean | undefined): boolean {
+  const wanted = asked ?? workspace.push?.default ?? false;
+  if (!wanted) return false;
+  if (workspace.source.type !== 'git') throw unprocessable('push needs a workspace with a git source');
+  if (!workspace.push) throw unprocessable('push needs a push target on the workspace: set push (PUT /api/v1/workspaces/{id} {"push": {"remote": "source"}})');
+  return true;
 }

@@ -39,8 +39,9 @@ export function checkEgress(egress: z.infer<typeof workspaceEgress> | undefined,
 
 /** Workspace JSON with the masked key for each row, in one query for any number of rows. */
 export async function presentWorkspaces(r: ApiResources, rows: WorkspaceRow[]) {
-  const keys = await workspaceSecretMeta(r.sql, rows.map((row) => row.id), 'anthropic_api_key');
-  return rows.map((row) => workspaceJson(row, { anthropicKey: keys.get(row.id) ?? null }));
+  const ids = rows.map((row) => row.id);
+  const [keys, credentials] = await Promise.all([workspaceSecretMeta(r.sql, ids, 'anthropic_api_key'), workspaceSecretMeta(r.sql, ids, 'git_credential')]);
+  return rows.map((row) => workspaceJson(row, { anthropicKey: keys.get(row.id) ?? null, gitCredential: credentials.get(row.id) ?? null }));
 }
 
 export async function presentWorkspace(r: ApiResources, row: WorkspaceRow) {

@@ -10,6 +10,7 @@ import { defineRoute, need, type RouteDef } from '../route.js';
 import { uuidParam } from './params.js';
 import { checkEgress, presentWorkspace, presentWorkspaces, workspaceKeyRoutes } from './workspace-policy.js';
 import { createWorkspaceBody, updateWorkspaceBody, workspaceSource } from './workspace-schemas.js';
+import { checkPushTarget, gitCredentialRoutes } from './workspace-push.js';
 
 const PATH = '/api/v1/workspaces';
 const outsidePolicy = err(422, 'Git source or egress allowlist outside policy');
@@ -33,7 +34,8 @@ export function workspaceRoutes(r: ApiResources): RouteDef[] {
         const body = await input.body();
         checkSource(body.source);
         const egress = checkEgress(body.egress, maxDomains);
-        const row = await insertWorkspace(r.sql, { ownerId: c.get('principal').userId, name: body.name, source: body.source, egress });
+        const push = checkPushTarget(body.push, body.source, r.config);
+        const row = await insertWorkspace(r.sql, { ownerId: c.get('principal').userId, name: body.name, source: body.source, egress, push });
         return c.json(await presentWorkspace(r, row), 201);
       },
     ),
@@ -61,12 +63,21 @@ export function workspaceRoutes(r: ApiResources): RouteDef[] {
         const body = await input.body();
         checkSource(body.source);
         const egress = checkEgress(body.egress, maxDomains);
-        const row = await updateWorkspace(r.sql, c.get('principal').userId, id, { name: body.name, source: body.source, egress });
+        const ownerId = c.get('principal').userId;
+        // A push target is checked against the source it will have: the new one, else the stored one.
+        let push = undefined as ReturnType<typeof checkPushTarget>;
+        if (body.push !== undefined) {
+          const source = body.source ?? (await findWorkspace(r.sql, ownerId, id))?.source;
+          if (!source) throw notFound('workspace');
+          push = checkPushTarget(body.push, source, r.config);
+        }
+        const row = await updateWorkspace(r.sql, ownerId, id, { name: body.name, source: body.source, egress, push });
         if (!row) throw notFound('workspace');
         return c.json(await presentWorkspace(r, row));
       },
     ),
     ...workspaceKeyRoutes(r, PATH),
+    ...gitCredentialRoutes(r, PATH),
     defineRoute(
       { method: 'DELETE', path: `${PATH}/:id`, summary: 'Delete a workspace', tag, access: need('workspace:delete:own'), responses: [noContent('Deleted'), err(409, 'Tasks still queued or running')] },
       async (c) => {

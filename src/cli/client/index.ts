@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { cancelTaskCommand, diffTaskCommand, followTaskCommand, getTaskCommand, listTasksCommand, type ListFlags } from './commands/tasks.js';
+import { cancelTaskCommand, diffTaskCommand, followTaskCommand, getTaskCommand, listTasksCommand, pushTaskCommand, type ListFlags } from './commands/tasks.js';
 import { createWorkspaceCommand, listWorkspacesCommand, type CreateWorkspaceFlags } from './commands/workspaces.js';
 import { loginCommand, logoutCommand, type LoginFlags } from './commands/login.js';
 import { submitCommand, type SubmitFlags } from './commands/submit.js';
@@ -93,6 +93,8 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
     .option('--disallowed-tools <list>', 'comma-separated tools claude may not use', list)
     .option('--append-system-prompt <text>', 'appended to the system prompt')
     .option('--resume-from <task-id>', 'continue the session and workspace of an earlier task')
+    .option('--push', "push the work as a branch when the task succeeds (the workspace's push target)")
+    .option('--no-push', "do not push, even if the workspace pushes by default")
     .addHelpText('after', EXIT_CODES_HELP)
     .action((words: string[], opts: SubmitFlags, cmd: Command) => withContext(cmd, (ctx) => submitCommand(ctx, words, opts)));
 
@@ -125,6 +127,12 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
     .argument('<id>')
     .option('--json', 'print the API answer as JSON')
     .action((id: string, opts: { json?: boolean }, cmd: Command) => withContext(cmd, (ctx) => cancelTaskCommand(ctx, id, opts)));
+  tasks
+    .command('push')
+    .description("push a succeeded task's work as a branch again (after a push error), or for the first time")
+    .argument('<id>')
+    .option('--json', 'print the API answer as JSON')
+    .action((id: string, opts: { json?: boolean }, cmd: Command) => withContext(cmd, (ctx) => pushTaskCommand(ctx, id, opts)));
   tasks
     .command('diff')
     .description("print the task's workspace change as a git patch")

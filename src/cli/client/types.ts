@@ -16,6 +16,14 @@ export interface TaskJson {
   } | null;
   error?: { code: string; message: string | null } | null;
   exit_code?: number | null;
+  push?: {
+    state: 'pending' | 'pushed' | 'failed';
+    branch: string | null;
+    commit: string | null;
+    remote: string | null;
+    compare_url: string | null;
+    error: string | null;
+  } | null;
   created_at?: string;
   started_at?: string | null;
   finished_at?: string | null;

@@ -16,6 +16,8 @@ export interface TaskOutcomeWrite {
   usage: Record<string, unknown> | null;
   diff: string | null;
   diffTruncated: boolean;
+  /** The commit the workspace was cloned at (git sources): a branch push applies the diff to it. */
+  sourceCommit?: string | null;
 }
 
 export interface AttemptFailure {
@@ -27,8 +29,9 @@ type Committed = { value: boolean; outboxId: string | null };
 const FENCED: Committed = { value: false, outboxId: null };
 
 /** Locks the running row while the lease still holds it; false when the attempt was fenced out. */
-async function lockLeased(tx: Sql, lease: TaskLease): Promise<{ webhook_url: string | null } | undefined> {
-  const [row] = await tx<{ webhook_url: string | null }[]>`select webhook_url from tasks where ${leaseHeld(tx, lease)} for update`;
+async function lockLeased(tx: Sql, lease: TaskLease): Promise<{ webhook_url: string | null; push: boolean } | undefined> {
+  const [row] = await tx<{ webhook_url: string | null; push: boolean }[]>`
+    select webhook_url, coalesce(options->>'push' = 'true', false) as push from tasks where ${leaseHeld(tx, lease)} for update`;
   return row;
 }
 
@@ -50,9 +53,11 @@ export async function finish(tx: Sql, lease: TaskLease, given: TaskOutcomeWrite)
     update tasks set status = ${o.status}, result = ${o.result ? tx.json(o.result as never) : null},
       error_code = ${o.errorCode}, error_message = ${o.errorMessage}, exit_code = ${o.exitCode},
       usage = ${o.usage ? tx.json(o.usage as never) : null}, diff = ${o.diff}, diff_truncated = ${o.diffTruncated},
-      finished_at = now(), updated_at = now()
+      source_commit = ${o.sourceCommit ?? null}, finished_at = now(), updated_at = now()
     where id = ${lease.taskId}`;
-  return terminalOutbox(tx, lease.taskId, 'finish', row.webhook_url, events, taskFinishedOf(o));
+  // A succeeded task that asked for a push owes one, enqueued after the commit like its webhook.
+  const owed = row.push && o.status === 'succeeded' ? { push: true as const } : {};
+  return terminalOutbox(tx, lease.taskId, 'finish', row.webhook_url, events, taskFinishedOf(o), owed);
 }
 
 /** An infrastructure fault on the last attempt: `failed`, with the attempt's error kept in attempt_errors. */

@@ -18,6 +18,8 @@ export interface OutboxEffects {
   removeJob?: true;
   /** Enqueue the task's webhook delivery. */
   webhook?: true;
+  /** Enqueue the task's branch push (its first try: the job id is derived from the task id). */
+  push?: true;
   /** Counted in the delivering process's task metrics. */
   finished?: TaskFinished;
 }

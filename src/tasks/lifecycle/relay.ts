@@ -6,6 +6,7 @@ import { publishControl } from '../../events/control.js';
 import type { Logger } from '../../observability/logger.js';
 import { recordTaskFinished, type Metrics } from '../../observability/metrics.js';
 import type { TaskQueue } from '../../queue/task-queue.js';
+import { enqueuePush, type PushQueue } from '../../queue/push-queue.js';
 import { enqueueWebhook, type WebhookQueue } from '../../queue/webhook-queue.js';
 import type { OutboxEffects } from './effects.js';
 import { startPeriodic } from '../../util/periodic.js';
@@ -16,6 +17,8 @@ export interface RelayDeps {
   publisher: RedisClient;
   prefix: string;
   webhooks: WebhookQueue;
+  /** The branch-push queue; a relay without it leaves a push owed in the row for one that has it. */
+  pushes?: PushQueue;
   /** Needed to remove the job of a task cancelled while queued; without it the claim skips the job. */
   queue?: TaskQueue;
   /** The task metrics; a relay without them (the API's) leaves the count to a worker's relay. */
@@ -92,10 +95,12 @@ async function applyEffects(d: RelayDeps, row: OutboxRow<OutboxEffects>): Promis
     await d.queue.remove(row.task_id).catch((err: unknown) => d.logger.debug({ err, task_id: row.task_id }, 'removing the job failed'));
   }
   if (e.webhook) await enqueueWebhook(d.webhooks, row.task_id);
-  if (!e.finished) return null;
-  if (!d.metrics) return { finished: e.finished };
-  recordTaskFinished(d.metrics, e.finished);
-  return null;
+  if (e.push && d.pushes) await enqueuePush(d.pushes, row.task_id);
+  const owed: OutboxEffects = {};
+  if (e.push && !d.pushes) owed.push = true;
+  if (e.finished && d.metrics) recordTaskFinished(d.metrics, e.finished);
+  else if (e.finished) owed.finished = e.finished;
+  return Object.keys(owed).length > 0 ? owed : null;
 }
 
 async function keepOwed(tx: Sql, id: string, owed: OutboxEffects): Promise<void> {

@@ -21,6 +21,8 @@ export interface SubmitFlags {
   disallowedTools?: string[];
   appendSystemPrompt?: string;
   resumeFrom?: string;
+  /** --push / --no-push; undefined: the workspace's default. */
+  push?: boolean;
 }
 
 const ATTEMPTS = 3;
@@ -59,6 +61,7 @@ export function taskOptions(f: Omit<SubmitFlags, 'workspace'>): Record<string, u
     disallowed_tools: f.disallowedTools,
     append_system_prompt: f.appendSystemPrompt,
     resume_from: f.resumeFrom,
+    push: f.push,
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
 }

@@ -57,6 +57,8 @@ export async function getTaskCommand(ctx: ClientContext, id: string, flags: { js
     ['duration', typeof r?.duration_ms === 'number' ? formatDuration(r.duration_ms) : null],
     ['session', r?.session_id ?? null],
     ['exit code', typeof task.exit_code === 'number' ? String(task.exit_code) : null],
+    ['push', task.push ? describePush(task.push) : null],
+    ['compare', task.push?.compare_url ?? null],
   ];
   const shown = fields.filter((f): f is [string, string] => f[1] !== null);
   const pad = Math.max(...shown.map(([k]) => k.length)) + 1;
@@ -97,4 +99,31 @@ export async function followTaskCommand(ctx: ClientContext, id: string, flags: {
   const renderer = createRenderer(ctx.io, { json: flags.json });
   renderer.task(task);
   return followTask(ctx, task.id, renderer);
+}
+
+/** One line for a task's branch push: where it went, or why it did not. */
+export function describePush(push: NonNullable<TaskJson['push']>): string {
+  switch (push.state) {
+    case 'pushed':
+      return `pushed ${push.branch ?? '?'} at ${push.commit?.slice(0, 12) ?? '?'} to ${push.remote ?? '?'}`;
+    case 'failed':
+      return `failed: ${push.error ?? 'unknown error'} (retry: aicli-web tasks push ID)`;
+    case 'pending':
+      return 'pending';
+  }
+}
+
+/** `tasks push`: asks the server to push the task's work (again); a refusal (409, 422) is an error. */
+export async function pushTaskCommand(ctx: ClientContext, id: string, flags: { json?: boolean }): Promise<number> {
+  let task: TaskJson;
+  try {
+    task = await ctx.api.request<TaskJson>('POST', taskPath(id, '/push'));
+  } catch (err) {
+    if (err instanceof ApiResponseError && (err.status === 409 || err.status === 422)) {
+      throw new ClientError(`cannot push task ${id}: ${err.message}`, EXIT.error, { cause: err });
+    }
+    throw err;
+  }
+  ctx.io.stdout.write(flags.json ? `${JSON.stringify(task, null, 2)}\n` : `push of ${task.id} queued\n`);
+  return EXIT.ok;
 }
