@@ -1,5 +1,5 @@
 import { NO_EGRESS, type EgressPolicy } from '../net/egress-policy.js';
-import type { Sql } from './client.js';
+import type { Queryable, Sql } from './client.js';
 
 export type WorkspaceSource = { type: 'empty' } | { type: 'git'; url: string; ref?: string };
 
@@ -10,17 +10,19 @@ export interface WorkspaceRow {
   source: WorkspaceSource;
   /** The stored egress policy, as Postgres holds it (parseStoredEgress reads it). */
   egress: unknown;
+  /** The public MCP server list (secret values only masked; parseStoredMcpServers reads it). */
+  mcp_servers: unknown;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, owner_id, name, source, egress, created_at, updated_at';
+const COLUMNS = 'id, owner_id, name, source, egress, mcp_servers, created_at, updated_at';
 
 // Every query takes the owner: another tenant's id simply finds nothing (404), never a 403 that leaks existence.
 // A deleted workspace (deleted_at set, its data not yet purged) is found by none of them.
 
 /** One statement, egress included: a workspace is never stored without the policy it was asked with. */
-export async function insertWorkspace(sql: Sql, w: { ownerId: string; name: string; source: WorkspaceSource; egress?: EgressPolicy }): Promise<WorkspaceRow> {
+export async function insertWorkspace(sql: Queryable, w: { ownerId: string; name: string; source: WorkspaceSource; egress?: EgressPolicy }): Promise<WorkspaceRow> {
   const [row] = await sql<WorkspaceRow[]>`
     insert into workspaces (owner_id, name, source, egress)
     values (${w.ownerId}, ${w.name}, ${sql.json(w.source)}, ${sql.json((w.egress ?? NO_EGRESS) as never)})
@@ -41,7 +43,7 @@ export async function listWorkspaces(sql: Sql, ownerId: string, limit: number): 
 }
 
 export async function updateWorkspace(
-  sql: Sql,
+  sql: Queryable,
   ownerId: string,
   id: string,
   patch: { name?: string; source?: WorkspaceSource; egress?: EgressPolicy },
@@ -59,7 +61,7 @@ export async function updateWorkspace(
 
 /**
  * Marks the workspace deleted unless a task of it is still queued or running ('busy'). From then on no
- * query here finds it and its stored Anthropic key is gone; the purger (src/tasks/deletion/) removes its
+ * query here finds it and its stored Anthropic key and MCP secrets are gone; the purger (src/tasks/deletion/) removes its
  * tasks and events in batches and then the row. The row lock makes a submission racing the delete wait
  * for it; one that still slips in is cancelled by the purger.
  */
@@ -71,6 +73,7 @@ export async function deleteWorkspace(sql: Sql, ownerId: string, id: string): Pr
     if (active) return 'busy' as const;
     await tx`update workspaces set deleted_at = now(), updated_at = now() where id = ${id}`;
     await tx`delete from workspace_secrets where workspace_id = ${id}`;
+    await tx`delete from workspace_mcp_secrets where workspace_id = ${id}`;
     return 'deleted' as const;
   });
 }

@@ -13,6 +13,7 @@ import type { AttemptCleanup } from './attempt-cleanup.js';
 import { AttemptPhases } from './attempt-phases.js';
 import type { WorkerResources } from './resources.js';
 import { InfraFault } from './retry-policy.js';
+import { removeMcpConfig, SANDBOX_MCP_CONFIG, writeMcpConfig } from './task-mcp.js';
 import { endedBeforeStart, openTaskEgress, type TaskEgress, type TaskRunPlan } from './task-policy.js';
 import { restoreTranscript } from './transcript.js';
 
@@ -26,13 +27,15 @@ export interface ReadyAttempt {
   args: string[];
   env: Record<string, string>;
   egress: TaskEgress | null;
+  /** Host path of the attempt's --mcp-config document, for a cold sandbox's read-only mount; null without one. */
+  mcpConfigPath: string | null;
 }
 
 export type Prepared = { kind: 'ready'; ready: ReadyAttempt } | { kind: 'ended'; outcome: TaskOutcomeWrite };
 
 /**
  * The prepare phase: the resume source, a capped scratch area, the workspace (clone, patch), the transcript
- * to resume, and the egress proxy. Each acquisition is registered with `cleanup` as soon as it exists.
+ * to resume, the MCP config and the egress proxy. Each acquisition is registered with `cleanup` as soon as it exists.
  * A cancel or a shutdown stops it between steps and aborts a clone in progress.
  */
 export async function prepareAttempt(
@@ -81,6 +84,16 @@ export async function prepareAttempt(
     throw new InfraFault(refused ? 'workspace_refused' : 'workspace', `workspace preparation failed: ${(err as Error).message}`, { cause: err });
   }
   if (resume?.session_id && resume.transcript) await restoreTranscript(workspace.claudeConfigDir, resume.session_id, resume.transcript);
+  // The document, for a cold sandbox's read-only mount, in the attempt's root dir (root's, 0700, never mounted
+  // as a whole). A warm sandbox has the root-owned /run/aicli mounted read-only already: a copy goes there
+  // (the first one still serves the cold start that follows a failed hand-off).
+  let mcpConfigPath: string | null = null;
+  if (plan.mcp) {
+    const files = [await writeMcpConfig(workspace.root, plan.mcp.configJson)];
+    if (slot) files.push(await writeMcpConfig(slot.runDir, plan.mcp.configJson));
+    cleanup.defer('removing the MCP config', () => Promise.all(files.map(removeMcpConfig)));
+    mcpConfigPath = files[0] as string;
+  }
 
   const args = buildClaudeArgs({
     prompt: task.prompt,
@@ -92,6 +105,8 @@ export async function prepareAttempt(
     appendSystemPrompt: opts.append_system_prompt,
     maxBudgetUsd: plan.budgetUsd,
     resumeSessionId: resume?.session_id ?? undefined,
+    mcpConfigPath: plan.mcp ? SANDBOX_MCP_CONFIG : undefined,
+    strictMcpConfig: true,
   });
   const env: Record<string, string> = {
     ...claudeEnv({
@@ -109,7 +124,7 @@ export async function prepareAttempt(
   }
   const stopped = stoppedBeforeSandbox(signal);
   if (stopped) return { kind: 'ended', outcome: stopped };
-  return { kind: 'ready', ready: { workspace, slot, args, env, egress } };
+  return { kind: 'ready', ready: { workspace, slot, args, env, egress, mcpConfigPath } };
 }
 
 function acquireAttemptScratch(res: WorkerResources, task: ClaimedTask): Promise<ScratchArea> {

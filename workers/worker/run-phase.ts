@@ -79,6 +79,7 @@ export async function runSandbox(
           claudeConfigDir: ready.workspace.claudeConfigDir,
           gatewaySocketPath: res.gateway.socketPath,
           egressSocketPath: ready.egress?.socketPath ?? null,
+          mcpConfigPath: ready.mcpConfigPath,
           env: ready.env,
           cmd,
           ...limits,

@@ -27,6 +27,23 @@ const egressSchema = z
   .union([z.object({ mode: z.literal('none') }).strict(), z.object({ mode: z.literal('allowlist'), domains: z.array(z.string()) }).strict()])
   .describe("The sandbox's network: none, or the listed host names through the egress proxy");
 
+const mcpServerSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      name: z.string(),
+      type: z.literal('stdio'),
+      command: z.string(),
+      args: z.array(z.string()),
+      env: z.record(z.string()).describe('Variable name to masked value'),
+    })
+    .strict()
+    .describe('A command present in the sandbox image, run inside the sandbox'),
+  z
+    .object({ name: z.string(), type: z.literal('http'), url: z.string(), headers: z.record(z.string()).describe('Header name to masked value') })
+    .strict()
+    .describe("A remote server, reached through the workspace's egress allowlist"),
+]);
+
 export const workspaceSchema = z
   .object({
     id: z.string().uuid(),
@@ -37,6 +54,7 @@ export const workspaceSchema = z
       .object({ set: z.boolean(), masked: z.string().nullable(), key_id: z.string().nullable() })
       .strict()
       .describe("The workspace's own Anthropic key, only ever masked"),
+    mcp_servers: z.array(mcpServerSchema).describe('MCP servers handed to claude --mcp-config; env and header values only masked'),
     created_at: timestamp,
     updated_at: timestamp,
   })

@@ -19,7 +19,7 @@ import { err, ok, text } from '../openapi/response-docs.js';
 import { diffSchema, eventPageSchema, taskPageSchema, taskSchema } from '../openapi/schemas.js';
 import { defineRoute, need, type RouteDef } from '../route.js';
 import { uuidParam } from './params.js';
-import { checkCaps, maxActiveTasks, taskOptions, taskRequestSchema, tooManyTasks } from './task-request.js';
+import { checkCaps, checkMcpToolRules, maxActiveTasks, namesMcpTools, taskOptions, taskRequestSchema, tooManyTasks } from './task-request.js';
 
 const listQuery = z
   .object({
@@ -104,11 +104,13 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
         const body = await input.body();
         checkCaps(body, r.config, principal.role);
         const webhook = body.webhook_url ? checkWebhookUrl(body.webhook_url, r.config.webhooks) : null;
-        // The workspace's 404 comes before the resume and webhook refusals. Without either, the submission's own
-        // statement checks the workspace (one round trip for the check, the cap and the insert).
-        if (body.resume_from || (webhook && !webhook.ok)) {
+        // The workspace's 404 comes before the resume, MCP tool and webhook refusals. Without any, the submission's
+        // own statement checks the workspace (one round trip for the check, the cap and the insert).
+        const mcpRules = namesMcpTools(body);
+        if (body.resume_from || mcpRules || (webhook && !webhook.ok)) {
           const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
           if (!workspace) throw notFound('workspace');
+          if (mcpRules) checkMcpToolRules(body, workspace);
           if (body.resume_from) await checkResumable(r.sql, principal.userId, workspace.id, body.resume_from);
           if (webhook && !webhook.ok) throw unprocessable(webhook.message);
         }
