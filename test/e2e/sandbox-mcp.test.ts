@@ -13,8 +13,8 @@ import { toolResultsOf } from '../support/task-events.js';
 // MCP servers per workspace over the real system: `aicli-web up`, the real CLI in the real sandbox image,
 // and a real stdio MCP server inside the sandbox (aicli-mcp-echo, shipped in the image). The scripted model
 // calls the server's tools; their results come back in the task's events. The server's env value is a
-// secret: it reaches the server and nothing else (no event, log line, API answer, database row or file
-// left in scratch). The agent cannot rewrite the CLI's MCP config, and MCP config it plants in the
+// secret: it reaches the server and nothing else (no log line, API answer, database row or file left in
+// scratch; the agent can read the config, and what it prints is stored redacted). The agent cannot rewrite the CLI's MCP config, and MCP config it plants in the
 // workspace for a follow-up is never read (--strict-mcp-config).
 
 const id = testId('sbxmcp');
@@ -116,6 +116,8 @@ describe('MCP servers of a workspace', () => {
 
   it("runs the stdio server inside a warm sandbox: the model calls its tools and their results come back in the task's events", async () => {
     const plant = [
+      // The agent runs as the CLI's user and can read the config: what it prints is stored redacted.
+      'cat /run/aicli/mcp.json; echo',
       // The CLI's config is mounted read-only: the agent cannot point it elsewhere.
       '(echo "{}" > /run/aicli/mcp.json) 2>&1; echo "rewrite_rc=$?"',
       // MCP config planted for a follow-up: a project server, enabled by project settings.
@@ -143,6 +145,7 @@ describe('MCP servers of a workspace', () => {
     expect(out).toContain(`ECHO_TOKEN is set (${SECRET.length} characters)`);
     expect(out).toMatch(/Read-only file system[\s\S]*rewrite_rc=1/);
     expect(out).toContain('planted');
+    expect(out).toContain('"env":{"ECHO_TOKEN":"[redacted]"}');
   });
 
   it('never reads MCP config planted in the workspace: a follow-up starts only the workspace servers', async () => {

@@ -6,6 +6,7 @@ import { SecretBox } from '../../src/crypto/secret-box.js';
 import { buildMcpConfig, mcpRuleServer, mcpSecretsAad, parseStoredMcpServers } from '../../src/domain/mcp-servers.js';
 import { buildClaudeArgs } from '../../workers/claude/args.js';
 import { buildCreateOptions } from '../../workers/sandbox/hardening.js';
+import { createRedactor, REDACTED } from '../../workers/worker/secret-redaction.js';
 import { openTaskMcp, writeMcpConfig } from '../../workers/worker/task-mcp.js';
 import { splitMcpServers } from '../../src/api/routes/workspace-mcp.js';
 
@@ -120,5 +121,26 @@ describe('the --mcp-config document on the host and in the sandbox', () => {
     expect(args.slice(-4)).toEqual(['--mcp-config=/run/aicli/mcp.json', '--strict-mcp-config', '--', 'go']);
     expect(buildClaudeArgs({ prompt: 'go', strictMcpConfig: true })).toContain('--strict-mcp-config');
     expect(buildClaudeArgs({ prompt: 'go' })).not.toContain('--strict-mcp-config');
+  });
+});
+
+describe('secret redaction of what the worker stores', () => {
+  const secret = 'tok-"quoted"\\back-0123456789';
+  const redactor = createRedactor([secret, 'short', `${secret}-longer`]);
+
+  it('replaces every occurrence in a record, its JSON-escaped form included, and leaves other records as they are', () => {
+    const record = { type: 'user', message: { content: [{ type: 'tool_result', content: `config: {"ECHO_TOKEN":"${secret}"} and ${secret}-longer` }] } };
+    const out = redactor.record(record);
+    expect(JSON.stringify(out)).not.toContain('0123456789');
+    expect(out.message.content[0]?.content).toBe(`config: {"ECHO_TOKEN":"${REDACTED}"} and ${REDACTED}`);
+    const clean = { type: 'assistant', text: 'short is too short to redact' };
+    expect(redactor.record(clean)).toBe(clean);
+  });
+
+  it('replaces plain text and JSON lines alike', () => {
+    expect(redactor.text(`stderr: ${secret}\n`)).toBe(`stderr: ${REDACTED}\n`);
+    const line = `${JSON.stringify({ content: secret })}\n`;
+    expect(redactor.text(line)).toBe(`{"content":"${REDACTED}"}\n`);
+    expect(createRedactor([]).text(secret)).toBe(secret);
   });
 });

@@ -13,6 +13,7 @@ import type { AttemptCleanup } from './attempt-cleanup.js';
 import { AttemptPhases } from './attempt-phases.js';
 import type { WorkerResources } from './resources.js';
 import { InfraFault } from './retry-policy.js';
+import { createRedactor, type Redactor } from './secret-redaction.js';
 import { removeMcpConfig, SANDBOX_MCP_CONFIG, writeMcpConfig } from './task-mcp.js';
 import { endedBeforeStart, openTaskEgress, type TaskEgress, type TaskRunPlan } from './task-policy.js';
 import { restoreTranscript } from './transcript.js';
@@ -29,6 +30,8 @@ export interface ReadyAttempt {
   egress: TaskEgress | null;
   /** Host path of the attempt's --mcp-config document, for a cold sandbox's read-only mount; null without one. */
   mcpConfigPath: string | null;
+  /** Replaces the attempt's known secret values (its MCP servers') in its events and transcript. */
+  redactor: Redactor;
 }
 
 export type Prepared = { kind: 'ready'; ready: ReadyAttempt } | { kind: 'ended'; outcome: TaskOutcomeWrite };
@@ -124,7 +127,8 @@ export async function prepareAttempt(
   }
   const stopped = stoppedBeforeSandbox(signal);
   if (stopped) return { kind: 'ended', outcome: stopped };
-  return { kind: 'ready', ready: { workspace, slot, args, env, egress, mcpConfigPath } };
+  const redactor = createRedactor(plan.mcp?.secretValues ?? []);
+  return { kind: 'ready', ready: { workspace, slot, args, env, egress, mcpConfigPath, redactor } };
 }
 
 function acquireAttemptScratch(res: WorkerResources, task: ClaimedTask): Promise<ScratchArea> {
