@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, readdir, readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ApiClient } from '../support/api-client.js';
@@ -21,6 +22,17 @@ const id = testId('sbxmcp');
 const MASTER_KEY = randomBytes(32).toString('base64');
 const SECRET = `mcp-secret-${randomBytes(12).toString('hex')}`;
 
+/** The remote MCP server's host: pinned to this test's loopback listener, allowed only there (test-only settings). */
+const REMOTE_HOST = 'mcp.allowed.test';
+
+/** A loopback TCP listener standing in for a remote https MCP server: it records what clients send first. */
+interface Listener {
+  server: net.Server;
+  port: number;
+  firstBytes: Buffer[];
+}
+
+let remote: Listener;
 let db: TestDatabase;
 let model: ScriptedModel;
 let sys: SystemUnderTest;
@@ -31,11 +43,37 @@ const taskIds: string[] = [];
 const echoServer = { name: 'echo', type: 'stdio', command: 'aicli-mcp-echo', env: { ECHO_TOKEN: SECRET } };
 const MCP_TOOLS = ['mcp__echo__echo', 'mcp__echo__secret_check'];
 
+async function listen(): Promise<Listener> {
+  const l: Listener = { server: net.createServer(), port: 0, firstBytes: [] };
+  l.server.on('connection', (socket) => {
+    socket.once('data', (chunk: Buffer) => {
+      l.firstBytes.push(chunk);
+      socket.destroy();
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => l.server.listen(0, '127.0.0.1', resolve));
+  l.port = (l.server.address() as net.AddressInfo).port;
+  return l;
+}
+
 beforeAll(async () => {
   const image = await ensureTestSandboxImage();
   model = await startScriptedModel();
   db = await createTestDatabase('sbxmcp');
-  sys = await startSystem({ id, dbUrl: db.url, image, modelUrl: model.url, extraEnv: { AICLI__SECRETS__MASTER_KEY: MASTER_KEY } });
+  remote = await listen();
+  sys = await startSystem({
+    id,
+    dbUrl: db.url,
+    image,
+    modelUrl: model.url,
+    extraEnv: {
+      AICLI__SECRETS__MASTER_KEY: MASTER_KEY,
+      AICLI__SANDBOX__EGRESS__ALLOWED_PORTS: JSON.stringify([remote.port]),
+      AICLI__SANDBOX__EGRESS__ALLOW_PRIVATE_FOR_HOSTS: JSON.stringify([REMOTE_HOST]),
+      AICLI__SANDBOX__EGRESS__STATIC_HOSTS: JSON.stringify({ [REMOTE_HOST]: ['127.0.0.1'] }),
+    },
+  });
   alice = await signUp(sys, 'alice@example.com');
   // Every API answer of this file is kept, to show the secret never comes back.
   const request = alice.request.bind(alice);
@@ -48,6 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sys?.stop();
+  await new Promise<void>((resolve) => remote?.server.close(() => resolve()) ?? resolve());
   await model?.close();
   await db?.drop();
 });
@@ -182,6 +221,30 @@ describe('MCP servers of a workspace', () => {
     expect(out).toMatch(/rm_rc=1/);
   });
 
+  it("reaches a remote server through the task's egress proxy, and only a host on the allowlist", async () => {
+    const url = `https://${REMOTE_HOST}:${remote.port}/mcp`;
+    const refused = await alice.request('POST', '/api/v1/workspaces', { name: 'unlisted', mcp_servers: [{ name: 'remote', type: 'http', url }] });
+    expect(refused.status).toBe(422);
+    expect(refused.json.message).toMatch(/host mcp\.allowed\.test is not in the workspace's egress allowlist/);
+
+    const remoteWs = await alice.createWorkspace({
+      name: 'mcp remote',
+      egress: { mode: 'allowlist', domains: [REMOTE_HOST] },
+      mcp_servers: [{ name: 'remote', type: 'http', url, headers: { Authorization: `Bearer ${SECRET}` } }],
+    });
+    model.scenario('mcp-remote', [{ kind: 'text', text: 'remote tried' }]);
+    const taskId = await alice.submitTask(remoteWs, { prompt: scenarioPrompt('mcp-remote', 'remote'), allowed_tools: ['mcp__remote'] });
+    taskIds.push(taskId);
+    const task = await waitForTerminal(alice, taskId);
+    expect(task.status, JSON.stringify(task.error)).toBe('succeeded');
+    // The CLI's MCP client came through the proxy (CONNECT to the allowlisted name) and began TLS for that
+    // name (its SNI in the ClientHello). The stand-in speaks no TLS, so the server is reported failed.
+    const logs = sys.proc.output();
+    expect(logs).toMatch(new RegExp(`"action":"egress_allowed"[^\\n]*"host":"${REMOTE_HOST.replace(/\./g, '\\.')}","port":${remote.port}`));
+    expect(remote.firstBytes.some((b) => b[0] === 0x16 && b.includes(REMOTE_HOST))).toBe(true);
+    expect((await initMcpServers(taskId)).map((s) => s.name)).toEqual(['remote']);
+  });
+
   it('refuses a task naming a tool of a server the workspace does not have', async () => {
     const res = await alice.request('POST', '/api/v1/tasks', { workspace_id: wsId, prompt: 'x', allowed_tools: ['mcp__github__create_issue'] });
     expect(res.status).toBe(422);
@@ -189,7 +252,7 @@ describe('MCP servers of a workspace', () => {
   });
 
   it('leaves the secret nowhere: not in an API answer, a database row, the worker log or scratch', async () => {
-    expect(taskIds).toHaveLength(3);
+    expect(taskIds).toHaveLength(4);
     expect(responses.length).toBeGreaterThan(5);
     expect(responses.filter((text) => text.includes(SECRET))).toEqual([]);
     expect(sys.proc.output()).not.toContain(SECRET);
