@@ -5,9 +5,12 @@
 
 /**
  * A server name becomes the `<server>` of the CLI's tool names `mcp__<server>__<tool>`: letters, digits,
- * `-` and single `_` (a `__` would make those names ambiguous), starting with a letter or digit.
+ * `-` and single `_` between them (a `__`, or a `_` at the end, would make those names ambiguous),
+ * starting with a letter or digit.
  */
-export const MCP_SERVER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*$/;
+// No lookahead: the pattern is published in the OpenAPI document, and JSON Schema tools may not know one.
+const SERVER = '[A-Za-z0-9][A-Za-z0-9-]*(?:_[A-Za-z0-9-]+)*';
+export const MCP_SERVER_NAME = new RegExp(`^${SERVER}$`);
 export const MAX_MCP_SERVER_NAME = 64;
 export const MAX_MCP_SERVERS = 16;
 
@@ -15,7 +18,7 @@ export const MAX_MCP_SERVERS = 16;
  * A permission rule naming MCP tools: `mcp__<server>` (all of its tools), `mcp__<server>__*` or
  * `mcp__<server>__<tool>`. The server group cannot hold `__`, so the first `__` after it ends it.
  */
-const MCP_TOOL_RULE = /^mcp__([A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*)(?:__([A-Za-z0-9_-]+|\*))?$/;
+const MCP_TOOL_RULE = new RegExp(`^mcp__(${SERVER})(?:__([A-Za-z0-9_-]+|\\*))?$`);
 
 /** The server a tool rule names; null when the rule is not an MCP rule; 'invalid' when it starts like one but is not. */
 export function mcpRuleServer(rule: string): string | null | 'invalid' {

@@ -61,6 +61,7 @@ describe('mcp_servers on a workspace', () => {
     [{ ...echo, name: 'has space' }, /mcp_servers\.0\.name/],
     [{ ...echo, name: 'dou__ble' }, /mcp_servers\.0\.name/],
     [{ ...echo, name: '_lead' }, /mcp_servers\.0\.name/],
+    [{ ...echo, name: 'trail_' }, /mcp_servers\.0\.name/],
     [{ ...echo, name: 'x'.repeat(65) }, /mcp_servers\.0\.name/],
     [{ ...echo, command: 'sh -c id' }, /mcp_servers\.0\.command/],
     [{ ...echo, command: '--help' }, /mcp_servers\.0\.command/],

@@ -28,6 +28,8 @@ describe('MCP tool rules', () => {
     ['mcp__bad name__x', 'invalid'],
     ['mcp__echo__', 'invalid'],
     ['mcp___echo__x', 'invalid'],
+    ['mcp__a_b__c', 'a_b'],
+    ['mcp__a-__c_d', 'a-'],
   ])('%s names server %s', (rule, server) => {
     expect(mcpRuleServer(rule)).toBe(server);
   });

@@ -27,7 +27,7 @@ const secretMap = (what: string, name: z.ZodString, value: RegExp) =>
 const mcpServerName = z
   .string()
   .max(MAX_MCP_SERVER_NAME)
-  .regex(MCP_SERVER_NAME, 'must be letters, digits, - and single _ (no __), starting with a letter or digit');
+  .regex(MCP_SERVER_NAME, 'must be letters, digits, - and single _ between them (no __, no _ at the end), starting with a letter or digit');
 
 /**
  * One MCP server of a workspace. `stdio`: a command present in the sandbox image, run inside the sandbox
