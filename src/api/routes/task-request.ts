@@ -24,8 +24,12 @@ export function taskRequestSchema(cfg: Config) {
       max_budget_usd: z.number().positive().optional(),
       max_output_tokens: z.number().int().positive().optional(),
       permission_mode: z.enum(['default', 'acceptEdits', 'plan', 'bypassPermissions']).optional(),
-      allowed_tools: z.array(toolName).max(100).optional(),
-      disallowed_tools: z.array(toolName).max(100).optional(),
+      allowed_tools: z
+        .array(toolName)
+        .max(100)
+        .describe("Permission rules, e.g. Bash(git *), Write; mcp__<server>, mcp__<server>__* or mcp__<server>__<tool> for the workspace's MCP servers")
+        .optional(),
+      disallowed_tools: z.array(toolName).max(100).describe('Permission rules the CLI refuses, in the same form as allowed_tools').optional(),
       append_system_prompt: z.string().max(20_000).optional(),
       resources: z
         .object({
