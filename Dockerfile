@@ -34,7 +34,7 @@ COPY package.json ./
 COPY bin ./bin
 COPY migrations ./migrations
 COPY configs ./configs
-COPY workers/sandbox/Dockerfile workers/sandbox/entrypoint.sh ./workers/sandbox/
+COPY workers/sandbox/Dockerfile workers/sandbox/entrypoint.sh workers/sandbox/mcp-echo.pl ./workers/sandbox/
 RUN ln -s /app/bin/aicli-web.js /usr/local/bin/aicli-web
 # The worker runs git on its side (workspace clones, the diff; 2.39.2+, bookworm has it) and, for loop-mode task
 # scratch (sandbox.scratch.mode: loop), mkfs.ext4 and mount/losetup to loop-mount the images.

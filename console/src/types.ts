@@ -4,8 +4,14 @@ export interface Workspace {
   source: { type: 'empty' } | { type: 'git'; url: string; ref?: string };
   egress?: { mode: string; domains?: string[] };
   anthropic_key?: { set: boolean; masked: string | null };
+  /** Env and header values arrive masked only. */
+  mcp_servers?: McpServer[];
   created_at: string;
 }
+
+export type McpServer =
+  | { name: string; type: 'stdio'; command: string; args: string[]; env: Record<string, string> }
+  | { name: string; type: 'http'; url: string; headers: Record<string, string> };
 
 export const ACTIVE_STATUSES = ['queued', 'running'];
 export const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;

@@ -88,7 +88,10 @@ export async function markUserDeleted(sql: Sql, id: string, adminRole: string): 
     await tx`update users set disabled = true, deleted_at = now(), updated_at = now() where id = ${id}`;
     const workspaces = await tx<{ id: string }[]>`
       update workspaces set deleted_at = now(), updated_at = now() where owner_id = ${id} and deleted_at is null returning id`;
-    if (workspaces.length > 0) await tx`delete from workspace_secrets where workspace_id in ${tx(workspaces.map((w) => w.id))}`;
+    if (workspaces.length > 0) {
+      await tx`delete from workspace_secrets where workspace_id in ${tx(workspaces.map((w) => w.id))}`;
+      await tx`delete from workspace_mcp_secrets where workspace_id in ${tx(workspaces.map((w) => w.id))}`;
+    }
     return { kind: 'deleted', user } as const;
   });
 }

@@ -5,6 +5,8 @@ import { withSlowQueryLog, type SlowQuery } from '../observability/slow-query.js
 import { startIdleTrim } from './idle-trim.js';
 
 export type Sql = postgres.Sql;
+/** A statement runner: the pool, or a transaction of it (for functions that take part in a caller's transaction). */
+export type Queryable = postgres.Sql | postgres.TransactionSql;
 
 export interface CreateSqlOptions {
   /**

@@ -1,6 +1,6 @@
 import type { PushTarget } from '../domain/branch-push.js';
 import { NO_EGRESS, type EgressPolicy } from '../net/egress-policy.js';
-import type { Sql } from './client.js';
+import type { Queryable, Sql } from './client.js';
 
 export type WorkspaceSource = { type: 'empty' } | { type: 'git'; url: string; ref?: string };
 
@@ -13,18 +13,20 @@ export interface WorkspaceRow {
   egress: unknown;
   /** Where succeeded tasks' work is pushed (branch push); null: nowhere. */
   push: PushTarget | null;
+  /** The public MCP server list (secret values only masked; parseStoredMcpServers reads it). */
+  mcp_servers: unknown;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, owner_id, name, source, egress, push, created_at, updated_at';
+const COLUMNS = 'id, owner_id, name, source, egress, push, mcp_servers, created_at, updated_at';
 
 // Every query takes the owner: another tenant's id simply finds nothing (404), never a 403 that leaks existence.
 // A deleted workspace (deleted_at set, its data not yet purged) is found by none of them.
 
 /** One statement, egress included: a workspace is never stored without the policy it was asked with. */
 export async function insertWorkspace(
-  sql: Sql,
+  sql: Queryable,
   w: { ownerId: string; name: string; source: WorkspaceSource; egress?: EgressPolicy; push?: PushTarget | null },
 ): Promise<WorkspaceRow> {
   const [row] = await sql<WorkspaceRow[]>`
@@ -47,7 +49,7 @@ export async function listWorkspaces(sql: Sql, ownerId: string, limit: number): 
 }
 
 export async function updateWorkspace(
-  sql: Sql,
+  sql: Queryable,
   ownerId: string,
   id: string,
   /** push: undefined keeps it, null removes it. */
@@ -67,7 +69,7 @@ export async function updateWorkspace(
 
 /**
  * Marks the workspace deleted unless a task of it is still queued or running ('busy'). From then on no
- * query here finds it and its stored Anthropic key is gone; the purger (src/tasks/deletion/) removes its
+ * query here finds it and its stored Anthropic key and MCP secrets are gone; the purger (src/tasks/deletion/) removes its
  * tasks and events in batches and then the row. The row lock makes a submission racing the delete wait
  * for it; one that still slips in is cancelled by the purger.
  */
@@ -79,6 +81,7 @@ export async function deleteWorkspace(sql: Sql, ownerId: string, id: string): Pr
     if (active) return 'busy' as const;
     await tx`update workspaces set deleted_at = now(), updated_at = now() where id = ${id}`;
     await tx`delete from workspace_secrets where workspace_id = ${id}`;
+    await tx`delete from workspace_mcp_secrets where workspace_id = ${id}`;
     return 'deleted' as const;
   });
 }

@@ -246,6 +246,13 @@ describe('workspaces', () => {
     expect((await env.hit('DELETE /api/v1/workspaces/{id}/git-credential', credential, { token: who.alice })).status).toBe(204);
     expect((await env.hit('PUT /api/v1/workspaces/{id}', one, { token: who.alice, body: { source: { type: 'empty' }, push: null } })).json.push).toBeNull();
 
+    // MCP servers: their values are shown masked, and need a master key to be stored.
+    const mcp = { mcp_servers: [{ name: 'echo', type: 'stdio', command: 'aicli-mcp-echo', env: { ECHO_TOKEN: 'a-long-enough-token-value' } }] };
+    const withMcp = await env.hit('PUT /api/v1/workspaces/{id}', one, { token: who.alice, body: mcp });
+    expect(withMcp.json.mcp_servers[0].env).toEqual({ ECHO_TOKEN: '…alue' });
+    expect((await env.hit('POST /api/v1/workspaces', base, { token: who.alice, body: { name: 'm', ...mcp } }, env.down)).status).toBe(503);
+    expect((await env.hit('PUT /api/v1/workspaces/{id}', one, { token: who.alice, body: mcp }, env.down)).status).toBe(503);
+
     const spare = await env.hit('POST /api/v1/workspaces', base, { token: who.alice, body: { name: 'spare' } });
     expect((await env.hit('DELETE /api/v1/workspaces/{id}', `${base}/${spare.json.id}`, { token: who.alice })).status).toBe(204);
   });

@@ -14,6 +14,7 @@ function expectedTag(): string {
   const hash = createHash('sha256');
   hash.update(readFileSync(new URL('../../workers/sandbox/Dockerfile', import.meta.url)));
   hash.update(readFileSync(new URL('../../workers/sandbox/entrypoint.sh', import.meta.url)));
+  hash.update(readFileSync(new URL('../../workers/sandbox/mcp-echo.pl', import.meta.url)));
   return `aicli-sandbox:${version}-${hash.digest('hex').slice(0, 8)}`;
 }
 
@@ -27,7 +28,7 @@ describe('sandbox image build', () => {
     image = await ensureTestSandboxImage();
   });
 
-  it('derives a stable tag from the claude version and the Dockerfile + entrypoint hash', () => {
+  it('derives a stable tag from the claude version and the Dockerfile + entrypoint + MCP echo server hash', () => {
     expect(sandboxImageTag()).toBe(expectedTag());
     expect(sandboxImageTag()).toBe(sandboxImageTag());
     expect(image).toBe(sandboxImageTag());
@@ -47,6 +48,27 @@ describe('sandbox image build', () => {
     expect(info.Config.User).toBe('1000:1000');
     expect(info.Config.Entrypoint).toEqual(['/usr/local/bin/aicli-entry']);
     expect(info.Config.WorkingDir).toBe('/workspace');
+  });
+
+  it('ships aicli-mcp-echo, a stdio MCP server that answers initialize and tools/list', async () => {
+    const container = await docker.createContainer({
+      Image: image,
+      Entrypoint: ['/bin/sh', '-c'],
+      Cmd: [
+        `printf '%s\\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}' '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' | aicli-mcp-echo`,
+      ],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    try {
+      await container.start();
+      await container.wait();
+      const logs = (await container.logs({ stdout: true, stderr: true })).toString('utf8');
+      expect(logs).toContain('"serverInfo":{"name":"aicli-mcp-echo"');
+      expect(logs).toContain('"name":"echo"');
+      expect(logs).toContain('"name":"secret_check"');
+    } finally {
+      await container.remove({ force: true });
+    }
   });
 
   it('fails with a one-line cause and fix when the given base image is missing', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { runningWithoutEvents } from '../support/lifecycle.js';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { AccessTokens } from '../../src/auth/jwt.js';
 import { followTaskCommand, cancelTaskCommand, diffTaskCommand, getTaskCommand, listTasksCommand } from '../../src/cli/client/commands/tasks.js';
 import { loginCommand, logoutCommand } from '../../src/cli/client/commands/login.js';
 import { submitCommand } from '../../src/cli/client/commands/submit.js';
-import { createWorkspaceCommand, listWorkspacesCommand } from '../../src/cli/client/commands/workspaces.js';
+import { createWorkspaceCommand, listWorkspacesCommand, setWorkspaceMcpCommand } from '../../src/cli/client/commands/workspaces.js';
 import { clientContext } from '../../src/cli/client/context.js';
 import { credentialsPath, readCredentials, writeCredentials } from '../../src/cli/client/credentials.js';
 import type { ClientIo, Output } from '../../src/cli/client/io.js';
@@ -167,6 +167,30 @@ describe('terminal client commands against the real API', () => {
     const missing = await run((io) => submitCommand(ctx(io), ['x'], { workspace: 'nope' }));
     expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/^aicli-web: no workspace named "nope"/);
+  });
+
+  it('creates a workspace with MCP servers from a file, replaces them with workspaces mcp, and names a bad file', async () => {
+    const file = path.join(home, 'mcp.json');
+    writeFileSync(file, JSON.stringify([{ name: 'echo', type: 'stdio', command: 'aicli-mcp-echo', args: ['--quiet'] }]));
+    const created = await run((io) => createWorkspaceCommand(ctx(io), 'with-mcp', { mcpServers: file, json: true }));
+    expect(created.code, created.err).toBe(0);
+    expect(JSON.parse(created.out).mcp_servers).toEqual([{ name: 'echo', type: 'stdio', command: 'aicli-mcp-echo', args: ['--quiet'], env: {} }]);
+
+    const second = path.join(home, 'mcp2.json');
+    writeFileSync(second, JSON.stringify({ mcp_servers: [{ name: 'tools', type: 'stdio', command: '/usr/local/bin/aicli-mcp-echo' }] }));
+    const replaced = await run((io) => setWorkspaceMcpCommand(ctx(io), 'with-mcp', second, {}));
+    expect(replaced.code, replaced.err).toBe(0);
+    expect(replaced.out).toMatch(/^NAME +TYPE +COMMAND OR URL +SECRETS\ntools +stdio +\/usr\/local\/bin\/aicli-mcp-echo +-\n$/);
+
+    const missing = await run((io) => setWorkspaceMcpCommand(ctx(io), 'with-mcp', path.join(home, 'nope.json'), {}));
+    expect(missing).toMatchObject({ code: 1, err: expect.stringMatching(/^aicli-web: cannot read the MCP servers file .*nope\.json \(ENOENT\)/) });
+    writeFileSync(second, '{"servers": []}');
+    const shapeless = await run((io) => setWorkspaceMcpCommand(ctx(io), 'with-mcp', second, {}));
+    expect(shapeless.err).toMatch(/holds no list of MCP servers/);
+    writeFileSync(second, JSON.stringify([{ name: 'bad name', type: 'stdio', command: 'x' }]));
+    const refused = await run((io) => setWorkspaceMcpCommand(ctx(io), 'with-mcp', second, {}));
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/mcp_servers\.0\.name/);
   });
 
   it('tasks list prints a table (and JSON); tasks get prints the fields', async () => {

@@ -15,6 +15,13 @@ export interface ClaudeRunOptions {
   appendSystemPrompt?: string;
   maxBudgetUsd?: number;
   resumeSessionId?: string;
+  /** Path, as the CLI sees it, of the --mcp-config document; implies --strict-mcp-config. */
+  mcpConfigPath?: string;
+  /**
+   * --strict-mcp-config: no MCP server from anywhere but --mcp-config (not a repository's `.mcp.json`,
+   * not the user's settings). Default false here; the worker always sets it.
+   */
+  strictMcpConfig?: boolean;
 }
 
 /**
@@ -83,6 +90,8 @@ function optionArgs(opts: Omit<ClaudeRunOptions, 'prompt'>): string[] {
     }
     args.push(`--max-budget-usd=${opts.maxBudgetUsd}`);
   }
+  if (opts.mcpConfigPath !== undefined) args.push(`--mcp-config=${nonEmpty('mcpConfigPath', opts.mcpConfigPath)}`);
+  if (opts.strictMcpConfig || opts.mcpConfigPath !== undefined) args.push('--strict-mcp-config');
   if (opts.resumeSessionId !== undefined) {
     if (!SESSION_ID.test(opts.resumeSessionId)) throw new RangeError('resumeSessionId is not a valid session id');
     args.push(`--resume=${opts.resumeSessionId}`);

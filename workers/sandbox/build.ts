@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 export const DEFAULT_BASE_IMAGE = 'aicli-base:bookworm';
 const CLAUDE_PACKAGE = '@anthropic-ai/claude-code-linux-x64';
-const CONTEXT_FILES = ['Dockerfile', 'entrypoint.sh'] as const;
+const CONTEXT_FILES = ['Dockerfile', 'entrypoint.sh', 'mcp-echo.pl'] as const;
 
 /** A build failure; `message` names the cause and the fix on one line. */
 export class SandboxBuildError extends Error {
@@ -37,7 +37,7 @@ export interface BuildSandboxImageOptions {
   log: (line: string) => void;
 }
 
-/** `aicli-sandbox:<claude version>-<8 hex of sha256(Dockerfile + entrypoint.sh)>`. */
+/** `aicli-sandbox:<claude version>-<8 hex of sha256(Dockerfile + entrypoint.sh + mcp-echo.pl)>`. */
 export function sandboxImageTag(): string {
   const sourceDir = sandboxSourceDir();
   const hash = createHash('sha256');
@@ -127,6 +127,7 @@ async function prepareContext(log: (line: string) => void): Promise<string> {
     for (const file of CONTEXT_FILES) await copyFile(path.join(sourceDir, file), path.join(context, file));
     // COPY keeps the mode and the legacy builder has no --chmod.
     await chmod(path.join(context, 'entrypoint.sh'), 0o755);
+    await chmod(path.join(context, 'mcp-echo.pl'), 0o755);
     const target = path.join(context, 'claude');
     try {
       await link(binaryPath, target);

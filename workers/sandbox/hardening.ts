@@ -18,6 +18,8 @@ export interface HardenedSpec {
   gatewaySocketPath: string | null;
   /** Host path of the task's egress proxy socket, mounted at /run/aicli/egress.sock; absent: no way out at all. */
   egressSocketPath?: string | null;
+  /** Host path of the attempt's --mcp-config document (root's, 0444), mounted read-only at /run/aicli/mcp.json. */
+  mcpConfigPath?: string | null;
   env: Record<string, string>;
   cmd: string[];
   memoryMb: number;
@@ -43,7 +45,7 @@ export interface SandboxSpec extends HardenedSpec {
 }
 
 /** A warm pool container: the same hardening, no task; it waits for its hand-off (entrypoint --await-task). */
-export interface PoolSandboxSpec extends Omit<HardenedSpec, 'env' | 'cmd' | 'gatewaySocketPath' | 'egressSocketPath' | 'runDir'> {
+export interface PoolSandboxSpec extends Omit<HardenedSpec, 'env' | 'cmd' | 'gatewaySocketPath' | 'egressSocketPath' | 'mcpConfigPath' | 'runDir'> {
   slotId: string;
   runDir: string;
 }
@@ -56,6 +58,7 @@ export const SANDBOX_PATHS = {
   claudeConfig: '/aicli/claude',
   gatewaySocket: '/run/aicli/gateway.sock',
   egressSocket: '/run/aicli/egress.sock',
+  mcpConfig: '/run/aicli/mcp.json',
   run: '/run/aicli',
   home: '/home/agent',
   tmp: '/tmp',
@@ -75,7 +78,7 @@ export function buildCreateOptions(spec: SandboxSpec): Dockerode.ContainerCreate
 export function buildPoolCreateOptions(spec: PoolSandboxSpec): Dockerode.ContainerCreateOptions {
   if (!/^pool_[a-z0-9]+$/.test(spec.slotId)) throw new TypeError(`sandbox spec: slotId must be pool_<hex>, got "${spec.slotId}"`);
   return hardenedCreateOptions(
-    { ...spec, env: {}, cmd: [...POOL_AWAIT_CMD], gatewaySocketPath: null, egressSocketPath: null },
+    { ...spec, env: {}, cmd: [...POOL_AWAIT_CMD], gatewaySocketPath: null, egressSocketPath: null, mcpConfigPath: null },
     poolLabels({ slotId: spec.slotId, workerId: spec.workerId }, spec.extraLabels),
   );
 }
@@ -94,6 +97,7 @@ function hardenedCreateOptions(spec: HardenedSpec, labels: Record<string, string
   if (spec.runDir) mounts.push(bind(spec.runDir, SANDBOX_PATHS.run, true));
   if (spec.gatewaySocketPath !== null) mounts.push(bind(spec.gatewaySocketPath, SANDBOX_PATHS.gatewaySocket));
   if (spec.egressSocketPath) mounts.push(bind(spec.egressSocketPath, SANDBOX_PATHS.egressSocket));
+  if (spec.mcpConfigPath) mounts.push(bind(spec.mcpConfigPath, SANDBOX_PATHS.mcpConfig, true));
 
   const hostConfig: Dockerode.HostConfig = {
     NetworkMode: 'none',
@@ -171,6 +175,7 @@ function validate(spec: HardenedSpec): void {
     ['claudeConfigDir', spec.claudeConfigDir],
     ['gatewaySocketPath', spec.gatewaySocketPath],
     ['egressSocketPath', spec.egressSocketPath ?? null],
+    ['mcpConfigPath', spec.mcpConfigPath ?? null],
     ['runDir', spec.runDir ?? null],
   ];
   for (const [name, value] of hostPaths) {

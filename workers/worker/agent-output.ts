@@ -3,6 +3,7 @@ import { finished } from 'node:stream/promises';
 import type { StreamRecord } from '../claude/types.js';
 import { createStreamParser } from '../claude/stream-parser.js';
 import type { EventSink } from './event-sink.js';
+import { NO_REDACTION, type Redactor } from './secret-redaction.js';
 import type { StderrTail } from './stderr-tail.js';
 
 /** Most of one stderr chunk kept in its event. */
@@ -17,6 +18,8 @@ export interface AgentOutputOptions {
   /** Sees every record, stored or not (the run's facts come from the whole stream). */
   onRecord: (record: StreamRecord) => void;
   stderrTail: StderrTail;
+  /** Known secret values to replace before anything is stored or observed. Default: none. */
+  redactor?: Redactor;
 }
 
 /**
@@ -39,7 +42,9 @@ export interface AgentOutput {
 }
 
 export function pumpAgentOutput(o: AgentOutputOptions): AgentOutput {
-  const parser = createStreamParser((record) => {
+  const redactor = o.redactor ?? NO_REDACTION;
+  const parser = createStreamParser((parsed) => {
+    const record = redactor.record(parsed);
     o.onRecord(record);
     o.sink.pushOutput('claude', record);
   });
@@ -66,7 +71,7 @@ export function pumpAgentOutput(o: AgentOutputOptions): AgentOutput {
   });
   o.stderr.on('data', (chunk: Buffer) => {
     if (ended) return;
-    const text = chunk.toString('utf8');
+    const text = redactor.text(chunk.toString('utf8'));
     o.stderrTail.push(text);
     o.sink.pushOutput('stderr', { text: text.slice(0, MAX_STDERR_EVENT_CHARS) });
     holdWhileSaturated();

@@ -19,8 +19,8 @@ export function sandboxClaudeEnv(cfg: Config, token: string): Record<string, str
 }
 
 /**
- * The options a task that sets none runs with: the configured model, max_turns and permission_mode, and the
- * fallback role's default budget. A warm sandbox's CLI is started with exactly these.
+ * The options a task that sets none runs with: the configured model, max_turns and permission_mode, the
+ * fallback role's default budget, and MCP servers from --mcp-config only. A warm sandbox's CLI is started with exactly these.
  */
 export function defaultRunOptions(cfg: Config): Omit<ClaudeRunOptions, 'prompt'> {
   return {
@@ -28,6 +28,9 @@ export function defaultRunOptions(cfg: Config): Omit<ClaudeRunOptions, 'prompt'>
     maxTurns: cfg.claude.max_turns,
     permissionMode: cfg.claude.permission_mode,
     maxBudgetUsd: roleLimits(cfg.limits, undefined).limits.default_budget_usd,
+    // Every attempt reads MCP servers from --mcp-config only (an attempt with servers of its workspace
+    // names that file too, so it never matches this invocation and execs its own CLI).
+    strictMcpConfig: true,
   };
 }
 

@@ -53,7 +53,7 @@ export async function collectOutcome(
   const saveTranscript = async () => {
     if (!facts.sessionId) return;
     const transcript = await readTranscript(ready.workspace.claudeConfigDir, facts.sessionId, cfg.sandbox.max_transcript_bytes).catch(() => null);
-    if (transcript) await saveArtifact(res.sql, { taskId: task.id, attempt: task.attempt, kind: 'transcript', ...transcript });
+    if (transcript) await saveArtifact(res.sql, { taskId: task.id, attempt: task.attempt, kind: 'transcript', ...transcript, body: ready.redactor.text(transcript.body) });
   };
   // The container's removal (started at its exit) is not waited for: the result and `end` never wait on it.
   const [, diff] = await Promise.all([

@@ -15,6 +15,8 @@ import { sandboxClaudeEnv, startedCliMismatch } from './claude-invocation.js';
 import { noteMiss } from './pool-claim.js';
 import type { WorkerResources } from './resources.js';
 import { InfraFault } from './retry-policy.js';
+import { createRedactor, type Redactor } from './secret-redaction.js';
+import { removeMcpConfig, SANDBOX_MCP_CONFIG, writeMcpConfig } from './task-mcp.js';
 import { endedBeforeStart, openTaskEgress, type TaskEgress, type TaskRunPlan } from './task-policy.js';
 import { restoreTranscript } from './transcript.js';
 
@@ -28,13 +30,17 @@ export interface ReadyAttempt {
   /** The prompt as the stdin of the warm sandbox's started CLI, when that CLI runs this attempt; else null. */
   stdinLine: string | null;
   egress: TaskEgress | null;
+  /** Host path of the attempt's --mcp-config document, for a cold sandbox's read-only mount; null without one. */
+  mcpConfigPath: string | null;
+  /** Replaces the attempt's known secret values (its MCP servers') in its events and transcript. */
+  redactor: Redactor;
 }
 
 export type Prepared = { kind: 'ready'; ready: ReadyAttempt } | { kind: 'ended'; outcome: TaskOutcomeWrite };
 
 /**
  * The prepare phase: the resume source, a capped scratch area, the workspace (clone, patch), the transcript
- * to resume, and the egress proxy. Each acquisition is registered with `cleanup` as soon as it exists.
+ * to resume, the MCP config and the egress proxy. Each acquisition is registered with `cleanup` as soon as it exists.
  * A cancel or a shutdown stops it between steps and aborts a clone in progress.
  */
 export async function prepareAttempt(
@@ -83,6 +89,16 @@ export async function prepareAttempt(
     throw new InfraFault(refused ? 'workspace_refused' : 'workspace', `workspace preparation failed: ${(err as Error).message}`, { cause: err });
   }
   if (resume?.session_id && resume.transcript) await restoreTranscript(workspace.claudeConfigDir, resume.session_id, resume.transcript);
+  // The document, for a cold sandbox's read-only mount, in the attempt's root dir (root's, 0700, never mounted
+  // as a whole). A warm sandbox has the root-owned /run/aicli mounted read-only already: a copy goes there
+  // (the first one still serves the cold start that follows a failed hand-off).
+  let mcpConfigPath: string | null = null;
+  if (plan.mcp) {
+    const files = [await writeMcpConfig(workspace.root, plan.mcp.configJson)];
+    if (slot) files.push(await writeMcpConfig(slot.runDir, plan.mcp.configJson));
+    cleanup.defer('removing the MCP config', () => Promise.all(files.map(removeMcpConfig)));
+    mcpConfigPath = files[0] as string;
+  }
 
   const options = {
     model: opts.model ?? cfg.claude.model,
@@ -93,6 +109,8 @@ export async function prepareAttempt(
     appendSystemPrompt: opts.append_system_prompt,
     maxBudgetUsd: plan.budgetUsd,
     resumeSessionId: resume?.session_id ?? undefined,
+    mcpConfigPath: plan.mcp ? SANDBOX_MCP_CONFIG : undefined,
+    strictMcpConfig: true,
   };
   const args = buildClaudeArgs({ prompt: task.prompt, ...options });
   const env = sandboxClaudeEnv(cfg, session.token);
@@ -109,7 +127,8 @@ export async function prepareAttempt(
   }
   const stopped = stoppedBeforeSandbox(signal);
   if (stopped) return { kind: 'ended', outcome: stopped };
-  return { kind: 'ready', ready: { workspace, slot, args, env, stdinLine, egress } };
+  const redactor = createRedactor(plan.mcp?.secretValues ?? []);
+  return { kind: 'ready', ready: { workspace, slot, args, env, stdinLine, egress, mcpConfigPath, redactor } };
 }
 
 function acquireAttemptScratch(res: WorkerResources, task: ClaimedTask): Promise<ScratchArea> {

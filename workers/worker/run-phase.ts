@@ -82,6 +82,7 @@ export async function runSandbox(
           claudeConfigDir: ready.workspace.claudeConfigDir,
           gatewaySocketPath: res.gateway.socketPath,
           egressSocketPath: ready.egress?.socketPath ?? null,
+          mcpConfigPath: ready.mcpConfigPath,
           env: ready.env,
           cmd,
           ...limits,
@@ -100,7 +101,14 @@ export async function runSandbox(
 
   const stream = createStreamFacts();
   const stderrTail = new StderrTail(4096);
-  const output = pumpAgentOutput({ stdout: sandbox.stdout, stderr: sandbox.stderr, sink, onRecord: (record) => stream.observe(record), stderrTail });
+  const output = pumpAgentOutput({
+    stdout: sandbox.stdout,
+    stderr: sandbox.stderr,
+    sink,
+    onRecord: (record) => stream.observe(record),
+    stderrTail,
+    redactor: ready.redactor,
+  });
   // Backpressure holds a running agent; the tail of an exited one is read at once (the result line is in it).
   void sandbox.exited.then(() => output.release());
 

@@ -11,6 +11,7 @@ import { NO_EGRESS, type EgressPolicy } from '../../src/net/egress-policy.js';
 import { createEgressProxy, type EgressProxy } from '../egress/proxy.js';
 import type { GatewaySession } from '../gateway/sessions.js';
 import type { WorkerResources } from './resources.js';
+import { openTaskMcp, type TaskMcp } from './task-mcp.js';
 
 // What a task attempt may use, decided before its sandbox starts: which
 // model API key the gateway swaps in (the workspace's own, else the global
@@ -25,6 +26,8 @@ export interface TaskRunPlan {
   budgetUsd: number;
   maxOutputTokens: number;
   egress: EgressPolicy;
+  /** The workspace's MCP servers for --mcp-config, values opened; null when it has none. */
+  mcp: TaskMcp | null;
 }
 
 export type PlanResult = { ok: true; plan: TaskRunPlan } | { ok: false; failure: TaskOutcomeWrite };
@@ -37,7 +40,7 @@ export function endedBeforeStart(status: 'cancelled' | 'failed' | 'timed_out', e
 const authFailure = (message: string): PlanResult => ({ ok: false, failure: endedBeforeStart('failed', 'auth_failed', message) });
 
 export async function planTaskRun(sql: Sql, cfg: Config, task: ClaimedTask): Promise<PlanResult> {
-  const policy = (await taskRunPolicy(sql, task.id)) ?? { ownerRole: cfg.limits.fallback_role, egress: NO_EGRESS, anthropicKey: null };
+  const policy = (await taskRunPolicy(sql, task.id)) ?? { ownerRole: cfg.limits.fallback_role, egress: NO_EGRESS, anthropicKey: null, mcpServers: [], mcpSecrets: null };
   const { limits } = roleLimits(cfg.limits, policy.ownerRole);
   const options = task.options as ClaimedTask['options'] & { max_output_tokens?: number };
   // The API refused requests above the caps; clamping again covers a role lowered since submission.
@@ -47,8 +50,8 @@ export async function planTaskRun(sql: Sql, cfg: Config, task: ClaimedTask): Pro
   let apiKey: string;
   let keySource: TaskRunPlan['keySource'];
   const sealed = policy.anthropicKey;
+  const box = sealed !== null || policy.mcpSecrets !== null ? SecretBox.fromConfig(cfg.secrets) : null;
   if (sealed !== null) {
-    const box = SecretBox.fromConfig(cfg.secrets);
     if (box === null) {
       return authFailure(
         "the workspace's Anthropic key cannot be opened: this worker has no secrets.master_key (set AICLI__SECRETS__MASTER_KEY to the API's master key)",
@@ -69,7 +72,9 @@ export async function planTaskRun(sql: Sql, cfg: Config, task: ClaimedTask): Pro
       `no Anthropic API key for this task: store one for the workspace with PUT /api/v1/workspaces/${task.workspace_id}/anthropic-key {"api_key": "sk-ant-..."}, or set ANTHROPIC_API_KEY (claude.api_key) on the workers`,
     );
   }
-  return { ok: true, plan: { apiKey, keySource, budgetUsd, maxOutputTokens, egress: policy.egress } };
+  const mcp = openTaskMcp(box, task.workspace_id, policy.mcpServers, policy.mcpSecrets);
+  if (!mcp.ok) return authFailure(mcp.message);
+  return { ok: true, plan: { apiKey, keySource, budgetUsd, maxOutputTokens, egress: policy.egress, mcp: mcp.mcp } };
 }
 
 export interface TaskEgress {

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { t } from '../i18n.js';
-import type { Workspace } from '../types.js';
+import type { McpServer, Workspace } from '../types.js';
 
 const domainsOf = (v: FormDataEntryValue | null) =>
   String(v ?? '')
@@ -37,6 +37,36 @@ function KeyForm({ ws, onChange }: { ws: Workspace; onChange(): void }) {
   );
 }
 
+/** The servers as a list; their secret values are only ever shown as the API masks them. */
+function McpList({ servers }: { servers: McpServer[] }) {
+  if (servers.length === 0) return <span>{t.noMcpServers}</span>;
+  return (
+    <ul class="mcp">
+      {servers.map((s) => {
+        const secrets = Object.entries(s.type === 'stdio' ? s.env : s.headers);
+        return (
+          <li key={s.name}>
+            <code>{s.name}</code> {s.type === 'stdio' ? [s.command, ...s.args].join(' ') : s.url}
+            {secrets.length > 0 && ` (${secrets.map(([k, v]) => `${k}=${v}`).join(', ')})`}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+/** The optional JSON list of the create form; undefined when left empty, null when it is not a list. */
+function mcpServersOf(v: FormDataEntryValue | null): unknown[] | undefined | null {
+  const text = String(v ?? '').trim();
+  if (text === '') return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
 export function WorkspacesPage() {
   const [items, setItems] = useState<Workspace[]>([]);
   const [sourceType, setSourceType] = useState('empty');
@@ -49,7 +79,17 @@ export function WorkspacesPage() {
     const form = e.currentTarget as HTMLFormElement;
     const f = new FormData(form);
     const source = sourceType === 'git' ? { type: 'git', url: f.get('url'), ...(f.get('ref') ? { ref: f.get('ref') } : {}) } : { type: 'empty' };
-    const body = { name: f.get('name'), source, egress: egress === 'allowlist' ? { mode: 'allowlist', domains: domainsOf(f.get('domains')) } : { mode: 'none' } };
+    const mcp = mcpServersOf(f.get('mcp_servers'));
+    if (mcp === null) {
+      setError(t.mcpServersInvalid);
+      return;
+    }
+    const body = {
+      name: f.get('name'),
+      source,
+      egress: egress === 'allowlist' ? { mode: 'allowlist', domains: domainsOf(f.get('domains')) } : { mode: 'none' },
+      ...(mcp ? { mcp_servers: mcp } : {}),
+    };
     try {
       await api('POST', '/api/v1/workspaces', body);
       form.reset();
@@ -68,6 +108,7 @@ export function WorkspacesPage() {
             <th>{t.name}</th>
             <th>{t.source}</th>
             <th>{t.egress}</th>
+            <th>{t.mcpServers}</th>
             <th>{t.anthropicKey}</th>
           </tr>
         </thead>
@@ -77,6 +118,9 @@ export function WorkspacesPage() {
               <td>{ws.name}</td>
               <td>{ws.source.type === 'git' ? `${ws.source.url}${ws.source.ref ? `@${ws.source.ref}` : ''}` : t.emptySource}</td>
               <td>{ws.egress?.mode === 'allowlist' ? (ws.egress.domains ?? []).join(', ') : t.egressNone}</td>
+              <td>
+                <McpList servers={ws.mcp_servers ?? []} />
+              </td>
               <td>
                 <KeyForm ws={ws} onChange={load} />
               </td>
@@ -122,6 +166,10 @@ export function WorkspacesPage() {
             <input name="domains" required />
           </label>
         )}
+        <label>
+          {t.mcpServersJson}
+          <textarea name="mcp_servers" rows={3} spellcheck={false} autocomplete="off" />
+        </label>
         <button type="submit">{t.createWorkspace}</button>
       </form>
       {error && (

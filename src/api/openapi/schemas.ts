@@ -41,6 +41,22 @@ const workspacePushSchema = z
   .strict()
   .nullable()
   .describe('Where succeeded tasks push their work as a branch; null: nowhere');
+const mcpServerSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      name: z.string(),
+      type: z.literal('stdio'),
+      command: z.string(),
+      args: z.array(z.string()),
+      env: z.record(z.string()).describe('Variable name to masked value'),
+    })
+    .strict()
+    .describe('A command present in the sandbox image, run inside the sandbox'),
+  z
+    .object({ name: z.string(), type: z.literal('http'), url: z.string(), headers: z.record(z.string()).describe('Header name to masked value') })
+    .strict()
+    .describe("A remote server, reached through the workspace's egress allowlist"),
+]);
 
 export const workspaceSchema = z
   .object({
@@ -53,6 +69,7 @@ export const workspaceSchema = z
       .strict()
       .describe("The workspace's own Anthropic key, only ever masked"),
     push: workspacePushSchema,
+    mcp_servers: z.array(mcpServerSchema).describe('MCP servers handed to claude --mcp-config; env and header values only masked'),
     created_at: timestamp,
     updated_at: timestamp,
   })

@@ -2,9 +2,15 @@ import { z } from 'zod';
 import type { Config } from '../../config/index.js';
 import { roleLimits } from '../../config/sections/sandbox-policy.js';
 import type { TaskOptions } from '../../db/tasks.js';
+import type { WorkspaceRow } from '../../db/workspaces.js';
+import { mcpRuleServer, parseStoredMcpServers } from '../../domain/mcp-servers.js';
 import { ApiError, unprocessable } from '../errors.js';
 
-const toolName = z.string().min(1).max(200);
+const toolName = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((rule) => mcpRuleServer(rule) !== 'invalid', 'an MCP tool rule is mcp__<server>, mcp__<server>__* or mcp__<server>__<tool>');
 
 /** The POST /api/v1/tasks body; unknown fields are refused. */
 export function taskRequestSchema(cfg: Config) {
@@ -18,8 +24,12 @@ export function taskRequestSchema(cfg: Config) {
       max_budget_usd: z.number().positive().optional(),
       max_output_tokens: z.number().int().positive().optional(),
       permission_mode: z.enum(['default', 'acceptEdits', 'plan', 'bypassPermissions']).optional(),
-      allowed_tools: z.array(toolName).max(100).optional(),
-      disallowed_tools: z.array(toolName).max(100).optional(),
+      allowed_tools: z
+        .array(toolName)
+        .max(100)
+        .describe("Permission rules, e.g. Bash(git *), Write; mcp__<server>, mcp__<server>__* or mcp__<server>__<tool> for the workspace's MCP servers")
+        .optional(),
+      disallowed_tools: z.array(toolName).max(100).describe('Permission rules the CLI refuses, in the same form as allowed_tools').optional(),
       append_system_prompt: z.string().max(20_000).optional(),
       resources: z
         .object({
@@ -90,4 +100,22 @@ export function tooManyTasks(active: number, role: string | undefined, cfg: Conf
 export function taskOptions(req: TaskRequest): TaskOptions {
   const { workspace_id: _w, prompt: _p, metadata: _m, webhook_url: _h, ...options } = req;
   return options;
+}
+
+/** Whether a request names any MCP tool rule (then its workspace's servers are checked against them). */
+export function namesMcpTools(req: TaskRequest): boolean {
+  return [...(req.allowed_tools ?? []), ...(req.disallowed_tools ?? [])].some((rule) => mcpRuleServer(rule) !== null);
+}
+
+/** A rule naming a server the workspace does not have is a 422 that lists the servers it has. */
+export function checkMcpToolRules(req: TaskRequest, workspace: WorkspaceRow): void {
+  const servers = parseStoredMcpServers(workspace.mcp_servers).map((s) => s.name);
+  for (const field of ['allowed_tools', 'disallowed_tools'] as const) {
+    (req[field] ?? []).forEach((rule, i) => {
+      const server = mcpRuleServer(rule);
+      if (server === null || server === 'invalid' || servers.includes(server)) return;
+      const has = servers.length === 0 ? 'it has no mcp_servers' : `its mcp_servers are ${servers.join(', ')}`;
+      throw unprocessable(`${field}[${i}]: "${rule}" names MCP server "${server}", which this workspace does not have (${has})`);
+    });
+  }
 }

@@ -23,7 +23,7 @@ import { err, ok, text } from '../openapi/response-docs.js';
 import { diffSchema, eventPageSchema, taskPageSchema, taskSchema } from '../openapi/schemas.js';
 import { defineRoute, need, type RouteDef } from '../route.js';
 import { uuidParam } from './params.js';
-import { checkCaps, maxActiveTasks, taskOptions, taskRequestSchema, tooManyTasks } from './task-request.js';
+import { checkCaps, checkMcpToolRules, maxActiveTasks, namesMcpTools, taskOptions, taskRequestSchema, tooManyTasks } from './task-request.js';
 
 const listQuery = z
   .object({
@@ -93,12 +93,14 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
         const body = await input.body();
         checkCaps(body, r.config, principal.role);
         const webhook = body.webhook_url ? checkWebhookUrl(body.webhook_url, r.config.webhooks) : null;
-        // The workspace's 404 comes before the resume, webhook and push refusals. Without any, the submission's own
-        // statement checks the workspace (one round trip for the check, the cap and the insert).
+        // The workspace's 404 comes before the resume, MCP tool, webhook and push refusals. Without any, the
+        // submission's own statement checks the workspace (one round trip for the check, the cap and the insert).
         let push = body.push;
-        if (body.resume_from || (webhook && !webhook.ok) || push !== false) {
+        const mcpRules = namesMcpTools(body);
+        if (body.resume_from || mcpRules || (webhook && !webhook.ok) || push !== false) {
           const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
           if (!workspace) throw notFound('workspace');
+          if (mcpRules) checkMcpToolRules(body, workspace);
           if (body.resume_from) await checkResumable(r.sql, principal.userId, workspace.id, body.resume_from);
           if (webhook && !webhook.ok) throw unprocessable(webhook.message);
           push = decidePush(workspace, push);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { cancelTaskCommand, diffTaskCommand, followTaskCommand, getTaskCommand, listTasksCommand, pushTaskCommand, type ListFlags } from './commands/tasks.js';
-import { createWorkspaceCommand, listWorkspacesCommand, type CreateWorkspaceFlags } from './commands/workspaces.js';
+import { createWorkspaceCommand, listWorkspacesCommand, setWorkspaceMcpCommand, type CreateWorkspaceFlags } from './commands/workspaces.js';
 import { loginCommand, logoutCommand, type LoginFlags } from './commands/login.js';
 import { submitCommand, type SubmitFlags } from './commands/submit.js';
 import {
@@ -46,7 +46,7 @@ const list = (value: string): string[] =>
 
 /**
  * The terminal client: `login`, `logout`, `submit`, `tasks list|get|follow|cancel|diff`, `workspaces
- * list|create`, `schedules list|get|create|pause|resume|delete`. `--server` and `--token` are program options, so they are accepted before or after the
+ * list|create|mcp`, `schedules list|get|create|pause|resume|delete`. `--server` and `--token` are program options, so they are accepted before or after the
  * subcommand.
  */
 export function registerClientCommands(program: Command, io: ClientIo = processIo()): void {
@@ -139,7 +139,7 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
     .argument('<id>')
     .action((id: string, _opts: unknown, cmd: Command) => withContext(cmd, (ctx) => diffTaskCommand(ctx, id)));
 
-  const workspaces = program.command('workspaces').description('list and create workspaces');
+  const workspaces = program.command('workspaces').description('list and create workspaces, set their MCP servers');
   workspaces
     .command('list')
     .description('your workspaces')
@@ -151,8 +151,16 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
     .argument('<name>')
     .option('--git <url>', 'clone this repository for each task')
     .option('--ref <ref>', 'branch, tag or commit of --git')
+    .option('--mcp-servers <file>', 'JSON file with the MCP servers for its tasks (values are secrets: kept sealed, shown masked)')
     .option('--json', 'print the API answer as JSON')
     .action((name: string, opts: CreateWorkspaceFlags, cmd: Command) => withContext(cmd, (ctx) => createWorkspaceCommand(ctx, name, opts)));
+  workspaces
+    .command('mcp')
+    .description("replace a workspace's MCP servers with those of a JSON file ([] removes them); tasks name their tools mcp__<server>__<tool>")
+    .argument('<workspace>', 'workspace id or name')
+    .argument('<file>', 'JSON file: [{"name": "echo", "type": "stdio", "command": "aicli-mcp-echo", "env": {...}}, ...]')
+    .option('--json', 'print the API answer as JSON')
+    .action((workspace: string, file: string, opts: { json?: boolean }, cmd: Command) => withContext(cmd, (ctx) => setWorkspaceMcpCommand(ctx, workspace, file, opts)));
 
   const schedules = program.command('schedules').description('tasks on a cron schedule: list, create, pause, resume, delete');
   schedules

@@ -38,6 +38,8 @@ export interface WorkspaceJson {
   id: string;
   name: string;
   source?: { type: string; url?: string; ref?: string };
+  /** Env and header values come back masked only. */
+  mcp_servers?: Array<{ name: string; type: string; command?: string; args?: string[]; url?: string; env?: Record<string, string>; headers?: Record<string, string> }>;
   created_at?: string;
 }
 
