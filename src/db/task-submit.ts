@@ -10,6 +10,11 @@ export interface TaskSubmission {
   webhookUrl: string | null;
   /** The owner's cap of queued and running tasks: a submission finding this many already is refused. */
   maxActive: number;
+  /**
+   * The request did not say whether to push: the workspace's `push.default` decides, read in this same
+   * statement (a workspace with a push target has a git source, src/api/routes/workspaces.ts).
+   */
+  pushByDefault?: boolean;
   /** With an Idempotency-Key: the key is claimed in the same statement, pointing at the new task. */
   idempotency?: { key: string; requestHash: string; ttlMs: number };
 }
@@ -29,7 +34,7 @@ type SubmitRow = TaskRow & { workspace_found: boolean; active_before: number | n
 
 /**
  * Stores a new queued task in one statement (one round trip, its own transaction): the workspace's
- * ownership check, the cap check, the Idempotency-Key claim and the insert.
+ * ownership check, the cap check, the Idempotency-Key claim, the workspace's push default and the insert.
  *
  * The cap is exact under concurrency: the statement first locks the owner's counter row (migration 0007)
  * with a no-op upsert, which waits for any other submission or transition of that owner holding it and
@@ -56,7 +61,7 @@ export async function submitTask(sql: Sql, s: TaskSubmission): Promise<SubmitRes
         returning task_id as id),`
     : sql``;
   const [row] = await sql<SubmitRow[]>`
-    with ws as (select id from workspaces where id = ${s.workspaceId} and owner_id = ${s.ownerId} and deleted_at is null for key share),
+    with ws as (select id, push from workspaces where id = ${s.workspaceId} and owner_id = ${s.ownerId} and deleted_at is null for key share),
     counter as (
       insert into user_active_tasks (owner_id, active) select ${s.ownerId}, 0 from ws
       on conflict (owner_id) do update set active = user_active_tasks.active
@@ -65,9 +70,11 @@ export async function submitTask(sql: Sql, s: TaskSubmission): Promise<SubmitRes
     ${claim}
     created as (
       insert into tasks (id, owner_id, workspace_id, prompt, options, metadata, webhook_url, enqueued_at)
-      select id, ${s.ownerId}, ${s.workspaceId}, ${s.prompt}, ${sql.json(s.options as never)},
+      select n.id, ${s.ownerId}, ${s.workspaceId}, ${s.prompt},
+        ${sql.json(s.options as never)}::jsonb
+          || case when ${s.pushByDefault === true} and coalesce((ws.push->>'default')::boolean, false) then '{"push": true}'::jsonb else '{}'::jsonb end,
         ${s.metadata ? sql.json(s.metadata as never) : null}, ${s.webhookUrl}, now()
-      from ${k ? sql`claimed` : sql`fresh`}
+      from ${k ? sql`claimed` : sql`fresh`} n cross join ws
       returning ${sql.unsafe(TASK_COLUMNS)})
     select created.*, exists (select 1 from ws) as workspace_found, (select active from counter) as active_before
     from (values (1)) as one left join created on true`;

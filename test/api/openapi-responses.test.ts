@@ -392,6 +392,16 @@ describe('branch push', () => {
       expect(t.json.push === null, `push: ${String(asked)}`).toBe(expected === undefined);
       expect((await env.hit('POST /api/v1/tasks/{id}/cancel', `/api/v1/tasks/${t.json.id}/cancel`, { apiKey: who.bobKey })).status).toBe(200);
     }
+    // The default is read by the submission's own statement, with an Idempotency-Key too.
+    const keyed = await env.hit('POST /api/v1/tasks', '/api/v1/tasks', { apiKey: who.bobKey, body: { workspace_id: made.json.id, prompt: 'keyed default' }, headers: { 'idempotency-key': `push-default-${randomUUID()}` } });
+    expect(keyed.status, keyed.text).toBe(202);
+    expect(keyed.json.options.push).toBe(true);
+    expect(keyed.json.push).toMatchObject({ state: 'pending' });
+    expect((await env.hit('POST /api/v1/tasks/{id}/cancel', `/api/v1/tasks/${keyed.json.id}/cancel`, { apiKey: who.bobKey })).status).toBe(200);
+    // A workspace that pushes keeps a git source (the submission relies on it).
+    const emptied = await env.hit('PUT /api/v1/workspaces/{id}', `/api/v1/workspaces/${made.json.id}`, { token: who.bob, body: { source: { type: 'empty' } } });
+    expect(emptied.status).toBe(422);
+    expect(emptied.json.message).toMatch(/push: null/);
     await env.db.sql`update workspaces set push = null where id = ${made.json.id}`;
     expect((await env.hit('POST /api/v1/tasks/{id}/push', retry, { apiKey: who.bobKey })).status, 'no push target any more').toBe(422);
   });

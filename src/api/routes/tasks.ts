@@ -97,7 +97,9 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
         // submission's own statement checks the workspace (one round trip for the check, the cap and the insert).
         let push = body.push;
         const mcpRules = namesMcpTools(body);
-        if (body.resume_from || mcpRules || (webhook && !webhook.ok) || push !== false) {
+        // A push asked for is checked against the workspace here; one not asked for follows the workspace's
+        // default, which the submission's statement reads.
+        if (body.resume_from || mcpRules || (webhook && !webhook.ok) || push === true) {
           const workspace = await findWorkspace(r.sql, principal.userId, body.workspace_id);
           if (!workspace) throw notFound('workspace');
           if (mcpRules) checkMcpToolRules(body, workspace);
@@ -115,6 +117,7 @@ export function taskRoutes(r: ApiResources): RouteDef[] {
           metadata: body.metadata ?? null,
           webhookUrl: webhook?.ok ? webhook.url : null,
           maxActive: maxActiveTasks(principal.role, r.config),
+          pushByDefault: push === undefined,
         };
         // The row first: if Redis is away the reconciler enqueues it later, so an accepted task is never lost.
         const res =

@@ -92,9 +92,13 @@ export function workspaceRoutes(r: ApiResources): RouteDef[] {
         const row = await r.sql.begin(async (tx) => {
           // The row lock holds the workspace still while it is checked and written: the pair (egress, MCP
           // servers), and the source a push target is checked against.
-          const current = await tx`select source, egress, mcp_servers from workspaces where id = ${id} and owner_id = ${ownerId} and deleted_at is null for update`;
+          const current = await tx`select source, egress, mcp_servers, push from workspaces where id = ${id} and owner_id = ${ownerId} and deleted_at is null for update`;
           if (current.length === 0) return undefined;
-          const stored = current[0] as { source: WorkspaceSource; egress: unknown; mcp_servers: unknown };
+          const stored = current[0] as { source: WorkspaceSource; egress: unknown; mcp_servers: unknown; push: unknown };
+          // A push target needs a git source: a submission reads the push default without looking at the source.
+          if (body.source && body.source.type !== 'git' && body.push === undefined && stored.push !== null) {
+            throw unprocessable('source: the workspace pushes its tasks to a git remote and needs a git source; remove the push target too (push: null)');
+          }
           // A narrower allowlist must still reach every remote server, and new servers the allowlist in force.
           if (egress || mcp) checkMcpEgress(mcp?.stored ?? parseStoredMcpServers(stored.mcp_servers), egress ?? parseStoredEgress(stored.egress));
           // A push target is checked against the source it will have: the new one, else the stored one.
