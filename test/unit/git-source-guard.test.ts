@@ -184,15 +184,23 @@ describe('https:// git sources: failures look alike to the user', () => {
   let notTlsServer: Server;
   let notTlsPort = 0;
 
+  // The sockets the plain-HTTP server answered: a client may hold its end open, and close() waits for it.
+  const answered = new Set<Socket>();
+
   beforeAll(async () => {
     // Accepts, then closes the connection at once.
     closingServer = createServer((socket) => socket.on('error', () => {}).destroy());
     closingPort = await listen(closingServer, '127.0.0.1');
     // Speaks plain HTTP where TLS is expected.
-    notTlsServer = createServer((socket) => socket.on('error', () => {}).end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'));
+    notTlsServer = createServer((socket) => {
+      answered.add(socket);
+      socket.on('close', () => answered.delete(socket));
+      socket.on('error', () => {}).end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
+    });
     notTlsPort = await listen(notTlsServer, '127.0.0.1');
   });
   afterAll(async () => {
+    for (const socket of answered) socket.destroy();
     await Promise.allSettled([new Promise((resolve) => closingServer.close(resolve)), new Promise((resolve) => notTlsServer.close(resolve))]);
   });
 
