@@ -96,10 +96,11 @@ async function main() {
 
     const first = (await (await fetch(`${api.url}/api/v1/tasks?limit=2`, { headers: auth.heavy })).json()) as Parameters<typeof checkCursorFormat>[1];
     await checkCursorFormat(db.sql, first);
-    // Both deep pages hold finished tasks (the newest of either list are its queued ones, smaller rows): the
-    // heavy user's halfway down its history, the fresh user's past its 100 queued.
+    // Both deep pages are full pages of finished tasks (the newest of either list are its queued ones, smaller
+    // rows): the heavy user's halfway down its history, the fresh user's past its 100 queued; of the failed
+    // ones, the heavy user's 30,000th and the fresh user's 10th of its 40.
     const deep = { heavy: await cursorAt(db.sql, heavy.id, shape.heavyBacklog + Math.floor(shape.heavyFinished / 2)), fresh: await cursorAt(db.sql, fresh.id, 120) };
-    const deepFailed = { heavy: await cursorAt(db.sql, heavy.id, Math.floor(shape.heavyFinished / 10), 'failed'), fresh: await cursorAt(db.sql, fresh.id, 5, 'failed') };
+    const deepFailed = { heavy: await cursorAt(db.sql, heavy.id, Math.floor(shape.heavyFinished / 10), 'failed'), fresh: await cursorAt(db.sql, fresh.id, 10, 'failed') };
 
     console.log(`\nheavy user against a fresh one, ${SAMPLES} interleaved samples each; ratio = fresh p50 / heavy p50`);
     await both('GET /tasks first page', '/api/v1/tasks', '/api/v1/tasks');

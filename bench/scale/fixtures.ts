@@ -24,7 +24,7 @@ export interface BenchUser {
 const PAYLOAD = '{"type":"assistant","message":{"content":[{"type":"text","text":"seeded"}]}}';
 
 /**
- * A fresh admin with a small history: 100 finished tasks, the newest `shape.concurrentStreams` of them with
+ * A fresh admin with a small history: 200 finished tasks (40 failed), the newest `shape.concurrentStreams` of them with
  * `manyEvents` events and the others with 10, and 100 queued.
  */
 export async function createFreshUser(sql: postgres.Sql, runId: string, manyEvents: number, shape: SeedShape): Promise<BenchUser> {
@@ -41,7 +41,7 @@ export async function createFreshUser(sql: postgres.Sql, runId: string, manyEven
       case when g % 5 = 0 then 'claude_error' end,
       now() - g * interval '1 hour', now() - g * interval '1 hour', now() - g * interval '1 hour',
       now() - g * interval '1 hour' + interval '2 minutes', now() - g * interval '1 hour' + interval '2 minutes'
-    from generate_series(1, 100) g`, [id, workspaceId]);
+    from generate_series(1, 200) g`, [id, workspaceId]);
   // The newest `streams` tasks ran at once, each with `manyEvents` events, laid out as the seed's are.
   const newest = '(select id, created_at from tasks where owner_id = $4::uuid order by created_at desc limit $2::int) newest';
   await sql.unsafe(interleavedStreamsSql(newest, '1', '$1::int', '$2::int', '$3::int'), [manyEvents, shape.concurrentStreams, shape.eventsPerFlush, id]);
