@@ -74,7 +74,11 @@ async function sameShape(sql: postgres.Sql, shape: SeedShape): Promise<boolean> 
   const [table] = await sql`select to_regclass('bench_scale_seed') as t`;
   if (!table?.t) return false;
   const [row] = await sql<{ shape: SeedShape; finished: boolean }[]>`select shape, finished from bench_scale_seed`;
-  return row?.finished === true && JSON.stringify(row.shape) === JSON.stringify(shape);
+  if (row?.finished !== true) return false;
+  // Key by key: jsonb keeps its own key order, so the stored text never equals JSON.stringify(shape).
+  const stored = row.shape as unknown as Record<string, unknown>;
+  const wanted = shape as unknown as Record<string, unknown>;
+  return Object.keys(stored).length === Object.keys(wanted).length && Object.keys(wanted).every((k) => stored[k] === wanted[k]);
 }
 
 /** Removes what an earlier run added (fresh users, the heavy user's submissions) and restores the pruned slice. */
