@@ -77,21 +77,13 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
     .description('forget the saved login')
     .action(() => run(() => logoutCommand(io)));
 
-  program
+  withTaskOptions(program
     .command('submit')
     .description('submit a task; with --follow, stream its output live and exit by its outcome')
     .argument('<prompt...>', 'what Claude Code should do (- reads it from stdin)')
     .requiredOption('-w, --workspace <id-or-name>', 'workspace id or name')
     .option('-f, --follow', 'stream the task until it ends; the exit code tells how it ended')
-    .option('--json', 'print the task as JSON; with --follow, one JSON object per event')
-    .option('--model <model>', 'model for claude')
-    .option('--max-turns <n>', 'stop after this many turns', positiveInt)
-    .option('--timeout <seconds>', 'task timeout in seconds (capped by the server)', positiveInt)
-    .option('--max-budget-usd <usd>', 'stop when the model cost reaches this', positiveNumber)
-    .addOption(new Option('--permission-mode <mode>', 'claude permission mode').choices(['default', 'acceptEdits', 'plan', 'bypassPermissions']))
-    .option('--allowed-tools <list>', 'comma-separated tools claude may use', list)
-    .option('--disallowed-tools <list>', 'comma-separated tools claude may not use', list)
-    .option('--append-system-prompt <text>', 'appended to the system prompt')
+    .option('--json', 'print the task as JSON; with --follow, one JSON object per event'))
     .option('--resume-from <task-id>', 'continue the session and workspace of an earlier task')
     .option('--push', "push the work as a branch when the task succeeds (the workspace's push target)")
     .option('--no-push', "do not push, even if the workspace pushes by default")
@@ -175,7 +167,7 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
     .argument('<id>')
     .option('--json', 'print the API answer as JSON')
     .action((id: string, opts: { json?: boolean }, cmd: Command) => withContext(cmd, (ctx) => getScheduleCommand(ctx, id, opts)));
-  schedules
+  withTaskOptions(schedules
     .command('create')
     .description('submit a task at each fire time of a cron line; prints the schedule id')
     .argument('<prompt...>', 'what Claude Code should do each time (- reads it from stdin)')
@@ -184,15 +176,7 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
     .option('--timezone <tz>', 'IANA time zone the cron line is read in (default UTC)')
     .option('--name <name>', 'a name to recognise it by')
     .option('--paused', 'create it paused (resume it later)')
-    .option('--json', 'print the schedule as JSON')
-    .option('--model <model>', 'model for claude')
-    .option('--max-turns <n>', 'stop after this many turns', positiveInt)
-    .option('--timeout <seconds>', 'task timeout in seconds (capped by the server)', positiveInt)
-    .option('--max-budget-usd <usd>', 'stop when the model cost reaches this', positiveNumber)
-    .addOption(new Option('--permission-mode <mode>', 'claude permission mode').choices(['default', 'acceptEdits', 'plan', 'bypassPermissions']))
-    .option('--allowed-tools <list>', 'comma-separated tools claude may use', list)
-    .option('--disallowed-tools <list>', 'comma-separated tools claude may not use', list)
-    .option('--append-system-prompt <text>', 'appended to the system prompt')
+    .option('--json', 'print the schedule as JSON'))
     .action((words: string[], opts: CreateScheduleFlags, cmd: Command) => withContext(cmd, (ctx) => createScheduleCommand(ctx, words, opts)));
   for (const [name, enabled, what] of [
     ['pause', false, 'stop the ticks until resumed'],
@@ -210,4 +194,17 @@ export function registerClientCommands(program: Command, io: ClientIo = processI
     .description('delete a schedule (the tasks it made stay)')
     .argument('<id>')
     .action((id: string, _opts: unknown, cmd: Command) => withContext(cmd, (ctx) => deleteScheduleCommand(ctx, id)));
+}
+
+/** The options of a task's run, as `submit` and `schedules create` take them. */
+function withTaskOptions(command: Command): Command {
+  return command
+    .option('--model <model>', 'model for claude')
+    .option('--max-turns <n>', 'stop after this many turns', positiveInt)
+    .option('--timeout <seconds>', 'task timeout in seconds (capped by the server)', positiveInt)
+    .option('--max-budget-usd <usd>', 'stop when the model cost reaches this', positiveNumber)
+    .addOption(new Option('--permission-mode <mode>', 'claude permission mode').choices(['default', 'acceptEdits', 'plan', 'bypassPermissions']))
+    .option('--allowed-tools <list>', 'comma-separated tools claude may use', list)
+    .option('--disallowed-tools <list>', 'comma-separated tools claude may not use', list)
+    .option('--append-system-prompt <text>', 'appended to the system prompt');
 }
