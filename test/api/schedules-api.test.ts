@@ -184,6 +184,32 @@ describe('ticks', () => {
     await db.sql`update tasks set status = 'cancelled', finished_at = now() where workspace_id = ${ws}`;
   });
 
+  it("a scheduled task pushes as a submission would: by the workspace's push.default, or when its task asks", async () => {
+    await createTestUser(db.sql, 'dora@example.com');
+    const dora = (await call('POST', '/api/v1/auth/login', { body: { email: 'dora@example.com', password: 'correct horse battery' } })).json.access_token as string;
+    const source = { type: 'git', url: 'https://github.com/example/repo.git' };
+    const pushing = (await call('POST', '/api/v1/workspaces', { token: dora, body: { name: 'pushing', source, push: { remote: 'source', default: true } } })).json.id;
+    const plain = (await call('POST', '/api/v1/workspaces', { token: dora, body: { name: 'plain', source } })).json.id;
+    const tick = Math.floor(Date.now() / 1000) * 1000;
+    const pushOf = async (scheduleId: string) => {
+      const [run] = await db.sql<{ task_id: string }[]>`select task_id from schedule_runs where schedule_id = ${scheduleId}`;
+      const [task] = await db.sql<{ options: { push?: boolean } }[]>`select options from tasks where id = ${run!.task_id}`;
+      return task!.options.push;
+    };
+    const byDefault = await tickOf(dora, pushing);
+    const optedOut = await tickOf(dora, pushing, { prompt: 'tick', push: false });
+    for (const sch of [byDefault, optedOut]) expect((await handleTick(deps, { scheduleId: sch.id, version: 1 }, tick)).kind).toBe('recorded');
+    expect(await pushOf(byDefault.id)).toBe(true);
+    expect(await pushOf(optedOut.id)).not.toBe(true);
+    await db.sql`update tasks set status = 'cancelled', finished_at = now() where workspace_id = ${pushing}`;
+    const asked = await tickOf(dora, plain, { prompt: 'tick', push: true });
+    const unasked = await tickOf(dora, plain);
+    for (const sch of [asked, unasked]) expect((await handleTick(deps, { scheduleId: sch.id, version: 1 }, tick)).kind).toBe('recorded');
+    expect(await pushOf(asked.id)).toBe(true);
+    expect(await pushOf(unasked.id)).not.toBe(true);
+    await db.sql`update tasks set status = 'cancelled', finished_at = now() where workspace_id = ${plain}`;
+  });
+
   it("applies the owner's role and caps as they are at the tick", async () => {
     const carolId = (await createTestUser(db.sql, 'carol@example.com', 'correct horse battery', 'admin')).id;
     const carol = (await call('POST', '/api/v1/auth/login', { body: { email: 'carol@example.com', password: 'correct horse battery' } })).json.access_token as string;

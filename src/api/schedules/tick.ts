@@ -54,10 +54,13 @@ async function planTask(d: TickDeps, s: TickSchedule) {
       ownerId: s.owner_id,
       workspaceId: s.workspace_id,
       prompt: body.prompt,
-      options: taskOptions(body),
+      // push: true asks for a push (a workspace that cannot push then shows push.error); unset follows the
+      // workspace's push.default, as a submission does.
+      options: { ...taskOptions(body), ...(body.push ? { push: true } : {}) },
       metadata: body.metadata ?? null,
       webhookUrl: webhook?.ok ? webhook.url : null,
       maxActive: maxActiveTasks(s.owner_role, d.config),
+      pushByDefault: body.push === undefined,
     },
   } as const;
 }
