@@ -22,7 +22,7 @@ RUN cmp -s package-lock.json node_modules/.staged-from-lock.json \
 COPY bin ./bin
 COPY migrations ./migrations
 COPY configs ./configs
-COPY workers/sandbox/Dockerfile workers/sandbox/entrypoint.sh ./workers/sandbox/
+COPY workers/sandbox/Dockerfile workers/sandbox/entrypoint.sh workers/sandbox/mcp-echo.pl ./workers/sandbox/
 COPY dist ./dist
 RUN ln -s /app/bin/aicli-web.js /usr/local/bin/aicli-web
 # The API and migrate run as the unprivileged `node` user; the worker service runs as root

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { CONTEXT_FILES } from '../../workers/sandbox/build.js';
 import { REPO_ROOT } from '../support/processes.js';
 
 const COMPOSE_FILE = path.join(REPO_ROOT, 'docker-compose.yml');
@@ -125,5 +126,13 @@ describe('docker-compose.yml', () => {
     // `aicli-web` is the entrypoint, so `docker compose exec api aicli-web users create ...` finds it on PATH.
     expect(fast).toMatch(/^ENTRYPOINT \["aicli-web"\]$/m);
     expect(fast).toContain('ln -s /app/bin/aicli-web.js /usr/local/bin/aicli-web');
+  });
+
+  it('both application image recipes copy every file of the sandbox build context (a worker builds the sandbox image from them)', () => {
+    for (const recipe of ['Dockerfile', 'images/app.Dockerfile']) {
+      const text = readFileSync(path.join(REPO_ROOT, recipe), 'utf8');
+      const copied = [...text.matchAll(/^COPY (.*) \.\/workers\/sandbox\/$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+      expect(copied.sort(), recipe).toEqual(CONTEXT_FILES.map((f) => `workers/sandbox/${f}`).sort());
+    }
   });
 });

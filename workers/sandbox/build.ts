@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 
 export const DEFAULT_BASE_IMAGE = 'aicli-base:bookworm';
 const CLAUDE_PACKAGE = '@anthropic-ai/claude-code-linux-x64';
-const CONTEXT_FILES = ['Dockerfile', 'entrypoint.sh', 'mcp-echo.pl'] as const;
+/** The sandbox image's build context from the sources; the application images copy the same files. */
+export const CONTEXT_FILES = ['Dockerfile', 'entrypoint.sh', 'mcp-echo.pl'] as const;
 
 /** A build failure; `message` names the cause and the fix on one line. */
 export class SandboxBuildError extends Error {
@@ -154,13 +155,13 @@ function claudePackage(): { version: string; binaryPath: string } {
   return { version, binaryPath: path.join(path.dirname(manifestPath), 'claude') };
 }
 
-/** The folder with Dockerfile and entrypoint.sh, from the sources or from a build in dist/. */
+/** The folder with the CONTEXT_FILES, from the sources or from a build in dist/. */
 function sandboxSourceDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const candidates = [here, path.resolve(here, '../../../workers/sandbox')];
   const found = candidates.find((dir) => CONTEXT_FILES.every((file) => existsSync(path.join(dir, file))));
   if (!found) {
-    throw new SandboxBuildError(`Dockerfile and entrypoint.sh not found next to ${here}`, 'run from a full checkout that has workers/sandbox/');
+    throw new SandboxBuildError(`${CONTEXT_FILES.join(', ')} not all found next to ${here}`, 'run from a full checkout that has workers/sandbox/, or an image that copies all of them');
   }
   return found;
 }
