@@ -52,7 +52,12 @@ async function signedIn(email: string, locale = 'en-US', labels = { email: 'Emai
 
 async function submitTask(page: Page, prompt: string, labels = { workspace: 'Workspace', prompt: 'Prompt', submit: 'Submit task' }): Promise<string> {
   await page.goto('/');
-  await page.getByLabel(labels.workspace, { exact: true }).selectOption({ label: 'console demo' });
+  const workspace = page.getByLabel(labels.workspace, { exact: true });
+  // Once, in CI, the form never showed: say what the page showed instead.
+  await workspace.waitFor({ timeout: 30_000 }).catch(async (err: unknown) => {
+    throw new Error(`no ${labels.workspace} field at ${page.url()}; the page shows: ${(await page.locator('body').innerText()).slice(0, 500)}`, { cause: err });
+  });
+  await workspace.selectOption({ label: 'console demo' });
   await page.getByLabel(labels.prompt, { exact: true }).fill(prompt);
   await page.getByRole('button', { name: labels.submit }).click();
   await page.waitForURL(/\/tasks\/[0-9a-f-]{36}$/);
