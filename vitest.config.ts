@@ -60,6 +60,9 @@ export default defineConfig({
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
           fileParallelism: false,
+          // One retry: in 2 of 5 CI runs one console test found the submit form's workspace list empty for
+          // 30 s (not reproduced locally; the cause is open, see the CHANGELOG). A real regression fails twice.
+          retry: 1,
           testTimeout: 240_000,
           sequence: { groupOrder: 4 },
         },
