@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../support/api-client.js';
 import { testId } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { gitHttpBackend, makeTestTls, startHttpsServer, type TestHttpsServer } from '../support/git-https-server.js';
+import { gitHttpBackend, makeTestTls, servedRepo, startHttpsServer, type TestHttpsServer } from '../support/git-https-server.js';
 import { pollFor } from '../support/poll.js';
 import { runCli } from '../support/processes.js';
 import { ensureTestSandboxImage } from '../support/sandbox-image.js';
@@ -53,17 +53,10 @@ beforeAll(async () => {
   const image = await ensureTestSandboxImage();
   base = await mkdtemp(path.join(tmpdir(), 'aicli-push-e2e-'));
   const tls = makeTestTls(base, 'git.aicli.test');
-  const work = path.join(base, 'work');
-  await mkdir(work);
-  git(work, 'init', '-q');
-  await writeFile(path.join(work, 'README.md'), 'the source\n');
-  git(work, 'add', '-A');
-  git(work, 'commit', '-q', '-m', 'source');
-  sourceCommit = git(work, 'rev-parse', 'HEAD');
-  const projectRoot = path.join(base, 'served');
-  await mkdir(projectRoot);
-  bare = path.join(projectRoot, 'repo.git');
-  git(base, 'clone', '-q', '--bare', work, bare);
+  const repo = await servedRepo(base, { name: 'work', readme: 'the source\n', message: 'source' });
+  sourceCommit = repo.sourceCommit;
+  bare = repo.bare;
+  const projectRoot = repo.projectRoot;
   server = await startHttpsServer(tls, gitHttpBackend(projectRoot, { username: USER, password: PASSWORD }));
 
   model = await startScriptedModel();

@@ -1,7 +1,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import type { RequestListener } from 'node:http';
 import { createServer } from 'node:https';
+import os from 'node:os';
 import path from 'node:path';
 
 // A git server over real HTTPS on loopback, for clone tests: a self-signed
@@ -128,4 +130,29 @@ export function gitHttpBackend(projectRoot: string, pushAuth?: GitPushAuth): Req
       res.end();
     });
   };
+}
+
+const testGitEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: os.tmpdir() });
+
+/** git as a test runs it: no system or user config, a fixed identity, `main` as the first branch. */
+export function testGit(cwd: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@localhost', '-c', 'init.defaultBranch=main', ...args], { cwd, env: testGitEnv() })
+    .toString('utf8')
+    .trim();
+}
+
+/** A one-commit repository (README.md holding `readme`) in `<base>/<name>`, and its bare clone `<base>/served/repo.git` for gitHttpBackend. */
+export async function servedRepo(base: string, o: { name: string; readme: string; message: string }): Promise<{ work: string; sourceCommit: string; projectRoot: string; bare: string }> {
+  const work = path.join(base, o.name);
+  await mkdir(work);
+  testGit(work, 'init', '-q');
+  await writeFile(path.join(work, 'README.md'), o.readme);
+  testGit(work, 'add', '-A');
+  testGit(work, 'commit', '-q', '-m', o.message);
+  const sourceCommit = testGit(work, 'rev-parse', 'HEAD');
+  const projectRoot = path.join(base, 'served');
+  await mkdir(projectRoot);
+  const bare = path.join(projectRoot, 'repo.git');
+  testGit(base, 'clone', '-q', '--bare', work, bare);
+  return { work, sourceCommit, projectRoot, bare };
 }

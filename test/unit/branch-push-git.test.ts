@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush, PushError, type BranchCommitPlan, type GuardedRemote } from '../../workers/push/branch-commit.js';
-import { gitHttpBackend, makeTestTls, startHttpsServer, type TestHttpsServer } from '../support/git-https-server.js';
+import { gitHttpBackend, makeTestTls, servedRepo, startHttpsServer, type TestHttpsServer } from '../support/git-https-server.js';
 import { freePort } from '../support/private-services.js';
 
 // The pusher's git work against a real `git http-backend` over HTTPS on loopback with basic auth for pushes:
@@ -75,17 +75,9 @@ beforeAll(async () => {
   savedCaInfo = process.env.GIT_SSL_CAINFO;
   process.env.GIT_SSL_CAINFO = tls.certFile;
 
-  work = path.join(base, 'origin-work');
-  await mkdir(work);
-  git(work, 'init', '-q');
-  await writeFile(path.join(work, 'README.md'), 'source\n');
-  git(work, 'add', '-A');
-  git(work, 'commit', '-q', '-m', 'first');
-  sourceCommit = git(work, 'rev-parse', 'HEAD');
-  const projectRoot = path.join(base, 'served');
-  await mkdir(projectRoot);
-  bare = path.join(projectRoot, 'repo.git');
-  git(base, 'clone', '-q', '--bare', work, bare);
+  const repo = await servedRepo(base, { name: 'origin-work', readme: 'source\n', message: 'first' });
+  ({ work, sourceCommit, bare } = repo);
+  const projectRoot = repo.projectRoot;
   server = await startHttpsServer(tls, gitHttpBackend(projectRoot, { username: USER, password: PASSWORD }));
   remote = { url: `https://127.0.0.1:${server.port}/repo.git`, transport: 'https', remoteConfigArgs: [] };
 });
